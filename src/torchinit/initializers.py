@@ -1,0 +1,335 @@
+"""The registered initializers: one small frozen config class each.
+
+An initializer only says *how to fill one tensor*. Which modules and parameters a rule
+reaches (``layer``, ``override``), what the bias gets (``bias``, ``bias_prob``), ordering and
+provenance are the engine's job, written once in :mod:`torchinit.engine`.
+
+To add your own, register a frozen dataclass with a ``fill`` method::
+
+    @WEIGHT_INITIALIZERS.register_module()
+    @dataclass(frozen=True, kw_only=True)
+    class Scaled(FillInit):
+        factor: float = 0.1
+        def fill(self, tensor, *, generator=None):
+            return normal_(tensor, 0.0, self.factor, generator=generator)
+
+Initializers written for mmengine (a :class:`BaseInit` subclass whose ``__call__(module)``
+walks the module itself) keep working: the engine runs them where mmengine would and
+records them as that initializer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as F
+from .errors import ConfigTypeError, ConfigValueError
+from .registry import Registry, describe_value
+
+__all__ = [
+    "INITIALIZERS",
+    "WEIGHT_INITIALIZERS",
+    "BaseInit",
+    "Caffe2Xavier",
+    "Caffe2XavierInit",
+    "Constant",
+    "ConstantInit",
+    "FillInit",
+    "Initializer",
+    "Kaiming",
+    "KaimingInit",
+    "Normal",
+    "NormalInit",
+    "Pretrained",
+    "PretrainedInit",
+    "TruncNormal",
+    "TruncNormalInit",
+    "Uniform",
+    "UniformInit",
+    "Xavier",
+    "XavierInit",
+]
+
+WEIGHT_INITIALIZERS = Registry("weight initializer")
+INITIALIZERS = WEIGHT_INITIALIZERS  # mmcv 1.x's name
+
+
+@runtime_checkable
+class Initializer(Protocol):
+    """What the engine needs from an initializer: fill one tensor in place."""
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+def _check_number(owner: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigTypeError(f"{owner}: {name} must be a number, got {describe_value(value)}.")
+    if not math.isfinite(value):
+        raise ConfigValueError(f"{owner}: {name} must be finite, got {value!r}.")
+
+
+def _check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigValueError(
+            f"{owner}: {name} must be one of {', '.join(repr(c) for c in choices)}, got "
+            f"{describe_value(value)}."
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FillInit:
+    """Base of the fill initializers: numeric fields are checked on construction.
+
+    Subclasses set ``random`` (draws random numbers: needs a floating tensor) and
+    ``needs_fan`` (reads fan_in/fan_out: needs at least 2 dimensions).
+    """
+
+    random: ClassVar[bool] = True
+    needs_fan: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            if field.type in ("float", float):
+                _check_number(type(self).__name__, field.name, getattr(self, field.name))
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        """Raise a ConfigValueError if this initializer cannot fill ``tensor``."""
+        if self.random and not (tensor.is_floating_point() or tensor.is_complex()):
+            raise ConfigValueError(
+                f"{self.describe()} cannot fill {where}: it is a {tensor.dtype} tensor and "
+                "random fills need a floating-point one. Use a Constant rule for it."
+            )
+        if self.needs_fan:
+            try:
+                F.compute_fans(tensor.shape)
+            except ConfigValueError as exc:
+                raise ConfigValueError(f"{self.describe()} cannot fill {where}: {exc}") from None
+
+    def describe(self) -> str:
+        """``Name(arg=value, ...)`` listing the arguments that differ from the defaults."""
+        parts = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default
+        ]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Constant")
+@dataclass(frozen=True, kw_only=True)
+class Constant(FillInit):
+    """Fill with ``val``."""
+
+    random: ClassVar[bool] = False
+    val: float
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.constant_(tensor, self.val)
+
+    def describe(self) -> str:
+        return f"Constant(val={self.val})"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Xavier")
+@dataclass(frozen=True, kw_only=True)
+class Xavier(FillInit):
+    """Glorot & Bengio (2010); see :func:`torchinit.functional.xavier_`."""
+
+    needs_fan: ClassVar[bool] = True
+    gain: float = 1.0
+    distribution: str = "normal"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("Xavier", "distribution", self.distribution, F.DISTRIBUTIONS)
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.xavier_(tensor, self.gain, self.distribution, generator=generator)  # type: ignore[arg-type]
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Normal")
+@dataclass(frozen=True, kw_only=True)
+class Normal(FillInit):
+    """N(mean, std²)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.std < 0:
+            raise ConfigValueError(f"Normal: std must be >= 0, got {self.std!r}.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.normal_(tensor, self.mean, self.std, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="TruncNormal")
+@dataclass(frozen=True, kw_only=True)
+class TruncNormal(FillInit):
+    """N(mean, std²) cut to the *absolute* range [a, b] (mmengine's convention)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    a: float = -2.0
+    b: float = 2.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.std < 0:
+            raise ConfigValueError(f"TruncNormal: std must be >= 0, got {self.std!r}.")
+        if not self.a < self.b:
+            raise ConfigValueError(f"TruncNormal: needs a < b, got a={self.a!r}, b={self.b!r}.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.trunc_normal_(tensor, self.mean, self.std, self.a, self.b, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Uniform")
+@dataclass(frozen=True, kw_only=True)
+class Uniform(FillInit):
+    """U(a, b)."""
+
+    a: float = 0.0
+    b: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.a > self.b:
+            raise ConfigValueError(f"Uniform: needs a <= b, got a={self.a!r}, b={self.b!r}.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.uniform_(tensor, self.a, self.b, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Kaiming")
+@dataclass(frozen=True, kw_only=True)
+class Kaiming(FillInit):
+    """He et al. (2015); see :func:`torchinit.functional.kaiming_` (mmengine defaults)."""
+
+    needs_fan: ClassVar[bool] = True
+    a: float = 0.0
+    mode: str = "fan_out"
+    nonlinearity: str = "relu"
+    distribution: str = "normal"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("Kaiming", "mode", self.mode, ("fan_in", "fan_out"))
+        _check_choice("Kaiming", "distribution", self.distribution, F.DISTRIBUTIONS)
+        try:
+            F.calculate_gain(self.nonlinearity, self.a)
+        except ConfigValueError as exc:
+            raise ConfigValueError(f"Kaiming: {exc}") from None
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.kaiming_(
+            tensor, self.a, self.mode, self.nonlinearity, self.distribution, generator=generator  # type: ignore[arg-type]
+        )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Caffe2Xavier")
+@dataclass(frozen=True, kw_only=True)
+class Caffe2Xavier(FillInit):
+    """Caffe2's Xavier: U(±√(3/fan_in)); see :func:`torchinit.functional.caffe2_xavier_`."""
+
+    needs_fan: ClassVar[bool] = True
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.caffe2_xavier_(tensor, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Pretrained")
+@dataclass(frozen=True, kw_only=True)
+class Pretrained:
+    """Load weights from a checkpoint (path, URL or ``scheme://name``).
+
+    Args:
+        checkpoint: where the weights are; see :func:`torchinit.load_checkpoint`.
+        prefix: take only keys under ``prefix.`` and strip it (``'backbone.'``).
+        map_location: device the tensors are read onto.
+    """
+
+    checkpoint: str | os.PathLike[str]
+    prefix: str | None = None
+    map_location: str | None = "cpu"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise ConfigTypeError(
+                f"Pretrained: checkpoint must be a path or URL string, got {describe_value(self.checkpoint)}."
+            )
+        if self.prefix is not None and not isinstance(self.prefix, str):
+            raise ConfigTypeError(f"Pretrained: prefix must be a str or None, got {describe_value(self.prefix)}.")
+
+    def describe(self) -> str:
+        extra = f", prefix={self.prefix!r}" if self.prefix else ""
+        return f"Pretrained({os.fspath(self.checkpoint)!r}{extra})"
+
+
+class BaseInit:
+    """Base for initializers written the mmengine way: ``__call__(module)`` walks the module.
+
+    The engine cannot see which tensors such code writes; it calls it where mmengine would
+    (on the module that holds the rule, or on an override's submodule with
+    ``wholemodule=True``) and records every tensor it changed as set by it.
+
+    Args:
+        bias: the constant for biases.
+        bias_prob: if given, ``bias = bias_init_with_prob(bias_prob)``.
+        layer: class names to act on (read by your ``__call__``).
+    """
+
+    def __init__(
+        self,
+        *,
+        bias: float = 0,
+        bias_prob: float | None = None,
+        layer: str | Sequence[str] | None = None,
+    ) -> None:
+        _check_number(type(self).__name__, "bias", bias)
+        if bias_prob is not None:
+            bias = F.bias_init_with_prob(bias_prob)
+        if layer is None:
+            layer = []
+        elif isinstance(layer, str):
+            layer = [layer]
+        self.bias = bias
+        self.layer = list(layer)
+        self.wholemodule = False
+
+    def __call__(self, module: nn.Module) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+# mmengine's class names, for code that imports them.
+ConstantInit = Constant
+XavierInit = Xavier
+NormalInit = Normal
+TruncNormalInit = TruncNormal
+UniformInit = Uniform
+KaimingInit = Kaiming
+Caffe2XavierInit = Caffe2Xavier
+PretrainedInit = Pretrained
+
+
+def describe_initializer(init: Any) -> str:
+    """A short human name for any initializer object."""
+    describe = getattr(init, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return getattr(init, "__name__", None) or type(init).__name__

@@ -1,0 +1,173 @@
+"""BaseModule and the containers that take an ``init_cfg``.
+
+``BaseModule(init_cfg=...)`` keeps a deep copy of its config; ``init_weights()`` initializes
+the whole tree beneath it in one plan (see :mod:`torchinit.engine` for the order). A module
+may also declare a *default* rule set by overriding :meth:`BaseModule.default_init_cfg`:
+those rules have the lowest priority of all and fill only what no ``init_cfg`` covers.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from .errors import InitWarning
+
+if TYPE_CHECKING:
+    from .report import InitReport
+
+__all__ = ["BaseModule", "ModuleDict", "ModuleList", "Sequential", "is_model_wrapper"]
+
+InitCfg = Mapping[str, Any] | Iterable[Mapping[str, Any]]
+
+
+def is_model_wrapper(module: nn.Module) -> bool:
+    """True for wrappers whose real model is ``module.module`` (DDP, DataParallel) or
+    ``module._orig_mod`` (``torch.compile``). The one place this is decided; patch it to add
+    your own wrapper types."""
+    wrappers: tuple[type, ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+    if isinstance(module, wrappers):
+        return True
+    return type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod")
+
+
+def unwrap_model(module: nn.Module) -> nn.Module:
+    """The model inside a wrapper (see :func:`is_model_wrapper`), or ``module`` itself."""
+    from . import module as this  # looked up when called, so a patched version is used
+
+    while this.is_model_wrapper(module):
+        inner = getattr(module, "module", None)
+        if inner is None:
+            inner = getattr(module, "_orig_mod")
+        module = inner
+    return module
+
+
+class BaseModule(nn.Module):
+    """An ``nn.Module`` whose initialization is described by ``init_cfg``.
+
+    Args:
+        init_cfg: a rule dict or a list of them, e.g.
+            ``dict(type='Kaiming', layer='Conv2d')``. A deep copy is kept.
+
+    Example:
+        >>> class Net(BaseModule):
+        ...     def __init__(self, init_cfg=None):
+        ...         super().__init__(init_cfg)
+        ...         self.conv = nn.Conv2d(3, 8, 3)
+        >>> net = Net(init_cfg=dict(type='Constant', layer='Conv2d', val=1))
+        >>> _ = net.init_weights()
+        >>> float(net.conv.weight.mean())
+        1.0
+    """
+
+    def __init__(self, init_cfg: InitCfg | None = None) -> None:
+        super().__init__()
+        self._is_init = False
+        self.init_cfg = copy.deepcopy(init_cfg)
+        self._init_report: InitReport | None = None
+
+    @property
+    def is_init(self) -> bool:
+        """Whether ``init_weights()`` has run; set it to False to allow another run."""
+        return self._is_init
+
+    @is_init.setter
+    def is_init(self, value: bool) -> None:
+        self._is_init = bool(value)
+
+    @property
+    def init_report(self) -> InitReport | None:
+        """The provenance report of the last ``init_weights()`` run on this module."""
+        return self._init_report
+
+    def default_init_cfg(self) -> InitCfg | None:
+        """Rules of the lowest priority for this module's subtree (None: no defaults).
+
+        They fill only the parameters that no ``init_cfg`` rule (of this module or any
+        ancestor) covers. Layers such as ConvModule document theirs here.
+        """
+        return None
+
+    def init_weights(
+        self,
+        *,
+        seed: int | None = None,
+        compat: str | None = None,
+        num_threads: int | None = None,
+    ) -> InitReport | None:
+        """Initialize every parameter of this tree as the ``init_cfg`` rules say.
+
+        Order of precedence, lowest first: PyTorch's construction-time
+        ``reset_parameters()``; ``default_init_cfg()`` rules; an ancestor's rules; a
+        descendant's rules (the deeper ``init_cfg`` wins, and an ``override`` beats a
+        ``layer`` rule of the same config); a user-written ``init_weights()`` of a submodule;
+        a ``Pretrained`` rule beats everything beneath the module that holds it.
+
+        Args:
+            seed: draw each parameter from its own generator seeded by
+                ``(seed, qualified name)``: reproducible and filled on several threads.
+                None uses torch's global generator on one thread, as mmengine does.
+            compat: ``'mmengine'`` reproduces mmengine's outcome exactly (see docs);
+                None uses the process default (:func:`torchinit.set_compat`).
+            num_threads: threads for seeded fills (default ``torch.get_num_threads()``).
+
+        Returns:
+            The provenance report, or None if the module was already initialized (a
+            warning says so and nothing changes).
+        """
+        if self._is_init:
+            warnings.warn(
+                f"init_weights of {type(self).__name__} has been called more than once; "
+                "nothing was changed. Set `module.is_init = False` to initialize again.",
+                InitWarning,
+                stacklevel=2,
+            )
+            return None
+        from .engine import run_init_weights
+
+        report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads)
+        self._init_report = report
+        return report
+
+    def extra_repr(self) -> str:
+        return f"init_cfg={self.init_cfg}" if self.init_cfg else ""
+
+
+class Sequential(BaseModule, nn.Sequential):
+    """``nn.Sequential`` that takes ``init_cfg``: ``Sequential(m1, m2, init_cfg=...)``."""
+
+    def __init__(self, *args: nn.Module, init_cfg: InitCfg | None = None) -> None:
+        BaseModule.__init__(self, init_cfg)
+        nn.Sequential.__init__(self, *args)
+
+
+class ModuleList(BaseModule, nn.ModuleList):
+    """``nn.ModuleList`` that takes ``init_cfg``: ``ModuleList([m1, m2], init_cfg=...)``."""
+
+    def __init__(self, modules: Iterable[nn.Module] | None = None, init_cfg: InitCfg | None = None) -> None:
+        BaseModule.__init__(self, init_cfg)
+        nn.ModuleList.__init__(self, modules)
+
+
+class ModuleDict(BaseModule, nn.ModuleDict):
+    """``nn.ModuleDict`` that takes ``init_cfg``: ``ModuleDict(dict(a=m1), init_cfg=...)``."""
+
+    def __init__(
+        self, modules: Mapping[str, nn.Module] | None = None, init_cfg: InitCfg | None = None
+    ) -> None:
+        BaseModule.__init__(self, init_cfg)
+        nn.ModuleDict.__init__(self, modules)
+
+
+def has_user_init_weights(module: nn.Module) -> bool:
+    """True if ``module`` defines its own ``init_weights`` (not BaseModule's)."""
+    if isinstance(module, BaseModule):
+        return type(module).init_weights is not BaseModule.init_weights
+    return callable(getattr(module, "init_weights", None))
+
+
