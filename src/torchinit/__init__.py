@@ -71,8 +71,6 @@ from .registry import Registry, build_from_cfg
 __version__ = "0.1.0"
 
 __all__ = [
-    "INITIALIZERS",
-    "WEIGHT_INITIALIZERS",
     "BaseInit",
     "BaseModule",
     "Caffe2Xavier",
@@ -95,6 +93,7 @@ __all__ = [
     "Constant",
     "ConstantInit",
     "FillInit",
+    "INITIALIZERS",
     "InitStateError",
     "InitWarning",
     "Initializer",
@@ -118,6 +117,7 @@ __all__ = [
     "UniformInit",
     "UnknownSchemeError",
     "UnknownTypeError",
+    "WEIGHT_INITIALIZERS",
     "Xavier",
     "XavierInit",
     "bias_init_with_prob",
