@@ -65,8 +65,10 @@ from .initializers import (
     Xavier,
     XavierInit,
 )
+from .engine import get_compat, initialize, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
 from .registry import Registry, build_from_cfg
+from .report import InitReport, ParamRecord, RuleRecord
 
 __version__ = "0.1.0"
 
@@ -94,6 +96,7 @@ __all__ = [
     "ConstantInit",
     "FillInit",
     "INITIALIZERS",
+    "InitReport",
     "InitStateError",
     "InitWarning",
     "Initializer",
@@ -105,10 +108,12 @@ __all__ = [
     "Normal",
     "NormalInit",
     "OverrideNameError",
+    "ParamRecord",
     "Pretrained",
     "PretrainedInit",
     "Registry",
     "RegistryError",
+    "RuleRecord",
     "Sequential",
     "TorchInitError",
     "TruncNormal",
@@ -125,9 +130,12 @@ __all__ = [
     "caffe2_xavier_init",
     "calculate_gain",
     "constant_init",
+    "get_compat",
+    "initialize",
     "is_model_wrapper",
     "kaiming_init",
     "normal_init",
+    "set_compat",
     "trunc_normal_",
     "trunc_normal_init",
     "uniform_init",

@@ -117,12 +117,9 @@ class FillInit:
                 raise ConfigValueError(f"{self.describe()} cannot fill {where}: {exc}") from None
 
     def describe(self) -> str:
-        """``Name(arg=value, ...)`` listing the arguments that differ from the defaults."""
-        parts = [
-            f"{f.name}={getattr(self, f.name)}"
-            for f in dataclasses.fields(self)
-            if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default
-        ]
+        """``Name(arg=value, ...)`` with every argument, e.g. ``Normal(mean=0, std=0.01)``."""
+        parts = [f"{f.name}={getattr(self, f.name):g}" if isinstance(getattr(self, f.name), float)
+                 else f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)]
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -136,9 +133,6 @@ class Constant(FillInit):
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.constant_(tensor, self.val)
-
-    def describe(self) -> str:
-        return f"Constant(val={self.val})"
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Xavier")

@@ -1,0 +1,278 @@
+"""``init_cfg`` dicts and lists -> validated, immutable rule specs.
+
+Every mistake a config can hold is raised here, before the engine touches a weight, as an
+exception of :mod:`torchinit.errors` whose message says where the rule is, what is wrong and
+what would be right. The caller's dicts are never modified.
+
+A rule dict has the keys
+
+* ``type``: a registered initializer name, or the class (or fill function) itself;
+* ``layer``: a class name, a class, or a list of them: the modules the rule fills;
+* ``override``: a dict or list of dicts, each with ``name`` (a submodule) and either nothing
+  else (reuse this rule) or a ``type`` with its own arguments;
+* ``bias`` (a number) and ``bias_prob`` (a probability; wins over ``bias``);
+* the initializer's own arguments (``val``, ``std``, ``mode``...).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigError, ConfigKeyError, ConfigTypeError, ConfigValueError
+from .functional import bias_init_with_prob
+from .initializers import WEIGHT_INITIALIZERS, BaseInit, Pretrained, describe_initializer
+from .registry import check_kwargs, describe_value
+
+__all__ = ["FunctionInit", "LayerSpec", "OverrideSpec", "RuleSpec", "parse_init_cfg"]
+
+LayerSpec = str | type[nn.Module]
+RULE_KEYS = ("layer", "override", "bias", "bias_prob")
+
+
+@dataclass(frozen=True)
+class FunctionInit:
+    """A plain fill function used as ``type``: ``fn(tensor, **kwargs, generator=...)``."""
+
+    fn: Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    random: bool = True
+    needs_fan: bool = False
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        with torch.no_grad():
+            if "generator" in _parameter_names(self.fn):
+                self.fn(tensor, **self.kwargs, generator=generator)
+            else:
+                self.fn(tensor, **self.kwargs)
+        return tensor
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        return None
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{getattr(self.fn, '__name__', 'fn')}({args})"
+
+
+def _parameter_names(fn: Callable[..., Any]) -> set[str]:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+@dataclass(frozen=True)
+class OverrideSpec:
+    """``override`` entry: fill the whole submodule ``name`` with ``rule``."""
+
+    name: str
+    rule: RuleSpec
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One validated rule.
+
+    Attributes:
+        init: the initializer (a fill initializer, a :class:`Pretrained`, or an
+            mmengine-style :class:`BaseInit` whose ``__call__`` walks modules itself).
+        layer: the classes (by name or object) this rule fills; empty means none.
+        bias: the constant that biases of filled modules get.
+        overrides: submodules filled whole by their own rule.
+        where: where the rule came from, for messages (``"init_cfg of backbone[1]"``).
+        raw: the dict as the user wrote it.
+    """
+
+    init: Any
+    layer: tuple[LayerSpec, ...]
+    bias: float
+    overrides: tuple[OverrideSpec, ...]
+    where: str
+    raw: Mapping[str, Any]
+
+    @property
+    def is_pretrained(self) -> bool:
+        return isinstance(self.init, Pretrained)
+
+    @property
+    def is_opaque(self) -> bool:
+        """An mmengine-style initializer the engine can only call, not look inside."""
+        return isinstance(self.init, BaseInit)
+
+    def describe(self) -> str:
+        return describe_initializer(self.init)
+
+
+def _fail(cls: type[ConfigError], where: str, message: str) -> ConfigError:
+    return cls(f"{where}: {message}")
+
+
+def _check_bias(where: str, cfg: Mapping[str, Any]) -> float:
+    bias = cfg.get("bias", 0)
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)):
+        raise _fail(ConfigTypeError, where, f"bias must be a real number, got {describe_value(bias)}.")
+    if not math.isfinite(bias):
+        raise _fail(ConfigValueError, where, f"bias must be finite, got {bias!r}.")
+    prob = cfg.get("bias_prob")
+    if prob is None:
+        return float(bias)
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)):
+        raise _fail(
+            ConfigTypeError, where, f"bias_prob must be a number in (0, 1), got {describe_value(prob)}."
+        )
+    if not 0 < prob < 1:
+        raise _fail(ConfigValueError, where, f"bias_prob must lie strictly between 0 and 1, got {prob!r}.")
+    return bias_init_with_prob(prob)
+
+
+def _check_layer(where: str, layer: Any) -> tuple[LayerSpec, ...]:
+    if layer is None:
+        return ()
+    items = [layer] if isinstance(layer, (str, type)) else layer
+    if not isinstance(items, Sequence) or isinstance(items, (bytes, str)):
+        raise _fail(
+            ConfigTypeError, where, f"layer must be a class name, a class or a list of them, got {describe_value(layer)}."
+        )
+    for item in items:
+        if not (isinstance(item, str) or (isinstance(item, type) and issubclass(item, nn.Module))):
+            raise _fail(
+                ConfigTypeError,
+                where,
+                f"layer entries must be class names (e.g. 'Conv2d') or nn.Module classes, got {describe_value(item)}.",
+            )
+    return tuple(items)
+
+
+def _build_initializer(where: str, type_: Any, args: dict[str, Any], cfg: Mapping[str, Any]) -> Any:
+    try:
+        target = WEIGHT_INITIALIZERS.get(type_)
+    except ConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    name = getattr(target, "__name__", repr(target))
+    if isinstance(target, type) and issubclass(target, BaseInit):
+        # mmengine-style: the class itself takes bias, bias_prob and layer.
+        for key in ("bias", "bias_prob", "layer"):
+            if key in cfg:
+                args[key] = cfg[key]
+        check_kwargs(target, args, f"{where}: initializer {name!r}")
+        return target(**args)
+    if not isinstance(target, type):
+        if not callable(target):
+            raise _fail(ConfigTypeError, where, f"type must be a class or a function, got {describe_value(target)}.")
+        return FunctionInit(target, dict(args))
+    taken = [p for p in _parameter_names(target) if p != "self"]
+    if isinstance(target, type) and issubclass(target, Pretrained):
+        extra = [k for k in RULE_KEYS if k in cfg and k != "override"]
+        if extra:
+            raise _fail(
+                ConfigTypeError,
+                where,
+                f"Pretrained does not take {', '.join(repr(k) for k in extra)}: it loads whatever the "
+                f"checkpoint holds under its prefix. It takes: {', '.join(taken)}.",
+            )
+    try:
+        check_kwargs(target, args, f"initializer {name!r}")
+    except ConfigTypeError as exc:
+        if not issubclass(target, Pretrained):
+            exc = ConfigTypeError(f"{exc} Every rule also takes: {', '.join(RULE_KEYS)}.")
+        raise _fail(ConfigTypeError, where, str(exc)) from None
+    try:
+        init = target(**args)
+    except ConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    if not callable(getattr(init, "fill", None)) and not isinstance(init, Pretrained):
+        raise _fail(
+            ConfigTypeError,
+            where,
+            f"initializer {name!r} has no fill(tensor, *, generator) method and is not a BaseInit subclass.",
+        )
+    return init
+
+
+def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpec:
+    if not isinstance(cfg, Mapping):
+        raise _fail(
+            ConfigTypeError, where, f"each rule must be a dict like dict(type='Kaiming', layer='Conv2d'), got {describe_value(cfg)}."
+        )
+    if "type" not in cfg:
+        raise ConfigKeyError(
+            f"{where}: the rule {dict(cfg)!r} has no 'type'. Add one of: {', '.join(WEIGHT_INITIALIZERS.names())}."
+        )
+    args = {k: v for k, v in cfg.items() if k != "type" and k not in RULE_KEYS}
+    init = _build_initializer(where, cfg["type"], args, cfg)
+    layer = _check_layer(where, cfg.get("layer"))
+    bias = _check_bias(where, cfg)
+    overrides: tuple[OverrideSpec, ...] = ()
+    if "override" in cfg and cfg["override"] is not None:
+        if not allow_override:
+            raise _fail(ConfigValueError, where, "an override entry cannot hold another override.")
+        overrides = _parse_overrides(cfg, where)
+    return RuleSpec(init=init, layer=layer, bias=bias, overrides=overrides, where=where, raw=cfg)
+
+
+def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, ...]:
+    override = cfg["override"]
+    entries = [override] if isinstance(override, Mapping) else override
+    if not isinstance(entries, (list, tuple)):
+        raise _fail(
+            ConfigTypeError, where, f"override must be a dict or a list of dicts, got {describe_value(override)}."
+        )
+    parent = {k: v for k, v in cfg.items() if k != "override"}
+    specs = []
+    for i, entry in enumerate(entries):
+        at = f"{where} override[{i}]" if len(entries) > 1 else f"{where} override"
+        if not isinstance(entry, Mapping):
+            raise _fail(ConfigTypeError, at, f"must be a dict with a 'name', got {describe_value(entry)}.")
+        if "name" not in entry:
+            raise _fail(
+                ConfigValueError,
+                at,
+                f"{dict(entry)!r} has no 'name': say which submodule it fills, e.g. name='cls'.",
+            )
+        name = entry["name"]
+        if not isinstance(name, str) or not name:
+            raise _fail(ConfigTypeError, at, f"name must be a submodule name, got {describe_value(name)}.")
+        rest = {k: v for k, v in entry.items() if k != "name"}
+        if not rest:
+            rule = _parse_rule(parent, at, allow_override=False)
+        elif "type" not in rest:
+            raise _fail(
+                ConfigValueError,
+                at,
+                f"{dict(entry)!r} has arguments but no 'type'. Either give only name={name!r} to reuse "
+                f"the rule's type and arguments, or add a type, e.g. dict(name={name!r}, "
+                f"type={cfg['type'] if isinstance(cfg['type'], str) else 'Constant'!r}, ...).",
+            )
+        else:
+            rule = _parse_rule(rest, at, allow_override=False)
+        specs.append(OverrideSpec(name=name, rule=rule))
+    return tuple(specs)
+
+
+def parse_init_cfg(init_cfg: Any, where: str = "init_cfg") -> tuple[RuleSpec, ...]:
+    """Validate ``init_cfg`` (a dict, a list/tuple of dicts, or None) into rule specs.
+
+    Raises:
+        ConfigTypeError, ConfigValueError, ConfigKeyError, UnknownTypeError: with a message
+            that starts with ``where`` and names the key, the value and the fix.
+    """
+    if init_cfg is None:
+        return ()
+    if isinstance(init_cfg, Mapping):
+        items: Sequence[Any] = [init_cfg]
+    elif isinstance(init_cfg, (list, tuple)):
+        items = init_cfg
+    else:
+        raise ConfigTypeError(
+            f"{where} must be a dict or a list of dicts, e.g. dict(type='Kaiming', layer='Conv2d'), "
+            f"got {describe_value(init_cfg)}."
+        )
+    many = len(items) > 1
+    return tuple(_parse_rule(item, f"{where}[{i}]" if many else where) for i, item in enumerate(items))

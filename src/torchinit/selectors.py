@@ -1,0 +1,73 @@
+"""Which modules a rule reaches: ``layer`` by class, ``override`` by qualified name.
+
+``layer`` matching goes through the whole class hierarchy (the MRO): a subclass of a
+subclass of ``Conv2d`` is a ``Conv2d``. mmengine compares the class's own name and its
+*direct* bases' names only; ``compat='mmengine'`` does the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch import nn
+
+from .config import LayerSpec
+from .errors import OverrideNameError
+from .registry import close_matches
+
+__all__ = ["layer_matches", "resolve_override", "suggest_layer_names"]
+
+
+def _class_names(module: nn.Module, compat: bool) -> set[str]:
+    cls = type(module)
+    if compat:
+        return {cls.__name__, *(base.__name__ for base in cls.__bases__)}
+    return {c.__name__ for c in cls.__mro__}
+
+
+def layer_matches(module: nn.Module, layers: Iterable[LayerSpec], compat: bool = False) -> bool:
+    """True if ``module`` is one of ``layers`` (class names or classes)."""
+    names: set[str] | None = None
+    for layer in layers:
+        if isinstance(layer, type):
+            if isinstance(module, layer):
+                return True
+            continue
+        if names is None:
+            names = _class_names(module, compat)
+        if layer in names:
+            return True
+    return False
+
+
+def suggest_layer_names(layer: str, modules: Iterable[nn.Module]) -> list[str]:
+    """Class names occurring in ``modules`` (their MRO included) that look like ``layer``."""
+    seen: set[str] = set()
+    for m in modules:
+        seen.update(c.__name__ for c in type(m).__mro__ if issubclass(c, nn.Module))
+    return close_matches(layer, seen)
+
+
+def resolve_override(scope: nn.Module, name: str) -> nn.Module:
+    """The submodule of ``scope`` that an ``override`` ``name`` means.
+
+    ``name`` is an attribute name of a direct child (mmengine) or a dotted path
+    (``'layer1.0.conv1'``, ModuleList indices included).
+
+    Raises:
+        OverrideNameError: nothing by that name; the message lists the closest real paths.
+    """
+    try:
+        found = scope.get_submodule(name)
+    except AttributeError:
+        found = None
+    if isinstance(found, nn.Module) and found is not scope:
+        return found
+    paths = [n for n, _ in scope.named_modules() if n]
+    hints = close_matches(name, paths) or close_matches(name.rsplit(".", 1)[-1], [p.rsplit(".", 1)[-1] for p in paths])
+    hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
+    children = ", ".join(n for n, _ in scope.named_children()) or "(none)"
+    raise OverrideNameError(
+        f"override name={name!r} names no submodule of {type(scope).__name__}.{hint} "
+        f"Its direct children are: {children}."
+    )
