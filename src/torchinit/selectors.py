@@ -44,7 +44,7 @@ def suggest_layer_names(layer: str, modules: Iterable[nn.Module]) -> list[str]:
     """Class names occurring in ``modules`` (their MRO included) that look like ``layer``."""
     seen: set[str] = set()
     for m in modules:
-        seen.update(c.__name__ for c in type(m).__mro__ if issubclass(c, nn.Module))
+        seen.update(c.__name__ for c in type(m).__mro__ if issubclass(c, nn.Module) and not c.__name__.startswith("_"))
     return close_matches(layer, seen)
 
 

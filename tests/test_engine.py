@@ -1,0 +1,285 @@
+"""initialize(module, init_cfg): the reference documents' examples and the engine's rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import torchinit
+from torchinit import (
+    BaseInit,
+    ConfigValueError,
+    InitWarning,
+    OverrideNameError,
+    WEIGHT_INITIALIZERS,
+    initialize,
+)
+
+
+class FooNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.feat = nn.Conv1d(3, 1, 3)
+        self.reg = nn.Conv2d(3, 3, 3)
+        self.cls = nn.Linear(1, 2)
+
+
+class FooNetSeqCls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.feat = nn.Conv1d(3, 1, 3)
+        self.reg = nn.Conv2d(3, 3, 3)
+        self.cls = nn.Sequential(nn.Conv1d(3, 1, 3), nn.Linear(1, 2))
+
+
+def full(t: torch.Tensor, value: float) -> bool:
+    return bool(torch.all(t == value))
+
+
+# --------------------------------------------------------------------------- mmcv-cnn.md examples
+def test_layer_rule_initializes_every_listed_layer_with_the_same_config() -> None:
+    model = FooNet()
+    initialize(model, dict(type="Constant", layer=["Conv1d", "Conv2d", "Linear"], val=1))
+    for m in (model.feat, model.reg, model.cls):
+        assert full(m.weight, 1) and full(m.bias, 0)
+
+
+def test_a_list_of_layer_rules_gives_each_layer_its_own_config() -> None:
+    model = FooNet()
+    init_cfg = [
+        dict(type="Constant", layer="Conv1d", val=1),
+        dict(type="Constant", layer="Conv2d", val=2),
+        dict(type="Constant", layer="Linear", val=3),
+    ]
+    initialize(model, init_cfg)
+    assert full(model.feat.weight, 1)
+    assert full(model.reg.weight, 2)
+    assert full(model.cls.weight, 3)
+
+
+def test_override_with_type_gives_the_named_module_its_own_values() -> None:
+    model = FooNetSeqCls()
+    init_cfg = dict(
+        type="Constant", layer=["Conv1d", "Conv2d"], val=1, bias=2,
+        override=dict(type="Constant", name="reg", val=3, bias=4),
+    )
+    initialize(model, init_cfg)
+    assert full(model.feat.weight, 1) and full(model.feat.bias, 2)
+    assert full(model.cls[0].weight, 1) and full(model.cls[0].bias, 2)
+    assert full(model.reg.weight, 3) and full(model.reg.bias, 4)
+
+
+def test_override_with_name_only_reuses_the_rule_and_nothing_else_changes() -> None:
+    model = FooNetSeqCls()
+    feat_before = model.feat.weight.detach().clone()
+    cls_before = model.cls[1].weight.detach().clone()
+    initialize(model, dict(type="Constant", val=1, bias=2, override=dict(name="reg")))
+    assert full(model.reg.weight, 1) and full(model.reg.bias, 2)
+    assert torch.equal(model.feat.weight, feat_before)
+    assert torch.equal(model.cls[1].weight, cls_before)
+
+
+def test_a_rule_without_layer_or_override_initializes_nothing() -> None:
+    model = FooNet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = initialize(model, dict(type="Constant", val=5))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert report.by_source("rule") == []
+
+
+def test_override_without_name_is_invalid() -> None:
+    with pytest.raises(ValueError, match="name"):
+        initialize(FooNet(), dict(type="Constant", layer=["Conv1d", "Conv2d"], val=1, bias=2,
+                                  override=dict(type="Constant", val=3, bias=4)))
+
+
+def test_override_with_name_and_arguments_but_no_type_is_invalid() -> None:
+    with pytest.raises(ValueError, match="type"):
+        initialize(FooNet(), dict(type="Constant", layer=["Conv1d", "Conv2d"], val=1, bias=2,
+                                  override=dict(name="reg", val=3, bias=4)))
+
+
+# --------------------------------------------------------------------------- matching
+class MyConv(nn.Conv2d):
+    pass
+
+
+class MyMyConv(MyConv):
+    pass
+
+
+def test_layer_matches_through_the_whole_class_hierarchy() -> None:
+    model = nn.Sequential(MyMyConv(1, 1, 1), nn.Linear(2, 2))
+    initialize(model, dict(type="Constant", layer="Conv2d", val=7))
+    assert full(model[0].weight, 7)
+    assert not full(model[1].weight, 7)
+
+
+def test_mmengine_mode_matches_only_the_class_and_its_direct_bases() -> None:
+    model = nn.Sequential(MyMyConv(1, 1, 1), MyConv(1, 1, 1))
+    initialize(model, dict(type="Constant", layer="Conv2d", val=7), compat="mmengine")
+    assert not full(model[0].weight, 7)  # Conv2d is a grand-parent: mmengine misses it
+    assert full(model[1].weight, 7)
+
+
+def test_layer_may_be_a_class_object() -> None:
+    model = nn.Sequential(MyConv(1, 1, 1), nn.Conv2d(1, 1, 1))
+    initialize(model, dict(type="Constant", layer=MyConv, val=3))
+    assert full(model[0].weight, 3) and not full(model[1].weight, 3)
+
+
+def test_type_may_be_the_initializer_class_itself() -> None:
+    model = FooNet()
+    initialize(model, dict(type=torchinit.Constant, layer="Linear", val=4))
+    assert full(model.cls.weight, 4)
+
+
+def test_override_fills_every_module_inside_the_named_submodule_whatever_its_class() -> None:
+    model = FooNetSeqCls()
+    initialize(model, dict(type="Constant", layer="Conv2d", val=1, override=dict(name="cls", type="Constant", val=9)))
+    assert full(model.cls[0].weight, 9) and full(model.cls[1].weight, 9)
+
+
+def test_override_naming_no_submodule_is_a_runtime_error_listing_children() -> None:
+    model = FooNet()
+    with pytest.raises(OverrideNameError, match="'reg'") as info:
+        initialize(model, dict(type="Constant", val=1, override=dict(name="rge")))
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_a_layer_name_that_matches_nothing_warns_with_the_close_class_name() -> None:
+    model = FooNet()
+    with pytest.warns(InitWarning, match="Conv2d"):
+        initialize(model, dict(type="Constant", layer="Conv2D", val=1))
+
+
+def test_bias_prob_sets_the_focal_loss_prior_bias() -> None:
+    model = FooNet()
+    initialize(model, dict(type="Normal", layer="Conv2d", std=0.01, bias_prob=0.01))
+    assert torch.allclose(model.reg.bias, torch.full((3,), -4.59511985013459))
+
+
+def test_a_fan_based_rule_on_a_one_dimensional_weight_is_a_config_error() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+    before = model[1].weight.detach().clone()
+    with pytest.raises(ConfigValueError, match="1.weight"):
+        initialize(model, dict(type="Kaiming", layer=["Conv2d", "BatchNorm2d"]))
+    assert torch.equal(model[1].weight, before)
+
+
+def test_integer_parameters_take_constants_and_refuse_random_fills() -> None:
+    class IntHolder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(2, 2, dtype=torch.int64), requires_grad=False)
+
+    m = IntHolder()
+    report = initialize(m, dict(type="Constant", layer="IntHolder", val=3))
+    assert full(m.weight, 3) and report["weight"].source == "rule"
+    with pytest.raises(ConfigValueError, match="int64"):
+        initialize(m, dict(type="Normal", layer="IntHolder"))
+
+
+# --------------------------------------------------------------------------- one write per tensor
+def test_each_tensor_is_written_once_by_the_winning_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    original = torch.Tensor.normal_
+
+    def counting(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(tuple(self.shape))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "normal_", counting)
+    model = FooNet()
+    initialize(model, [dict(type="Normal", layer=["Conv2d", "Conv1d"]), dict(type="Normal", layer="Conv2d", std=2)])
+    assert sorted(calls) == sorted([tuple(model.feat.weight.shape), tuple(model.reg.weight.shape)])
+
+
+def test_later_rules_in_a_list_beat_earlier_ones_and_report_what_they_beat() -> None:
+    model = FooNet()
+    report = initialize(model, [dict(type="Constant", layer="Conv2d", val=1), dict(type="Constant", layer="Conv2d", val=2)])
+    assert full(model.reg.weight, 2)
+    assert report["reg.weight"].initializer == "Constant(val=2)"
+    assert report["reg.weight"].beaten and "val=1" in report["reg.weight"].beaten[0]
+
+
+def test_random_rules_draw_from_the_configured_distribution() -> None:
+    conv = nn.Conv2d(64, 128, 3)
+    initialize(conv, dict(type="Kaiming", layer="Conv2d"))
+    expected = math.sqrt(2.0 / (128 * 9))  # fan_out, relu
+    assert abs(float(conv.weight.detach().std()) - expected) / expected < 0.02
+    assert full(conv.bias, 0)
+
+
+# --------------------------------------------------------------------------- seeds and threads
+def test_a_seed_makes_init_reproducible_and_independent_of_thread_count() -> None:
+    a, b, c = FooNet(), FooNet(), FooNet()
+    cfg = dict(type="Normal", layer=["Conv1d", "Conv2d", "Linear"], std=0.1)
+    initialize(a, cfg, seed=3, num_threads=1)
+    initialize(b, cfg, seed=3, num_threads=2)
+    initialize(c, cfg, seed=4, num_threads=2)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k])
+    assert not torch.equal(a.reg.weight, c.reg.weight)
+
+
+def test_a_seed_leaves_the_global_generator_untouched() -> None:
+    model = FooNet()
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    initialize(model, dict(type="Normal", layer="Conv2d"), seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_seeded_values_depend_on_the_parameter_name_not_on_construction_order() -> None:
+    class AB(nn.Module):
+        def __init__(self, order: str) -> None:
+            super().__init__()
+            for name in order:
+                setattr(self, name, nn.Linear(4, 4))
+
+    x, y = AB("ab"), AB("ba")
+    cfg = dict(type="Normal", layer="Linear")
+    initialize(x, cfg, seed=11)
+    initialize(y, cfg, seed=11)
+    assert torch.equal(x.a.weight, y.a.weight) and torch.equal(x.b.weight, y.b.weight)
+
+
+# --------------------------------------------------------------------------- opaque initializers
+class MmengineStyleInit(BaseInit):
+    """An initializer written the mmengine way: it walks the module itself."""
+
+    def __init__(self, value: float = 5.0, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.value = value
+
+    def __call__(self, module: nn.Module) -> None:
+        for m in module.modules():
+            if self.wholemodule or type(m).__name__ in self.layer:
+                if getattr(m, "weight", None) is not None:
+                    nn.init.constant_(m.weight, self.value)
+                if getattr(m, "bias", None) is not None:
+                    nn.init.constant_(m.bias, self.bias)
+
+
+def test_a_user_registered_mmengine_style_initializer_runs_and_is_recorded() -> None:
+    WEIGHT_INITIALIZERS.register_module(name="MmengineStyleTest", module=MmengineStyleInit, force=True)
+    model = FooNet()
+    report = initialize(model, dict(type="MmengineStyleTest", layer="Linear", value=6.0, bias=1.0,
+                                    override=dict(name="reg", type="MmengineStyleTest", value=8.0)))
+    assert full(model.cls.weight, 6) and full(model.cls.bias, 1)
+    assert full(model.reg.weight, 8) and full(model.reg.bias, 0)
+    assert report["cls.weight"].initializer == "MmengineStyleInit"
+    assert report["feat.weight"].source == "none"
+
+
+def test_the_callers_config_is_never_modified() -> None:
+    cfg = [dict(type="Constant", layer=["Conv2d"], val=1, override=[dict(name="cls")])]
+    snapshot = repr(cfg)
+    initialize(FooNet(), cfg)
+    assert repr(cfg) == snapshot
