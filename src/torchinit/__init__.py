@@ -67,14 +67,30 @@ from .initializers import (
 )
 from .engine import get_compat, initialize, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
+from .layers import (
+    ACTIVATION_LAYERS,
+    CONV_LAYERS,
+    NORM_LAYERS,
+    PADDING_LAYERS,
+    UPSAMPLE_LAYERS,
+    ConvModule,
+    build_activation_layer,
+    build_conv_layer,
+    build_norm_layer,
+    build_padding_layer,
+    build_upsample_layer,
+)
+from .models import MODELS, build_model
 from .registry import Registry, build_from_cfg
 from .report import InitReport, ParamRecord, RuleRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATION_LAYERS",
     "BaseInit",
     "BaseModule",
+    "CONV_LAYERS",
     "Caffe2Xavier",
     "Caffe2XavierInit",
     "CheckpointChecksumError",
@@ -94,6 +110,7 @@ __all__ = [
     "ConfigValueError",
     "Constant",
     "ConstantInit",
+    "ConvModule",
     "FillInit",
     "INITIALIZERS",
     "InitReport",
@@ -102,12 +119,15 @@ __all__ = [
     "Initializer",
     "Kaiming",
     "KaimingInit",
+    "MODELS",
     "ModelZooError",
     "ModuleDict",
     "ModuleList",
+    "NORM_LAYERS",
     "Normal",
     "NormalInit",
     "OverrideNameError",
+    "PADDING_LAYERS",
     "ParamRecord",
     "Pretrained",
     "PretrainedInit",
@@ -118,6 +138,7 @@ __all__ = [
     "TorchInitError",
     "TruncNormal",
     "TruncNormalInit",
+    "UPSAMPLE_LAYERS",
     "Uniform",
     "UniformInit",
     "UnknownSchemeError",
@@ -126,7 +147,13 @@ __all__ = [
     "Xavier",
     "XavierInit",
     "bias_init_with_prob",
+    "build_activation_layer",
+    "build_conv_layer",
     "build_from_cfg",
+    "build_model",
+    "build_norm_layer",
+    "build_padding_layer",
+    "build_upsample_layer",
     "caffe2_xavier_init",
     "calculate_gain",
     "constant_init",

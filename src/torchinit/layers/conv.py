@@ -1,0 +1,45 @@
+"""``build_conv_layer`` and its name table ``CONV_LAYERS``.
+
+=========  =================
+type       layer
+=========  =================
+Conv1d     ``nn.Conv1d``
+Conv2d     ``nn.Conv2d``
+Conv3d     ``nn.Conv3d``
+Conv       ``nn.Conv2d`` (alias)
+=========  =================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..registry import Registry
+from ._build import LayerCfg, build_layer
+
+__all__ = ["CONV_LAYERS", "build_conv_layer"]
+
+CONV_LAYERS = Registry("conv layer")
+CONV_LAYERS.register_module("Conv1d", module=nn.Conv1d)
+CONV_LAYERS.register_module(["Conv2d", "Conv"], module=nn.Conv2d)
+CONV_LAYERS.register_module("Conv3d", module=nn.Conv3d)
+
+
+def build_conv_layer(cfg: LayerCfg | None, *args: Any, **kwargs: Any) -> nn.Module:
+    """Build a convolution from ``cfg``; the positional and keyword arguments go to it too.
+
+    Args:
+        cfg: ``dict(type=...)`` plus the layer's own arguments; ``type`` is a name from
+            ``CONV_LAYERS`` or a class. None means ``dict(type='Conv2d')``.
+        args, kwargs: passed to the layer (``in_channels, out_channels, kernel_size, ...``).
+
+    Example:
+        >>> layer = build_conv_layer(dict(type='Conv3d'), in_channels=3, out_channels=8, kernel_size=3)
+        >>> type(layer).__name__, tuple(layer.weight.shape)
+        ('Conv3d', (8, 3, 3, 3, 3))
+    """
+    if cfg is None:
+        cfg = {"type": "Conv2d"}
+    return build_layer(CONV_LAYERS, cfg, args, kwargs)
