@@ -81,6 +81,14 @@ from .layers import (
     build_upsample_layer,
 )
 from .models import MODELS, build_model
+from .pretrained import (
+    LoadResult,
+    get_torchinit_home,
+    load_checkpoint,
+    load_state_dict,
+    read_checkpoint,
+    register_scheme,
+)
 from .registry import Registry, build_from_cfg
 from .report import InitReport, ParamRecord, RuleRecord
 
@@ -119,6 +127,7 @@ __all__ = [
     "Initializer",
     "Kaiming",
     "KaimingInit",
+    "LoadResult",
     "MODELS",
     "ModelZooError",
     "ModuleDict",
@@ -158,10 +167,15 @@ __all__ = [
     "calculate_gain",
     "constant_init",
     "get_compat",
+    "get_torchinit_home",
     "initialize",
     "is_model_wrapper",
     "kaiming_init",
+    "load_checkpoint",
+    "load_state_dict",
     "normal_init",
+    "read_checkpoint",
+    "register_scheme",
     "set_compat",
     "trunc_normal_",
     "trunc_normal_init",

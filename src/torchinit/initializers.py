@@ -249,15 +249,34 @@ class Caffe2Xavier(FillInit):
 class Pretrained:
     """Load weights from a checkpoint (path, URL or ``scheme://name``).
 
+    The checkpoint is read and checked when the plan is made, before any weight changes;
+    parameters it does not fill (missing or shape-mismatched keys) keep the rule they would
+    get without it. See :func:`torchinit.load_checkpoint` for the sources.
+
     Args:
-        checkpoint: where the weights are; see :func:`torchinit.load_checkpoint`.
-        prefix: take only keys under ``prefix.`` and strip it (``'backbone.'``).
+        checkpoint: where the weights are: a path, ``file://``, ``http(s)://``,
+            ``torchvision://NAME``, ``open-mmlab://NAME`` or a registered scheme.
+        prefix: take only keys under ``prefix.`` and strip it (``'backbone'``).
         map_location: device the tensors are read onto.
+        revise_keys: ``(pattern, replacement)`` pairs applied with ``re.sub``, in order, to
+            every checkpoint key before ``prefix``; the default strips DDP's ``module.``.
+        strict: fail unless every key of the module and of the (prefixed) checkpoint
+            matches with the same shape.
+        min_loaded: fail unless at least this fraction (0 to 1) of the module's parameter
+            elements is loaded: ``0.9`` catches a backbone that silently did not load.
+        use_ema: load the checkpoint's EMA weights (``state_dict_ema``, ``ema_state_dict``).
+        allow_pickle: let the file run pickle code. Only for files you trust; off by
+            default, and no environment variable turns it on.
     """
 
     checkpoint: str | os.PathLike[str]
     prefix: str | None = None
-    map_location: str | None = "cpu"
+    map_location: str | torch.device | None = "cpu"
+    revise_keys: tuple[tuple[str, str], ...] = ((r"^module\.", ""),)
+    strict: bool = False
+    min_loaded: float | None = None
+    use_ema: bool = False
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.checkpoint, (str, os.PathLike)):
@@ -266,9 +285,38 @@ class Pretrained:
             )
         if self.prefix is not None and not isinstance(self.prefix, str):
             raise ConfigTypeError(f"Pretrained: prefix must be a str or None, got {describe_value(self.prefix)}.")
+        if self.prefix is not None and not self.prefix.strip("."):
+            raise ConfigValueError(
+                f"Pretrained: prefix must name a submodule ('backbone'), got {self.prefix!r}; use None for no prefix."
+            )
+        if self.map_location is not None and not isinstance(self.map_location, (str, torch.device)):
+            raise ConfigTypeError(
+                f"Pretrained: map_location must be a device string ('cpu', 'cuda:0'), a torch.device or "
+                f"None, got {describe_value(self.map_location)}."
+            )
+        for name in ("strict", "use_ema", "allow_pickle"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigTypeError(f"Pretrained: {name} must be True or False, got {describe_value(getattr(self, name))}.")
+        if self.min_loaded is not None:
+            _check_number("Pretrained", "min_loaded", self.min_loaded)
+            if not 0 <= self.min_loaded <= 1:
+                raise ConfigValueError(
+                    f"Pretrained: min_loaded is a fraction of the parameters and must be in [0, 1], "
+                    f"got {self.min_loaded!r}."
+                )
+        from .pretrained import check_revise_keys
+
+        try:
+            compiled = check_revise_keys(self.revise_keys)
+        except (ConfigTypeError, ConfigValueError) as exc:
+            raise type(exc)(f"Pretrained: {exc}") from None
+        object.__setattr__(self, "revise_keys", tuple((p.pattern, r) for p, r in compiled))
 
     def describe(self) -> str:
         extra = f", prefix={self.prefix!r}" if self.prefix else ""
+        for f in dataclasses.fields(self):
+            if f.name not in ("checkpoint", "prefix", "map_location") and getattr(self, f.name) != f.default:
+                extra += f", {f.name}={getattr(self, f.name)!r}"
         return f"Pretrained({os.fspath(self.checkpoint)!r}{extra})"
 
 

@@ -1,0 +1,473 @@
+"""Pretrained weights: read a checkpoint, check it against the model, then copy.
+
+Three entry points share one core, and every check happens before the first write::
+
+    read the file            torchinit._sources (scheme, download, safe read)
+    pick the state dict      {'state_dict': ...}, {'model': ...}, EMA variants, or bare
+    rename keys              revise_keys, in order, then ``prefix`` (kept and stripped)
+    match the model          loaded / missing / unexpected / shape-mismatched
+    check                    strict, thresholds           -> CheckpointError, model unchanged
+    copy                     under no_grad (the engine does this itself for init_weights)
+
+:func:`plan_pretrained` stops before the copy: it is what ``init_weights()`` uses, so the
+engine can write every parameter once. :func:`load_checkpoint` and
+:func:`load_state_dict` are the mmengine functions of the same names.
+
+Example:
+    >>> import torch, tempfile, os
+    >>> net = torch.nn.Linear(2, 2)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'net.pth')
+    >>> torch.save({'state_dict': net.state_dict()}, path)
+    >>> result = load_state_dict(torch.nn.Linear(2, 2), read_checkpoint(path)['state_dict'])
+    >>> result.loaded
+    ('weight', 'bias')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import _serialization, _sources
+from ._download import get_torchinit_home
+from ._sources import register_scheme
+from .errors import (
+    CheckpointFormatError,
+    CheckpointKeyCollisionError,
+    CheckpointPrefixError,
+    CheckpointStrictError,
+    CheckpointThresholdError,
+    ConfigTypeError,
+    ConfigValueError,
+)
+from .initializers import Pretrained
+from .module import unwrap_model
+from .registry import describe_value, did_you_mean
+
+__all__ = [
+    "DEFAULT_REVISE_KEYS",
+    "LoadPlan",
+    "LoadResult",
+    "get_state_dict",
+    "get_torchinit_home",
+    "load_checkpoint",
+    "load_state_dict",
+    "plan_pretrained",
+    "read_checkpoint",
+    "register_scheme",
+]
+
+logger = logging.getLogger("torchinit")
+
+RevisePairs = Sequence[tuple[str | re.Pattern[str], str]]
+DEFAULT_REVISE_KEYS: tuple[tuple[str, str], ...] = ((r"^module\.", ""),)
+"""Strip the ``module.`` that DataParallel/DDP put in front of every key."""
+
+_STATE_KEYS = ("state_dict", "model")
+_EMA_KEYS = ("state_dict_ema", "model_ema", "ema_state_dict")
+_LIST_SHOWN = 5
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load did, key by key (names as in the target module's ``state_dict()``).
+
+    Attributes:
+        loaded: keys copied from the checkpoint.
+        missing: model keys the checkpoint has no entry for (``num_batches_tracked``
+            buffers are not counted, as in mmengine).
+        unexpected: checkpoint keys (after ``revise_keys`` and ``prefix``) the model lacks.
+        mismatched: ``(key, checkpoint shape, model shape)`` for keys present in both with
+            different shapes; these are not copied.
+        source: the resolved path or URL that was read.
+        loaded_fraction: share of the model's parameter elements that were loaded (1.0 for
+            a model without parameters).
+    """
+
+    loaded: tuple[str, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    mismatched: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
+    source: str
+    loaded_fraction: float = 1.0
+
+    @property
+    def missing_keys(self) -> list[str]:
+        """``missing`` under the name ``torch.nn.Module.load_state_dict`` uses."""
+        return list(self.missing)
+
+    @property
+    def unexpected_keys(self) -> list[str]:
+        """``unexpected`` under the name ``torch.nn.Module.load_state_dict`` uses."""
+        return list(self.unexpected)
+
+    @property
+    def complete(self) -> bool:
+        """True when every key matched: nothing missing, unexpected or mismatched."""
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self) -> str:
+        """One line for the log: counts, and the first few names of each problem."""
+        total = len(self.loaded) + len(self.missing) + len(self.mismatched)
+        parts = [f"loaded {len(self.loaded)}/{total} tensors ({self.loaded_fraction:.1%} of parameters) "
+                 f"from {self.source}"]
+        if self.missing:
+            parts.append(f"missing {len(self.missing)}: {_shorten(self.missing)}")
+        if self.unexpected:
+            parts.append(f"unexpected {len(self.unexpected)}: {_shorten(self.unexpected)}")
+        if self.mismatched:
+            shown = [f"{k} {_shape(c)} in checkpoint vs {_shape(m)} in model" for k, c, m in self.mismatched]
+            parts.append(f"shape mismatch {len(self.mismatched)}: {_shorten(shown)}")
+        return "; ".join(parts)
+
+    def details(self) -> str:
+        """Every problem key, one per line (the text of a strict failure)."""
+        lines = []
+        if self.missing:
+            lines.append(f"missing keys ({len(self.missing)}, in the model, not in the checkpoint):")
+            lines += [f"    {k}" for k in self.missing]
+        if self.unexpected:
+            lines.append(f"unexpected keys ({len(self.unexpected)}, in the checkpoint, not in the model):")
+            lines += [f"    {k}" for k in self.unexpected]
+        if self.mismatched:
+            lines.append(f"shape mismatches ({len(self.mismatched)}):")
+            lines += [f"    {k}: {_shape(c)} in checkpoint, {_shape(m)} in model" for k, c, m in self.mismatched]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """A checked load that has not been applied yet.
+
+    Attributes:
+        tensors: checkpoint tensors by ``state_dict()`` key relative to the target
+            module, each with the target's shape; copy them with ``target.copy_(value)``.
+        result: the report of this load.
+    """
+
+    tensors: dict[str, Tensor] = field(repr=False)
+    result: LoadResult
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _shorten(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_LIST_SHOWN])
+    return shown + (f", ... and {len(names) - _LIST_SHOWN} more" if len(names) > _LIST_SHOWN else "")
+
+
+# --------------------------------------------------------------------------- layouts
+def get_state_dict(checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint") -> Mapping[str, Any]:
+    """The state dict inside a checkpoint.
+
+    Layouts, in the order they are tried: ``checkpoint['state_dict']`` (mmengine, Lightning),
+    ``checkpoint['model']`` (detectron2, DeiT), and otherwise the checkpoint itself when it
+    holds tensors (a bare ``model.state_dict()``). EMA weights live under
+    ``'state_dict_ema'``, ``'model_ema'`` (timm) or ``'ema_state_dict'`` (mmengine's
+    EMAHook, whose ``module.`` prefix and ``steps`` counter are dropped): they are used
+    with ``use_ema=True``, or when the checkpoint holds nothing else.
+
+    Raises:
+        CheckpointFormatError: nothing in the checkpoint looks like a state dict, or
+            ``use_ema=True`` and it has no EMA weights. The message lists its top-level keys.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointFormatError(
+            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors. If it is a pickled "
+            "model, load it yourself and pass model.state_dict() to torchinit.load_state_dict."
+        )
+    ema = next((k for k in _EMA_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
+    plain = next((k for k in _STATE_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
+    if use_ema and ema is None:
+        raise CheckpointFormatError(
+            f"{source} has no EMA weights (looked for {', '.join(map(repr, _EMA_KEYS))}); its top-level "
+            f"keys are: {_shorten(sorted(map(str, checkpoint)))}. Drop use_ema=True to load its plain weights."
+        )
+    if use_ema or (plain is None and ema is not None and not _holds_tensors(checkpoint)):
+        state = checkpoint[ema]  # type: ignore[index]
+        if ema == "ema_state_dict":  # mmengine's AveragedModel: module.<key>, plus a step counter
+            state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items() if k != "steps"}
+        return state
+    if plain is not None:
+        return checkpoint[plain]
+    if _holds_tensors(checkpoint):
+        return checkpoint
+    raise CheckpointFormatError(
+        f"{source} holds no state dict: no 'state_dict' or 'model' entry and no tensors at the top "
+        f"level. Its top-level keys are: {_shorten(sorted(map(str, checkpoint)))}. Extract the weights "
+        "yourself and pass them to torchinit.load_state_dict."
+    )
+
+
+def _holds_tensors(mapping: Mapping[str, Any]) -> bool:
+    return any(_serialization.is_tensor_entry(mapping, k) for k in mapping)
+
+
+# --------------------------------------------------------------------------- key mapping
+def check_revise_keys(revise_keys: Any, owner: str = "revise_keys") -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Validate ``[(pattern, replacement), ...]`` and compile the patterns."""
+    if isinstance(revise_keys, (str, bytes)) or not isinstance(revise_keys, Iterable):
+        raise ConfigTypeError(
+            f"{owner} must be a list of (pattern, replacement) pairs, got {describe_value(revise_keys)}."
+        )
+    pairs = []
+    for pair in revise_keys:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ConfigTypeError(f"{owner}: each entry must be a (pattern, replacement) pair, got {describe_value(pair)}.")
+        pattern, repl = pair
+        if not isinstance(pattern, (str, re.Pattern)) or not isinstance(repl, str):
+            raise ConfigTypeError(
+                f"{owner}: pattern and replacement must be strings, got {describe_value(pattern)} and "
+                f"{describe_value(repl)}."
+            )
+        try:
+            pairs.append((re.compile(pattern), repl))
+        except re.error as exc:
+            raise ConfigValueError(f"{owner}: {pattern!r} is not a valid regular expression: {exc}.") from None
+    return tuple(pairs)
+
+
+def _rename(
+    keys: Iterable[Any], revise_keys: RevisePairs, prefix: str | None, source: str
+) -> dict[str, str]:
+    """Map each target name to the checkpoint key it reads: ``revise_keys``, then ``prefix``."""
+    pairs = check_revise_keys(revise_keys)
+    renamed: dict[str, str] = {}
+    for key in keys:
+        if not isinstance(key, str):
+            raise CheckpointFormatError(f"{source}: state dict keys must be strings, found {describe_value(key)}.")
+        new = key
+        for pattern, repl in pairs:
+            new = pattern.sub(repl, new)
+        if new in renamed:
+            raise CheckpointKeyCollisionError(
+                f"{source}: keys {renamed[new]!r} and {key!r} both become {new!r} after revise_keys, so "
+                "one would silently overwrite the other. Make the patterns more specific."
+            )
+        renamed[new] = key
+    if prefix is None:
+        return renamed
+    dotted = prefix if prefix.endswith(".") else prefix + "."
+    selected = {k[len(dotted):]: v for k, v in renamed.items() if k.startswith(dotted)}
+    if not selected:
+        tops = sorted({k.split(".", 1)[0] for k in renamed})
+        raise CheckpointPrefixError(
+            f"{source}: prefix {prefix!r} matches no key. The checkpoint's top-level prefixes are: "
+            f"{_shorten(tops) or '(none: it is empty)'}.{did_you_mean(dotted.rstrip('.'), tops)}"
+        )
+    return selected
+
+
+# --------------------------------------------------------------------------- matching
+def _match(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str], source: str) -> LoadPlan:
+    """Compare checkpoint entries with ``module.state_dict()`` and read the ones that fit."""
+    targets = {k: v for k, v in module.state_dict(keep_vars=True).items() if isinstance(v, Tensor)}
+    loaded, unexpected, mismatched = [], [], []
+    for name, key in names.items():
+        target = targets.get(name)
+        shape = _serialization.entry_shape(state, key)
+        if target is None or shape is None:
+            unexpected.append(name)
+        elif shape != tuple(target.shape):
+            mismatched.append((name, shape, tuple(target.shape)))
+        else:
+            loaded.append(name)
+    missing = [k for k in targets if k not in names and not k.endswith("num_batches_tracked")]
+    tensors = {name: state[names[name]] for name in loaded}
+    params = {k: v.numel() for k, v in targets.items() if isinstance(v, nn.Parameter)}
+    total = sum(params.values())
+    fraction = sum(params.get(k, 0) for k in loaded) / total if total else 1.0
+    result = LoadResult(tuple(loaded), tuple(missing), tuple(unexpected), tuple(mismatched), source, fraction)
+    return LoadPlan(tensors, result)
+
+
+def _check(result: LoadResult, *, strict: bool, min_loaded: float | None) -> None:
+    if strict and not result.complete:
+        raise CheckpointStrictError(
+            f"strict load of {result.source} failed; nothing was changed.\n{result.details()}\n"
+            "Pass strict=False to load what fits and keep the rest."
+        )
+    if min_loaded is not None and result.loaded_fraction < min_loaded:
+        raise CheckpointThresholdError(
+            f"only {result.loaded_fraction:.1%} of the model's parameters were loaded from {result.source}, "
+            f"below min_loaded={min_loaded}; nothing was changed. Check prefix and revise_keys.\n"
+            f"{result.details()}"
+        )
+
+
+def _log(result: LoadResult, log: logging.Logger | None) -> None:
+    if log is not None:
+        log.log(logging.INFO if result.complete else logging.WARNING, "%s", result.summary())
+
+
+def _resolve_logger(logger_arg: Any) -> logging.Logger | None:
+    """mmengine's conventions: None or 'current' -> our logger, 'silent' -> none, a name or a Logger."""
+    if logger_arg is None or logger_arg == "current":
+        return logger
+    if logger_arg == "silent":
+        return None
+    if isinstance(logger_arg, logging.Logger):
+        return logger_arg
+    if isinstance(logger_arg, str):
+        return logging.getLogger(logger_arg)
+    raise ConfigTypeError(
+        f"logger must be None, a logging.Logger, 'silent', 'current' or a logger name, got {describe_value(logger_arg)}."
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+def plan_pretrained(init: Pretrained, module: nn.Module) -> LoadPlan:
+    """Read and check ``init.checkpoint`` against ``module``; change nothing.
+
+    Everything that can fail does so here: the source, the download, the file's safety
+    and integrity, its layout, ``revise_keys`` and ``prefix``, ``strict`` and ``min_loaded``.
+    Logs one summary line on the ``torchinit`` logger.
+
+    Raises:
+        CheckpointError: a subclass naming what went wrong; ``module`` is untouched.
+    """
+    module = unwrap_model(module)
+    opened = _sources.open_checkpoint(
+        init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle
+    )
+    state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source)
+    names = _rename(state.keys(), init.revise_keys, init.prefix, opened.source)
+    plan = _match(module, state, names, opened.source)
+    _log(plan.result, logger)
+    _check(plan.result, strict=init.strict, min_loaded=init.min_loaded)
+    return plan
+
+
+def _apply(module: nn.Module, tensors: Mapping[str, Tensor]) -> None:
+    """Copy checked tensors into ``module``; parameters on the meta device are replaced."""
+    with torch.no_grad():
+        for name, value in tensors.items():
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            target = owner._parameters.get(leaf) if leaf in owner._parameters else owner._buffers.get(leaf)
+            assert target is not None, name  # _match only keeps keys of module.state_dict()
+            if not target.is_meta:
+                target.copy_(value)
+                continue
+            value = value.to(dtype=target.dtype).clone()
+            if leaf in owner._parameters:
+                owner._parameters[leaf] = nn.Parameter(value, requires_grad=target.requires_grad)
+            else:
+                owner._buffers[leaf] = value
+
+
+def load_state_dict(
+    module: nn.Module, state_dict: Mapping[str, Any], strict: bool = False, logger: Any = None
+) -> LoadResult:
+    """Copy ``state_dict`` into ``module`` (mmengine's ``load_state_dict``, checked first).
+
+    Keys present in both with equal shapes are copied; the others are reported (missing
+    ``num_batches_tracked`` buffers are ignored). Parameters on the meta device are
+    replaced by the loaded tensors. Nothing is copied unless every check passes.
+
+    Args:
+        module: the model (a DDP / DataParallel / compiled wrapper is unwrapped).
+        state_dict: name -> tensor, names relative to ``module``.
+        strict: raise :class:`CheckpointStrictError` on any missing, unexpected or
+            shape-mismatched key instead of loading what fits.
+        logger: where the summary line goes: None or ``'current'`` (the ``torchinit``
+            logger), ``'silent'``, a logger name, or a ``logging.Logger``.
+
+    Returns:
+        The :class:`LoadResult`.
+    """
+    log = _resolve_logger(logger)
+    module = unwrap_model(module)
+    names = _rename(state_dict.keys(), (), None, "state_dict")
+    plan = _match(module, state_dict, names, "state_dict")
+    _log(plan.result, log)
+    _check(plan.result, strict=strict, min_loaded=None)
+    _apply(module, plan.tensors)
+    return plan.result
+
+
+def read_checkpoint(
+    filename: str | os.PathLike[str],
+    map_location: Any = None,
+    *,
+    allow_pickle: bool = False,
+    timeout: float | None = None,
+) -> Any:
+    """Read a whole checkpoint from a path, URL or ``scheme://name`` (nothing is loaded).
+
+    The safe reader behind :func:`load_checkpoint`: ``.safetensors`` through safetensors,
+    anything else through ``torch.load(weights_only=True)`` with numpy scalars and arrays
+    allowed. See :func:`load_checkpoint` for the arguments.
+    """
+    opened = _sources.open_checkpoint(filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout)
+    return _serialization.materialize(opened.checkpoint)
+
+
+def load_checkpoint(
+    model: nn.Module,
+    filename: str | os.PathLike[str],
+    map_location: Any = None,
+    strict: bool = False,
+    logger: Any = None,
+    revise_keys: RevisePairs = DEFAULT_REVISE_KEYS,
+    *,
+    prefix: str | None = None,
+    use_ema: bool = False,
+    allow_pickle: bool = False,
+    timeout: float | None = None,
+    min_loaded: float | None = None,
+) -> Any:
+    """Load a checkpoint into ``model`` and return the whole checkpoint (as mmengine does).
+
+    Sources: a local path (``str`` or ``os.PathLike``), ``file://``, ``http(s)://`` (downloaded
+    once into ``$TORCHINIT_HOME/checkpoints``, checked against the SHA-256 prefix in a
+    ``name-<hex>.pth`` file name), ``torchvision://NAME``, ``open-mmlab://NAME`` and any
+    scheme added with :func:`register_scheme`.
+
+    Args:
+        model: the model (a wrapper is unwrapped).
+        filename: where the checkpoint is.
+        map_location: device the tensors are read onto (None: where they were saved).
+        strict: raise on any missing, unexpected or shape-mismatched key.
+        logger: see :func:`load_state_dict`.
+        revise_keys: ``(pattern, replacement)`` pairs applied with ``re.sub`` in order to
+            every key; the default strips DataParallel's ``module.``.
+        prefix: load only keys under ``prefix.``, with it stripped (``'backbone'``).
+        use_ema: load the EMA weights of the checkpoint (see :func:`get_state_dict`).
+        allow_pickle: let ``torch.load`` run the pickle code in the file. Only for files
+            you trust: a pickle can run any program. Off by default, and no environment
+            variable turns it on.
+        timeout: seconds a download may stall (default: ``$TORCHINIT_DOWNLOAD_TIMEOUT``
+            or 60).
+        min_loaded: raise unless at least this fraction of the model's parameter elements
+            was loaded.
+
+    Returns:
+        The checkpoint as read (for safetensors, a dict of all its tensors).
+
+    Raises:
+        CheckpointError: a subclass naming the failure; ``model`` is unchanged.
+    """
+    log = _resolve_logger(logger)
+    if min_loaded is not None:
+        Pretrained(checkpoint=filename, min_loaded=min_loaded)  # validates the number
+    model = unwrap_model(model)
+    opened = _sources.open_checkpoint(filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout)
+    checkpoint = _serialization.materialize(opened.checkpoint)
+    state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source)
+    names = _rename(state.keys(), revise_keys, prefix, opened.source)
+    plan = _match(model, state, names, opened.source)
+    _log(plan.result, log)
+    _check(plan.result, strict=strict, min_loaded=min_loaded)
+    _apply(model, plan.tensors)
+    return checkpoint
