@@ -103,6 +103,7 @@ class _Fill:
     init: Any  # has .fill(tensor, generator=...) or is None for a checkpoint copy
     ref: _Ref
     value: Tensor | None = None
+    beaten: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -130,32 +131,94 @@ _CONTEXT: contextvars.ContextVar[_RunContext | None] = contextvars.ContextVar("t
 
 
 # --------------------------------------------------------------------------- planning
+_DEFAULT_SEQ = -(1 << 60)  # default rules sort before every other write
+MAX_BEATEN = 8  # rules listed per tensor as beaten (the count is always exact up to here)
+
+
+@dataclass
+class _Part:
+    """One write-producing piece of a rule: its layer fill, or one override."""
+
+    seq: int
+    rule: RuleSpec
+    ref: _Ref
+    bias_init: Any
+    matched: bool = False
+
+
+@dataclass
+class _Frame:
+    """Exit marker of the iterative walk: what to undo when leaving a module."""
+
+    module: nn.Module
+    pushed: list[tuple[Any, _Part]]
+    overrides: list[_Part]
+    owner_rules: tuple[RuleSpec, ...] | None
+
+
+def _preorder(root: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``root.named_modules()`` without recursion (linear even for deeply nested trees)."""
+    out: list[tuple[str, nn.Module]] = []
+    seen: set[int] = set()
+    stack = [("", root)]
+    while stack:
+        name, m = stack.pop()
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        out.append((name, m))
+        stack.extend(reversed([(_join(name, k), c) for k, c in m._modules.items() if c is not None]))
+    return out
+
+
 class _Planner:
+    """Resolves, in one walk, the last write of every tensor in mmengine's order.
+
+    Layer parts live on per-class stacks while the walk is inside their owner, so each
+    module finds its winning rule by looking at the top of the stacks of its classes:
+    linear in the number of modules, whatever the nesting depth.
+    """
+
     def __init__(self, root: nn.Module, compat: str) -> None:
         self.root = root
         self.compat = compat == "mmengine"
-        self.steps: list[_Fill | _Call] = []
-        self.defaults: list[_Fill] = []
-        self.rules: list[RuleRecord] = []
-        self.loads: list[Any] = []
-        self.unmatched: list[str] = []
-        self.owners: list[BaseModule] = []
-        self.names: dict[int, str] = {}
+        self.order = _preorder(root)
+        self.names = {id(m): name for name, m in self.order}
         self.slots: dict[int, _Slot] = {}
-        self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
-        for mname, m in root.named_modules(remove_duplicate=False):
-            self.names.setdefault(id(m), mname)
-        for mname, m in root.named_modules():
+        for mname, m in self.order:
             for attr, t in m._parameters.items():
                 if t is not None and id(t) not in self.slots:
                     self.slots[id(t)] = _Slot(_join(mname, attr), m, attr, False)
             for attr, t in m._buffers.items():
                 if t is not None and id(t) not in self.slots:
                     self.slots[id(t)] = _Slot(_join(mname, attr), m, attr, True)
+        self.rules: list[RuleRecord] = []
+        self.loads: list[Any] = []
+        self.unmatched: list[str] = []
+        self.owners: list[BaseModule] = []
+        self.records: dict[str, ParamRecord] = {}
+        self.steps: list[_Fill | _Call] = []
+        self._best: dict[int, tuple[int, _Fill]] = {}
+        self._calls: list[tuple[int, _Call]] = []
+        self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
+        self._stacks: dict[Any, list[_Part]] = {}
+        self._pending: dict[int, list[_Part]] = {}
+        self._active: list[_Part] = []
+        self._layer_parts: list[_Part] = []
+        self._keys: dict[type, tuple[Any, ...]] = {}
+        self._seq = 0
+        self._default_seq = _DEFAULT_SEQ
 
     # -- helpers
     def name_of(self, m: nn.Module) -> str:
         return self.names.get(id(m), type(m).__name__)
+
+    def next_seq(self, default: bool = False) -> int:
+        if default and not self.compat:
+            self._default_seq += 1
+            return self._default_seq
+        self._seq += 1
+        return self._seq
 
     def rules_of(self, m: nn.Module) -> tuple[RuleSpec, ...]:
         if id(m) not in self._parsed:
@@ -163,12 +226,23 @@ class _Planner:
             self._parsed[id(m)] = parse_init_cfg(getattr(m, "init_cfg", None), where)
         return self._parsed[id(m)]
 
+    def defaults_of(self, m: BaseModule) -> tuple[RuleSpec, ...]:
+        return parse_init_cfg(m.default_init_cfg(), f"default_init_cfg of {_label(self.name_of(m), m)}")
+
     def validate_tree(self) -> None:
         """Parse every init_cfg in the tree, opaque subtrees included, before anything runs."""
-        for m in self.root.modules():
+        for _, m in self.order:
             if isinstance(m, BaseModule):
                 self.rules_of(m)
-                parse_init_cfg(m.default_init_cfg(), f"default_init_cfg of {_label(self.name_of(m), m)}")
+                self.defaults_of(m)
+
+    def keys_of(self, m: nn.Module) -> tuple[Any, ...]:
+        cls = type(m)
+        keys = self._keys.get(cls)
+        if keys is None:
+            names = {cls.__name__, *(b.__name__ for b in cls.__bases__)} if self.compat else {c.__name__ for c in cls.__mro__}
+            keys = self._keys[cls] = (*names, *cls.__mro__)
+        return keys
 
     def slot(self, module: nn.Module, attr: str) -> _Slot | None:
         t = module._parameters.get(attr)
@@ -183,41 +257,104 @@ class _Planner:
             found = self.slots[id(t)] = _Slot(_join(self.name_of(module), attr), module, attr, False)
         return found
 
-    # -- rules
-    def emit(self, scope: nn.Module, rule: RuleSpec, source: Source, into: list[Any]) -> None:
-        owner = self.name_of(scope)
+    def offer(self, seq: int, fill: _Fill) -> None:
+        """Record a candidate write; the highest seq wins, the loser is listed as beaten."""
+        key = id(fill.slot)
+        current = self._best.get(key)
+        if current is None:
+            self._best[key] = (seq, fill)
+            return
+        winner, loser = (fill, current[1]) if seq > current[0] else (current[1], fill)
+        if seq > current[0]:
+            self._best[key] = (seq, fill)
+        if loser.ref.rule is not None:
+            loser.ref.rule.beaten_tensors += 1
+        winner.beaten[:0] = [_describe_ref(loser.ref), *loser.beaten][: MAX_BEATEN - len(winner.beaten)]
+
+    # -- parts of a rule
+    def new_record(self, rule: RuleSpec, owner: str) -> RuleRecord:
         record = RuleRecord(rule.describe(), owner, rule.where)
         self.rules.append(record)
-        ref = _Ref(source, rule.describe(), owner, "weight", record)
-        if rule.is_pretrained:
-            self._emit_pretrained(scope, rule, ref, into)
-        elif rule.is_opaque:
-            if rule.layer:
-                rule.init.wholemodule = False
-                into.append(_Call(scope, owner, _bind(rule.init, scope), ref))
-        elif rule.layer:
-            matched = [m for m in scope.modules() if layer_matches(m, rule.layer, self.compat)]
-            self._check_matched(scope, rule, matched)
-            for m in matched:
-                self._emit_module(m, rule, ref, into)
-        for ov in rule.overrides:
-            try:
-                target = resolve_override(scope, ov.name)
-            except ConfigError as exc:
-                raise type(exc)(f"{ov.rule.where}: {exc}") from None
-            sub_record = RuleRecord(ov.rule.describe(), owner, ov.rule.where)
-            self.rules.append(sub_record)
-            sub_ref = _Ref(source, ov.rule.describe(), owner, "weight", sub_record)
-            if ov.rule.is_pretrained:
-                self._emit_pretrained(target, ov.rule, sub_ref, into)
-            elif ov.rule.is_opaque:
-                ov.rule.init.wholemodule = True
-                into.append(_Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref))
-            else:
-                for m in target.modules():
-                    self._emit_module(m, ov.rule, sub_ref, into)
+        return record
 
-    def _emit_module(self, m: nn.Module, rule: RuleSpec, ref: _Ref, into: list[Any]) -> None:
+    def enter_rules(self, owner: nn.Module, rules: tuple[RuleSpec, ...], source: Source,
+                    frame: _Frame, default: bool = False) -> None:
+        owner_name = self.name_of(owner)
+        for rule in rules:
+            if rule.is_pretrained:
+                continue
+            record = self.new_record(rule, owner_name)
+            ref = _Ref(source, rule.describe(), owner_name, "weight", record)
+            if rule.layer:
+                seq = self.next_seq(default)
+                if rule.is_opaque:
+                    rule.init.wholemodule = False
+                    self._calls.append((seq, _Call(owner, owner_name, _bind(rule.init, owner), ref)))
+                else:
+                    part = _Part(seq, rule, ref, Constant(val=rule.bias))
+                    self._layer_parts.append(part)
+                    for key in rule.layer:
+                        entry = _Part(seq, rule, ref, part.bias_init)
+                        entry.matched = False
+                        self._stacks.setdefault(key, []).append(entry)
+                        frame.pushed.append((key, entry))
+            for ov in rule.overrides:
+                try:
+                    target = resolve_override(owner, ov.name)
+                except ConfigError as exc:
+                    raise type(exc)(f"{ov.rule.where}: {exc}") from None
+                sub_record = self.new_record(ov.rule, owner_name)
+                sub_ref = _Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
+                seq = self.next_seq(default)
+                if ov.rule.is_pretrained:
+                    self.plan_pretrained(target, ov.rule, sub_ref, seq)
+                elif ov.rule.is_opaque:
+                    ov.rule.init.wholemodule = True
+                    self._calls.append((seq, _Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
+                else:
+                    self._pending.setdefault(id(target), []).append(
+                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
+                    )
+
+    def exit_pretrained(self, owner: nn.Module, rules: tuple[RuleSpec, ...]) -> None:
+        owner_name = self.name_of(owner)
+        for rule in rules:
+            if rule.is_pretrained:
+                record = self.new_record(rule, owner_name)
+                self.plan_pretrained(owner, rule, _Ref("rule", rule.describe(), owner_name, "tensor", record),
+                                     self.next_seq())
+
+    def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: _Ref, seq: int) -> None:
+        from .pretrained import plan_pretrained
+
+        load = plan_pretrained(rule.init, scope)
+        self.loads.append(load.result)
+        assert ref.rule is not None
+        ref.rule.modules += 1
+        for key, value in load.tensors.items():
+            modpath, _, attr = key.rpartition(".")
+            module = scope.get_submodule(modpath) if modpath else scope
+            slot = self.slot(module, attr)
+            if slot is not None:
+                pref = _Ref("pretrained", rule.describe(), ref.owner, "tensor", ref.rule)
+                self.offer(seq, _Fill(slot, None, pref, value))
+
+    # -- the walk
+    def visit_module(self, m: nn.Module) -> None:
+        """Offer the winning rule for ``m``'s own weight and bias."""
+        best: _Part | None = None
+        for key in self.keys_of(m):
+            stack = self._stacks.get(key)
+            if stack:
+                top = stack[-1]
+                top.matched = True
+                if best is None or top.seq > best.seq:
+                    best = top
+        for part in self._active:
+            if best is None or part.seq > best.seq:
+                best = part
+        if best is None:
+            return
         touched = False
         for role in ("weight", "bias"):
             slot = self.slot(m, role)
@@ -226,92 +363,155 @@ class _Planner:
             tensor = slot.current()
             assert tensor is not None
             if role == "weight":
-                init = rule.init
+                init = best.rule.init
                 check = getattr(init, "check_tensor", None)
                 if check is not None:
-                    check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {rule.where}")
+                    check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
+                ref = best.ref
             else:
-                init = Constant(val=rule.bias)
-            value = rule.bias if role == "bias" else None
-            into.append(_Fill(slot, init, _Ref(ref.source, ref.initializer, ref.owner, role, ref.rule, value)))
+                init = best.bias_init
+                ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
+            fill = _Fill(slot, init, ref)
+            self._collect_beaten(m, best, fill)
+            self.offer(best.seq, fill)
             touched = True
-        if touched and ref.rule is not None:
-            ref.rule.modules += 1
+        if touched and best.ref.rule is not None:
+            best.ref.rule.modules += 1
 
-    def _check_matched(self, scope: nn.Module, rule: RuleSpec, matched: list[nn.Module]) -> None:
-        for layer in rule.layer:
-            if any(layer_matches(m, (layer,), self.compat) for m in matched):
+    def _collect_beaten(self, m: nn.Module, best: _Part, fill: _Fill) -> None:
+        seen = {id(best.ref.rule)}
+        for key in self.keys_of(m):
+            for part in reversed(self._stacks.get(key) or ()):
+                if len(fill.beaten) >= MAX_BEATEN:
+                    return
+                if id(part.ref.rule) not in seen:
+                    seen.add(id(part.ref.rule))
+                    fill.beaten.append(_describe_ref(part.ref))
+                    if part.ref.rule is not None:
+                        part.ref.rule.beaten_tensors += 1
+        for part in self._active:
+            if id(part.ref.rule) not in seen and len(fill.beaten) < MAX_BEATEN:
+                seen.add(id(part.ref.rule))
+                fill.beaten.append(_describe_ref(part.ref))
+
+    def walk(self, root_rules: tuple[RuleSpec, ...] | None) -> None:
+        """Visit every module once, in mmengine's order; ``root_rules`` is initialize()'s cfg."""
+        stack: list[tuple[nn.Module, bool, bool] | _Frame] = [(self.root, True, False)]
+        seen: set[int] = set()
+        while stack:
+            item = stack.pop()
+            if isinstance(item, _Frame):
+                self.leave(item)
                 continue
-            shown = layer if isinstance(layer, str) else layer.__name__
-            hints = suggest_layer_names(shown, scope.modules())
-            hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
-            self.unmatched.append(
-                f"{rule.where}: layer={shown!r} of {rule.describe()} matches no module under "
-                f"{_label(self.name_of(scope), scope)}.{hint}"
-            )
-
-    def _emit_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: _Ref, into: list[Any]) -> None:
-        from .pretrained import plan_pretrained
-
-        load = plan_pretrained(rule.init, scope)
-        self.loads.append(load.result)
-        prefix = self.name_of(scope)
-        for key, value in load.tensors.items():
-            modpath, _, attr = key.rpartition(".")
-            module = scope.get_submodule(modpath) if modpath else scope
-            slot = self.slot(module, attr)
-            if slot is None:
+            m, reach, opaque = item
+            if id(m) in seen:
                 continue
-            into.append(_Fill(slot, None, _Ref("pretrained", rule.describe(), prefix, "tensor", ref.rule), value))
-        if ref.rule is not None:
-            ref.rule.modules += 1
+            seen.add(id(m))
+            frame = _Frame(m, [], [], None)
+            is_root = m is self.root
+            if is_root and root_rules is not None:
+                frame.owner_rules = root_rules
+                self.enter_rules(m, root_rules, "rule", frame)
+            elif reach and not opaque and isinstance(m, BaseModule) and (is_root or not m.is_init):
+                self.owners.append(m)
+                frame.owner_rules = self.rules_of(m)
+                self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
+                self.enter_rules(m, frame.owner_rules, "rule", frame)
+            for part in self._pending.pop(id(m), ()):
+                self._active.append(part)
+                frame.overrides.append(part)
+            self.visit_module(m)
+            stack.append(frame)
+            children = [c for c in m._modules.values() if c is not None]
+            is_owner = frame.owner_rules is not None and root_rules is None
+            for child in reversed(children):
+                stack.append(self.child_item(child, m, reach, opaque, is_owner, root_rules is not None))
 
-    # -- walking
+    def child_item(self, child: nn.Module, parent: nn.Module, reach: bool, opaque: bool, parent_is_owner: bool,
+                   functional: bool) -> tuple[nn.Module, bool, bool]:
+        """How the walk enters ``child``: can its init_cfg be reached, is it inside opaque code."""
+        from . import module as module_mod
+
+        if functional or opaque:
+            return (child, False, opaque)
+        if self.compat:
+            reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
+        if reach and not module_mod.is_model_wrapper(child) and has_user_init_weights(child):
+            if getattr(child, "is_init", False):
+                return (child, False, False)
+            name = self.name_of(child)
+            self._calls.append((self.next_seq(), _Call(child, name, child.init_weights,
+                                                       _Ref("user", type(child).__name__, name, "tensor", None))))
+            return (child, False, True)
+        if isinstance(child, BaseModule) and child.is_init:
+            return (child, False, False)
+        return (child, reach, False)
+
+    def leave(self, frame: _Frame) -> None:
+        for key, entry in reversed(frame.pushed):
+            stack = self._stacks[key]
+            stack.pop()
+            if entry.matched and stack:
+                stack[-1].matched = True
+            if not entry.matched:
+                self._report_unmatched(frame.module, entry, key)
+        for part in frame.overrides:
+            self._active.remove(part)
+        if frame.owner_rules is not None:
+            self.exit_pretrained(frame.module, frame.owner_rules)
+
+    def _report_unmatched(self, scope: nn.Module, entry: _Part, key: Any) -> None:
+        shown = key if isinstance(key, str) else key.__name__
+        hints = suggest_layer_names(shown, (m for _, m in _preorder(scope)))
+        hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
+        self.unmatched.append(
+            f"{entry.rule.where}: layer={shown!r} of {entry.rule.describe()} matches no module under "
+            f"{_label(self.name_of(scope), scope)}.{hint}"
+        )
+
+    # -- entry points
     def plan_init_weights(self) -> None:
         self.validate_tree()
-        self._visit_owner(self.root)
+        self.walk(None)
+        self.finish()
 
     def plan_initialize(self, rules: tuple[RuleSpec, ...]) -> None:
-        ordered = rules if self.compat else _pretrained_last(rules)
-        for rule in ordered:
-            self.emit(self.root, rule, "rule", self.steps)
+        self.walk(rules)
+        self.finish()
 
-    def _visit_owner(self, m: nn.Module) -> None:
-        rules = self.rules_of(m)
-        if isinstance(m, BaseModule):
-            self.owners.append(m)
-            defaults = parse_init_cfg(m.default_init_cfg(), f"default_init_cfg of {_label(self.name_of(m), m)}")
-            for rule in defaults:
-                self.emit(m, rule, "default", self.steps if self.compat else self.defaults)
-        for rule in rules:
-            if not rule.is_pretrained:
-                self.emit(m, rule, "rule", self.steps)
-        self._visit_children(m)
-        for rule in rules:
-            if rule.is_pretrained:
-                self.emit(m, rule, "rule", self.steps)
+    def finish(self) -> None:
+        """Order the winning writes and opaque calls by their place in the sequence."""
+        items: list[tuple[int, int, _Fill | _Call]] = [(seq, 1, f) for seq, f in self._best.values()]
+        items += [(seq, 0, c) for seq, c in self._calls]
+        items.sort(key=lambda x: (x[0], x[1]))
+        self.steps = [step for _, _, step in items]
+        for slot in self.slots.values():
+            if not slot.is_buffer:
+                self.record_for(slot)
+        for seq, fill in self._best.values():
+            rec = self.record_for(fill.slot)
+            ref = fill.ref
+            rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
+                ref.source, ref.initializer, ref.owner, ref.role, ref.value)
+            rec.beaten = [b for b in fill.beaten if b]
+            if ref.rule is not None:
+                ref.rule.tensors += 1
 
-    def _visit_children(self, m: nn.Module) -> None:
-        for child in m.children():
-            child = unwrap_model(child)
-            if has_user_init_weights(child):
-                if not getattr(child, "is_init", False):
-                    name = self.name_of(child)
-                    label = type(child).__name__
-                    self.steps.append(_Call(child, name, child.init_weights, _Ref("user", label, name, "tensor", None)))
-            elif isinstance(child, BaseModule):
-                if not child.is_init:
-                    self._visit_owner(child)
-            elif not self.compat:
-                self._visit_children(child)
+    def record_for(self, slot: _Slot) -> ParamRecord:
+        rec = self.records.get(slot.name)
+        if rec is None:
+            t = slot.current()
+            rec = self.records[slot.name] = ParamRecord(
+                slot.name, tuple(t.shape) if t is not None else (), is_buffer=slot.is_buffer)
+        return rec
+
+
+def _describe_ref(ref: _Ref) -> str:
+    return f"{ref.initializer} ({ref.source}, {ref.owner or 'root'})"
 
 
 def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:
     return lambda: init(module)
-
-
-def _pretrained_last(rules: tuple[RuleSpec, ...]) -> tuple[RuleSpec, ...]:
-    return tuple(r for r in rules if not r.is_pretrained) + tuple(r for r in rules if r.is_pretrained)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -334,7 +534,7 @@ class _Snapshot:
     attribute holds, and the ``is_init`` flags."""
 
     def __init__(self, root: nn.Module, copy_values: bool) -> None:
-        self.modules = list(root.modules())
+        self.modules = [m for _, m in _preorder(root)]
         self.flags = {id(m): m._is_init for m in self.modules if isinstance(m, BaseModule)}
         self.params = [(m, dict(m._parameters), dict(m._buffers)) for m in self.modules] if copy_values else []
         self.values: list[tuple[Tensor, Tensor]] = []
@@ -375,49 +575,18 @@ class _Executor:
         self.seed_prefix = seed_prefix
         self.num_threads = num_threads
         self.compat = compat
-        self.records: dict[str, ParamRecord] = {}
-        for slot in planner.slots.values():
-            t = slot.current()
-            if t is not None and not slot.is_buffer:
-                self.records[slot.name] = ParamRecord(slot.name, tuple(t.shape))
-
-    def record(self, slot: _Slot, ref: _Ref) -> ParamRecord:
-        rec = self.records.get(slot.name)
-        if rec is None:
-            t = slot.current()
-            rec = self.records[slot.name] = ParamRecord(slot.name, tuple(t.shape) if t is not None else (),
-                                                        is_buffer=slot.is_buffer)
-        if rec.source != "none" and rec.initializer is not None:
-            rec.beaten.append(f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
-        rec.source, rec.initializer, rec.owner, rec.role = ref.source, ref.initializer, ref.owner, ref.role
-        rec.value = ref.value
-        return rec
+        self.records = planner.records
 
     def run(self) -> None:
-        steps: list[_Fill | _Call] = [*self.planner.defaults, *self.planner.steps]
-        last: dict[int, int] = {}
-        for i, step in enumerate(steps):
-            if isinstance(step, _Fill):
-                last[id(step.slot)] = i
         batch: list[_Fill] = []
-        winners: set[int] = set()
-        for i, step in enumerate(steps):
+        for step in self.planner.steps:
             if isinstance(step, _Call):
                 self.fill(batch)
                 batch = []
                 self.call(step)
-                continue
-            self.record(step.slot, step.ref)
-            if last[id(step.slot)] == i:
+            else:
                 batch.append(step)
-                winners.add(i)
         self.fill(batch)
-        for i, step in enumerate(steps):
-            if isinstance(step, _Fill) and step.ref.rule is not None:
-                if i in winners and self.records[step.slot.name].initializer == step.ref.initializer:
-                    step.ref.rule.tensors += 1
-                else:
-                    step.ref.rule.beaten_tensors += 1
 
     def generator(self, fill: _Fill, tensor: Tensor) -> torch.Generator | None:
         if self.seed is None or not getattr(fill.init, "random", True):
@@ -466,8 +635,8 @@ class _Executor:
             rec = self.records.get(name)
             if rec is None:
                 rec = self.records[name] = ParamRecord(name, tuple(t.shape), is_buffer=name not in params)
-            if rec.source != "none" and rec.initializer is not None:
-                rec.beaten.append(f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
+            if rec.source != "none" and rec.initializer is not None and len(rec.beaten) < MAX_BEATEN:
+                rec.beaten.insert(0, f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
             if inner is not None and inner[1:] == (id(t), t._version):
                 src = inner[0]
                 rec.source, rec.initializer, rec.role, rec.value = src.source, src.initializer, src.role, src.value
