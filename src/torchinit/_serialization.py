@@ -193,6 +193,12 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
         except Exception as exc:
             raise CheckpointCorruptError(f"checkpoint {self.source}: cannot read tensor {key!r}: {exc}") from None
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._header
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._header else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._header)
 
