@@ -104,6 +104,7 @@ class _Fill:
     ref: _Ref
     value: Tensor | None = None
     beaten: list[str] = field(default_factory=list)
+    done: bool = False  # already in place (a checkpoint tensor assigned by materialize)
 
 
 @dataclass
@@ -597,7 +598,7 @@ class _Executor:
 
     def fill_one(self, fill: _Fill) -> None:
         tensor = fill.slot.current()
-        if tensor is None or tensor.is_meta:
+        if tensor is None or tensor.is_meta or fill.done:
             return
         with torch.no_grad():
             if fill.value is not None:
@@ -661,14 +662,21 @@ def _check_run_args(seed: Any, num_threads: Any) -> None:
 
 
 def _run(planner: _Planner, seed: int | None, num_threads: int | None, compat: str,
-         ctx: _RunContext | None) -> InitReport:
+         ctx: _RunContext | None, prepare: Callable[[], None] | None = None) -> InitReport:
+    """Execute a finished plan; on any exception restore the tree (see _Snapshot).
+
+    ``prepare`` runs after the plan is final and before the first write (materialize uses it
+    to allocate meta tensors); a failure there is rolled back too.
+    """
     for message in planner.unmatched:
         warnings.warn(message, InitWarning, stacklevel=4)
     seed_prefix = ctx.seed_prefix if ctx is not None else ""
     executor = _Executor(planner, seed, seed_prefix, num_threads, compat)
     has_calls = any(isinstance(s, _Call) for s in planner.steps)
-    snapshot = _Snapshot(planner.root, copy_values=has_calls)
+    snapshot = _Snapshot(planner.root, copy_values=has_calls or prepare is not None)
     try:
+        if prepare is not None:
+            prepare()
         executor.run()
         for m in planner.owners:
             m._is_init = True

@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 __all__ = ["InitReport", "ParamRecord", "RuleRecord"]
 
-Source = Literal["rule", "default", "pretrained", "user", "none"]
+Source = Literal["rule", "default", "pretrained", "user", "reset", "none"]
 
 SOURCE_TEXT = {
     "rule": "set by a rule",
     "default": "set by a module's default rule",
     "pretrained": "loaded from a checkpoint",
     "user": "set by a user-defined init_weights",
+    "reset": "set by the module's reset_parameters() (materialize)",
     "none": "not changed by init_weights",
 }
 
@@ -31,7 +32,8 @@ class ParamRecord:
         name: qualified name in the model (``'backbone.conv1.weight'``).
         shape: its shape.
         source: ``'rule'``, ``'default'`` (a module's ``default_init_cfg``), ``'pretrained'``,
-            ``'user'`` (a user-written ``init_weights``) or ``'none'``.
+            ``'user'`` (a user-written ``init_weights``), ``'reset'`` (the module's
+            ``reset_parameters()``, when materialized from the meta device) or ``'none'``.
         initializer: the initializer that set it (``'Kaiming(mode=fan_out)'``), the checkpoint,
             or the class whose ``init_weights`` did.
         owner: qualified name of the module whose ``init_cfg`` held the rule ('' is the root).
@@ -56,6 +58,8 @@ class ParamRecord:
             return "not changed by init_weights"
         if self.source == "user":
             return f"initialized by the user-defined init_weights of {self.initializer}"
+        if self.source == "reset":
+            return f"{self.initializer} when materialized"
         where = "the root" if self.owner == "" else self.owner
         what = self.initializer or "?"
         if self.source == "pretrained":

@@ -1,0 +1,168 @@
+"""Meta-device construction: build without memory, then allocate and fill each tensor once.
+
+    with torch.device('meta'):
+        model = build_model(cfg)          # no memory, no random numbers
+    torchinit.materialize(model, 'cpu', seed=0)
+
+``materialize`` plans exactly as ``init_weights()`` does, checks that every tensor will be
+covered (by a rule, a checkpoint, the module's ``reset_parameters()`` or a user-written
+``init_weights()``) and only then allocates. A tensor that nothing covers is an error naming
+it, raised while the model is still on the meta device: uninitialized memory never reaches
+the user. Tensors a checkpoint fills are assigned from it (moved to the device and dtype),
+never allocated and filled first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import parse_init_cfg
+from .engine import _Call, _check_compat, _check_run_args, _Fill, _Planner, _run, derive_seed, get_compat
+from .errors import ConfigTypeError, InitStateError
+from .module import BaseModule, unwrap_model
+from .registry import describe_value
+from .report import InitReport
+
+__all__ = ["materialize"]
+
+
+def _has_reset(m: nn.Module) -> bool:
+    return callable(getattr(m, "reset_parameters", None)) or callable(getattr(m, "reset_running_stats", None))
+
+
+def materialize(
+    model: nn.Module,
+    device: str | torch.device | None = None,
+    *,
+    init_cfg: Any = None,
+    seed: int | None = None,
+    dtype: torch.dtype | None = None,
+    compat: str | None = None,
+    num_threads: int | None = None,
+) -> InitReport:
+    """Allocate every meta-device tensor of ``model`` on ``device`` and initialize it once.
+
+    What fills each tensor, in order of precedence (as in ``init_weights()``): a checkpoint
+    (``Pretrained``), the ``init_cfg`` rules, a user-written ``init_weights()`` (trusted to
+    cover its subtree), and finally the module's own ``reset_parameters()`` for tensors no rule
+    covers (BatchNorm's running statistics come out as a normal build leaves them).
+
+    Args:
+        model: built under ``torch.device('meta')``; tensors already on a real device are
+            kept and initialized in place like ``init_weights()`` would.
+        device: where to allocate (default CPU).
+        init_cfg: rules to apply with :func:`torchinit.initialize` semantics; by default a
+            BaseModule uses its ``init_cfg`` tree (``init_weights()`` semantics).
+        seed: per-tensor generators (see ``init_weights``); also seeds each module's
+            ``reset_parameters()`` by its name, so the result is reproducible.
+        dtype: floating-point dtype to allocate (e.g. ``torch.bfloat16``); default: as built.
+
+    Raises:
+        InitStateError: a tensor that nothing would initialize; the model stays on meta.
+
+    Example:
+        >>> with torch.device('meta'):
+        ...     net = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+        >>> report = materialize(net, seed=0)
+        >>> net[0].weight.device.type
+        'cpu'
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigTypeError(f"materialize() needs an nn.Module, got {describe_value(model)}.")
+    _check_run_args(seed, num_threads)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ConfigTypeError(f"dtype must be a floating-point torch.dtype, got {describe_value(dtype)}.")
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    mode = _check_compat(compat or get_compat())
+    root = unwrap_model(model)
+    planner = _Planner(root, mode)
+    if init_cfg is not None or not isinstance(root, BaseModule):
+        planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
+    else:
+        planner.plan_init_weights()
+    fills = {(id(f.slot.module), f.slot.attr): f for f in planner.steps if isinstance(f, _Fill)}
+    opaque = _opaque_modules(planner)
+    to_reset: list[tuple[str, nn.Module]] = []
+    uncovered: list[str] = []
+    for name, m in planner.order:
+        missing = [
+            attr
+            for attr, t in [*m._parameters.items(), *m._buffers.items()]
+            if t is not None and t.is_meta and (id(m), attr) not in fills and id(m) not in opaque
+        ]
+        if not missing:
+            continue
+        if _has_reset(m):
+            to_reset.append((name, m))
+        else:
+            uncovered += [f"{name}.{a}" if name else a for a in missing]
+    if uncovered:
+        shown = ", ".join(uncovered[:20]) + (f" and {len(uncovered) - 20} more" if len(uncovered) > 20 else "")
+        raise InitStateError(
+            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {shown}. Nothing covers "
+            "them: no init_cfg rule, no checkpoint key, and their module has no reset_parameters(). Add a "
+            "rule (e.g. dict(type='Constant', val=1, layer='RMSNorm')), give the module a "
+            "reset_parameters(), or load them with Pretrained. The model is still on the meta device."
+        )
+
+    def prepare() -> None:
+        _allocate(planner, fills, target, dtype)
+        _reset(to_reset, seed, target)
+        for name, m in to_reset:
+            for attr, t in m._parameters.items():
+                rec = planner.records.get(f"{name}.{attr}" if name else attr)
+                if t is not None and rec is not None and (id(m), attr) not in fills:
+                    rec.source, rec.initializer, rec.owner = "reset", f"{type(m).__name__}.reset_parameters()", name
+
+    return _run(planner, seed, num_threads, mode, None, prepare)
+
+
+def _opaque_modules(planner: _Planner) -> set[int]:
+    """Modules inside the subtree of a user-written init_weights (trusted to cover them)."""
+    inside: set[int] = set()
+    for step in planner.steps:
+        if isinstance(step, _Call) and step.ref.source == "user":
+            stack = [step.module]
+            while stack:
+                m = stack.pop()
+                if id(m) not in inside:
+                    inside.add(id(m))
+                    stack.extend(c for c in m._modules.values() if c is not None)
+    return inside
+
+
+def _allocate(planner: _Planner, fills: dict[tuple[int, str], _Fill], device: torch.device,
+              dtype: torch.dtype | None) -> None:
+    done: dict[int, Tensor] = {}
+    for _, m in planner.order:
+        for table, is_param in ((m._parameters, True), (m._buffers, False)):
+            for attr, t in list(table.items()):
+                if t is None or not t.is_meta:
+                    continue
+                if id(t) not in done:
+                    want = dtype if (dtype is not None and t.is_floating_point()) else t.dtype
+                    fill = fills.get((id(m), attr))
+                    if fill is not None and fill.value is not None:
+                        data = fill.value.to(device=device, dtype=want)
+                        fill.done = True
+                    else:
+                        data = torch.empty(t.shape, device=device, dtype=want)
+                    done[id(t)] = nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
+                table[attr] = done[id(t)]
+
+
+def _reset(modules: list[tuple[str, nn.Module]], seed: int | None, device: torch.device) -> None:
+    devices = [device] if device.type == "cuda" else []
+    for name, m in modules:
+        reset = getattr(m, "reset_parameters", None)
+        if not callable(reset):
+            reset = m.reset_running_stats
+        if seed is None:
+            reset()
+            continue
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(derive_seed(seed, f"{name}#reset_parameters"))
+            reset()
