@@ -65,6 +65,7 @@ from .initializers import (
     Xavier,
     XavierInit,
 )
+from ._materialize import materialize
 from .engine import get_compat, initialize, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
 from .layers import (
@@ -173,6 +174,7 @@ __all__ = [
     "kaiming_init",
     "load_checkpoint",
     "load_state_dict",
+    "materialize",
     "normal_init",
     "read_checkpoint",
     "register_scheme",
