@@ -33,8 +33,15 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
-                 conv_cfg: Cfg | None, norm_cfg: Cfg) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        downsample: nn.Module | None,
+        conv_cfg: Cfg | None,
+        norm_cfg: Cfg,
+    ) -> None:
         super().__init__()
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride, padding=1, bias=False)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
@@ -57,8 +64,15 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
-                 conv_cfg: Cfg | None, norm_cfg: Cfg) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        downsample: nn.Module | None,
+        conv_cfg: Cfg | None,
+        norm_cfg: Cfg,
+    ) -> None:
         super().__init__()
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, bias=False)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
@@ -113,12 +127,16 @@ class ResNet(BaseModule):
     ) -> None:
         super().__init__(init_cfg)
         if depth not in self.arch_settings:
-            raise ConfigValueError(f"ResNet: depth must be one of {sorted(self.arch_settings)}, got {depth!r}.")
+            raise ConfigValueError(
+                f"ResNet: depth must be one of {sorted(self.arch_settings)}, got {depth!r}."
+            )
         norm_cfg = norm_cfg if norm_cfg is not None else {"type": "BN"}
         block, stage_blocks = self.arch_settings[depth]
         self.depth = depth
         self.out_indices = tuple(out_indices)
-        self.conv1 = build_conv_layer(conv_cfg, in_channels, base_channels, 7, stride=2, padding=3, bias=False)
+        self.conv1 = build_conv_layer(
+            conv_cfg, in_channels, base_channels, 7, stride=2, padding=3, bias=False
+        )
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, base_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
         self.relu = nn.ReLU(inplace=True)
@@ -135,10 +153,14 @@ class ResNet(BaseModule):
                 downsample = None
                 if j == 0 and (stride != 1 or inplanes != planes * block.expansion):
                     downsample = nn.Sequential(
-                        build_conv_layer(conv_cfg, inplanes, planes * block.expansion, 1, stride=stride, bias=False),
+                        build_conv_layer(
+                            conv_cfg, inplanes, planes * block.expansion, 1, stride=stride, bias=False
+                        ),
                         build_norm_layer(norm_cfg, planes * block.expansion)[1],
                     )
-                blocks.append(block(inplanes, planes, stride if j == 0 else 1, downsample, conv_cfg, norm_cfg))
+                blocks.append(
+                    block(inplanes, planes, stride if j == 0 else 1, downsample, conv_cfg, norm_cfg)
+                )
                 inplanes = planes * block.expansion
             name = f"layer{i + 1}"
             self.add_module(name, nn.Sequential(*blocks))
@@ -187,7 +209,9 @@ class FPN(BaseModule):
     ) -> None:
         super().__init__(init_cfg)
         if add_extra_convs not in (False, "on_input", "on_output"):
-            raise ConfigValueError(f"FPN: add_extra_convs must be False, 'on_input' or 'on_output', got {add_extra_convs!r}.")
+            raise ConfigValueError(
+                f"FPN: add_extra_convs must be False, 'on_input' or 'on_output', got {add_extra_convs!r}."
+            )
         self.in_channels = list(in_channels)
         self.num_outs = num_outs
         self.start_level = start_level
@@ -207,7 +231,9 @@ class FPN(BaseModule):
     def forward(self, inputs: Sequence[Tensor]) -> tuple[Tensor, ...]:
         laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
         for i in range(len(laterals) - 1, 0, -1):
-            laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[2:], mode="nearest")
+            laterals[i - 1] = laterals[i - 1] + F.interpolate(
+                laterals[i], size=laterals[i - 1].shape[2:], mode="nearest"
+            )
         outs = [self.fpn_convs[i](lateral) for i, lateral in enumerate(laterals)]
         for level in range(len(laterals), self.num_outs):
             if not self.add_extra_convs:
@@ -253,7 +279,9 @@ class RetinaHead(BaseModule):
         for i in range(stacked_convs):
             channels = in_channels if i == 0 else feat_channels
             for convs in (self.cls_convs, self.reg_convs):
-                convs.append(ConvModule(channels, feat_channels, 3, padding=1, conv_cfg=conv_cfg, norm_cfg=norm_cfg))
+                convs.append(
+                    ConvModule(channels, feat_channels, 3, padding=1, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+                )
         self.retina_cls = build_conv_layer(conv_cfg, feat_channels, num_anchors * num_classes, 3, padding=1)
         self.retina_reg = build_conv_layer(conv_cfg, feat_channels, num_anchors * 4, 3, padding=1)
 

@@ -53,6 +53,7 @@ def backbone_init(norm_type: str = "BN") -> list[dict[str, Any]]:
     norm_layer = "GroupNorm" if norm_type == "GN" else "_BatchNorm"
     return [dict(type="Kaiming", layer="Conv2d"), dict(type="Constant", val=1, layer=norm_layer)]
 
+
 NECK_INIT = dict(type="Xavier", layer="Conv2d", distribution="uniform")
 HEAD_INIT = dict(
     type="Normal",

@@ -13,7 +13,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from torchinit import MODELS, BaseModule, ConfigValueError, build_activation_layer, build_conv_layer, build_norm_layer, trunc_normal_
+from torchinit import (
+    MODELS,
+    BaseModule,
+    ConfigValueError,
+    build_activation_layer,
+    build_conv_layer,
+    build_norm_layer,
+    trunc_normal_,
+)
 
 __all__ = ["Attention", "FeedForward", "TransformerEncoderLayer", "VisionTransformer"]
 
@@ -54,7 +62,9 @@ class FeedForward(nn.Module):
 class TransformerEncoderLayer(nn.Module):
     """Pre-norm block: ``x + attn(ln1(x))``, then ``x + ffn(ln2(x))``."""
 
-    def __init__(self, embed_dims: int, num_heads: int, hidden_dims: int, norm_cfg: Cfg, act_cfg: Cfg) -> None:
+    def __init__(
+        self, embed_dims: int, num_heads: int, hidden_dims: int, norm_cfg: Cfg, act_cfg: Cfg
+    ) -> None:
         super().__init__()
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
         self.add_module(self.norm1_name, norm1)
@@ -116,7 +126,8 @@ class VisionTransformer(BaseModule):
         self.pos_embed = nn.Parameter(torch.empty(1, num_patches + 1, embed_dims))
         hidden_dims = int(embed_dims * mlp_ratio)
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(embed_dims, num_heads, hidden_dims, norm_cfg, act_cfg) for _ in range(num_layers)
+            TransformerEncoderLayer(embed_dims, num_heads, hidden_dims, norm_cfg, act_cfg)
+            for _ in range(num_layers)
         )
         self.norm_name, norm = build_norm_layer(norm_cfg, embed_dims)
         self.add_module(self.norm_name, norm)

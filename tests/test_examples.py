@@ -37,14 +37,25 @@ def test_the_detector_config_is_plain_data_with_an_init_cfg_per_part() -> None:
     assert [DETECTOR_CFG[k]["init_cfg"] for k in ("backbone", "neck", "bbox_head")] == [
         [dict(type="Kaiming", layer="Conv2d"), dict(type="Constant", val=1, layer="_BatchNorm")],
         dict(type="Xavier", layer="Conv2d", distribution="uniform"),
-        dict(type="Normal", layer="Conv2d", std=0.01, override=dict(type="Normal", name="retina_cls", std=0.01, bias_prob=0.01)),
+        dict(
+            type="Normal",
+            layer="Conv2d",
+            std=0.01,
+            override=dict(type="Normal", name="retina_cls", std=0.01, bias_prob=0.01),
+        ),
     ]
 
 
 def test_the_small_detector_predicts_scores_and_boxes_on_five_levels() -> None:
     model = build_detector(num_classes=4, num_anchors=9).eval()
     cls_scores, bbox_preds = model(torch.zeros(1, 3, 64, 64))
-    assert [tuple(s.shape) for s in cls_scores] == [(1, 36, 8, 8), (1, 36, 4, 4), (1, 36, 2, 2), (1, 36, 1, 1), (1, 36, 1, 1)]
+    assert [tuple(s.shape) for s in cls_scores] == [
+        (1, 36, 8, 8),
+        (1, 36, 4, 4),
+        (1, 36, 2, 2),
+        (1, 36, 1, 1),
+        (1, 36, 1, 1),
+    ]
     assert [tuple(b.shape[2:]) for b in bbox_preds] == [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
     assert all(b.shape[1] == 36 for b in bbox_preds)
 
@@ -56,7 +67,11 @@ def test_the_detector_initializes_each_part_by_its_own_rules() -> None:
 
     conv = backbone.layer4[0].conv2  # Kaiming, fan_out, relu
     assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (conv.out_channels * 9)), rel=0.05)
-    assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in backbone.modules() if isinstance(m, nn.BatchNorm2d))
+    assert all(
+        torch.all(m.weight == 1) and torch.all(m.bias == 0)
+        for m in backbone.modules()
+        if isinstance(m, nn.BatchNorm2d)
+    )
 
     for cm in [*neck.lateral_convs, *neck.fpn_convs]:  # Xavier uniform beats ConvModule's default
         fan_in, fan_out = cm.conv.weight[0].numel(), cm.conv.weight[:, 0].numel()
@@ -68,7 +83,9 @@ def test_the_detector_initializes_each_part_by_its_own_rules() -> None:
     assert stds == pytest.approx(0.01, rel=0.05)
     assert all(torch.all(c.bias == 0) for c in head_convs)
     assert head.retina_cls.weight.std().item() == pytest.approx(0.01, rel=0.05)
-    assert torch.allclose(head.retina_cls.bias, torch.full_like(head.retina_cls.bias, bias_init_with_prob(0.01)))
+    assert torch.allclose(
+        head.retina_cls.bias, torch.full_like(head.retina_cls.bias, bias_init_with_prob(0.01))
+    )
 
 
 def test_the_detector_takes_group_norm_and_initializes_it() -> None:
@@ -81,7 +98,10 @@ def test_the_detector_takes_group_norm_and_initializes_it() -> None:
 
 def test_the_fpn_and_head_are_built_from_convmodules() -> None:
     model = build_detector()
-    assert all(isinstance(m, ConvModule) for m in [*model.neck.lateral_convs, *model.neck.fpn_convs, *model.bbox_head.cls_convs])
+    assert all(
+        isinstance(m, ConvModule)
+        for m in [*model.neck.lateral_convs, *model.neck.fpn_convs, *model.bbox_head.cls_convs]
+    )
 
 
 def test_the_small_vit_classifies_and_initializes_as_configured() -> None:

@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from torchinit import ACTIVATION_LAYERS, ConfigTypeError, ConfigValueError, UnknownTypeError, build_activation_layer
+from torchinit import (
+    ACTIVATION_LAYERS,
+    ConfigTypeError,
+    ConfigValueError,
+    UnknownTypeError,
+    build_activation_layer,
+)
 from torchinit.layers import HSigmoid
 
 EXPECTED: dict[str, type[nn.Module]] = {
@@ -83,10 +89,15 @@ def test_a_cfg_that_is_not_a_dict_is_a_type_error() -> None:
 
 
 def test_an_unknown_type_names_the_registry_and_a_close_match() -> None:
-    with pytest.raises(UnknownTypeError, match="'Relu' is not a registered activation layer. Did you mean 'ReLU'"):
+    with pytest.raises(
+        UnknownTypeError, match="'Relu' is not a registered activation layer. Did you mean 'ReLU'"
+    ):
         build_activation_layer(dict(type="Relu"))
 
 
 def test_an_unexpected_argument_is_named_with_what_the_layer_takes() -> None:
-    with pytest.raises(ConfigTypeError, match=r"activation layer 'ReLU' got unexpected argument\(s\) 'negative_slope'. It takes: inplace"):
+    with pytest.raises(
+        ConfigTypeError,
+        match=r"activation layer 'ReLU' got unexpected argument\(s\) 'negative_slope'. It takes: inplace",
+    ):
         build_activation_layer(dict(type="ReLU", negative_slope=0.1))

@@ -33,7 +33,9 @@ def test_the_reference_example_builds_a_conv3d_with_the_given_channels_and_kerne
 
 
 def test_the_registry_holds_exactly_the_documented_names_besides_the_tests_own() -> None:
-    assert sorted(n for n, obj in CONV_LAYERS.module_dict.items() if obj is not ScaledConv) == sorted(EXPECTED)
+    assert sorted(n for n, obj in CONV_LAYERS.module_dict.items() if obj is not ScaledConv) == sorted(
+        EXPECTED
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -86,13 +88,17 @@ def test_a_cfg_without_type_is_a_key_error_listing_the_choices() -> None:
 
 
 def test_an_unknown_type_names_the_registry_and_a_close_match() -> None:
-    with pytest.raises(UnknownTypeError, match="'Conv2D' is not a registered conv layer. Did you mean 'Conv2d'") as info:
+    with pytest.raises(
+        UnknownTypeError, match="'Conv2D' is not a registered conv layer. Did you mean 'Conv2d'"
+    ) as info:
         build_conv_layer(dict(type="Conv2D"), 3, 8, 3)
     assert isinstance(info.value, KeyError)
 
 
 def test_an_unexpected_argument_is_named_with_a_close_match() -> None:
-    with pytest.raises(ConfigTypeError, match=r"unexpected argument\(s\) 'kernal_size'. Did you mean 'kernel_size'"):
+    with pytest.raises(
+        ConfigTypeError, match=r"unexpected argument\(s\) 'kernal_size'. Did you mean 'kernel_size'"
+    ):
         build_conv_layer(dict(type="Conv2d"), in_channels=3, out_channels=8, kernal_size=3)
 
 

@@ -83,7 +83,9 @@ def test_reference_bn_conv_relu() -> None:
         (dict(norm_cfg=dict(type="BN"), order=("norm", "conv", "act")), "bn"),
     ],
 )
-def test_reference_examples_initialize_conv_by_kaiming_and_norm_to_one_and_zero(kwargs: dict, norm_name: str | None) -> None:
+def test_reference_examples_initialize_conv_by_kaiming_and_norm_to_one_and_zero(
+    kwargs: dict, norm_name: str | None
+) -> None:
     kernel = 3 if "padding" in kwargs else 2
     conv = ConvModule(3, 8, kernel, **kwargs)
     report = conv.init_weights()
@@ -182,7 +184,9 @@ def test_an_unknown_padding_mode_lists_the_choices() -> None:
         ConvModule(3, 8, 3, padding_mode="mirror")
 
 
-@pytest.mark.parametrize("order", [("conv", "norm"), ("conv", "conv", "act"), "conv,norm,act", ("conv", "bn", "act")])
+@pytest.mark.parametrize(
+    "order", [("conv", "norm"), ("conv", "conv", "act"), "conv,norm,act", ("conv", "bn", "act")]
+)
 def test_an_order_that_is_not_conv_norm_act_once_each_is_rejected(order: object) -> None:
     with pytest.raises(ConfigValueError, match="order must hold 'conv', 'norm' and 'act' once each"):
         ConvModule(3, 8, 3, order=order)  # type: ignore[arg-type]
@@ -208,13 +212,22 @@ def test_an_unknown_norm_type_names_the_registry() -> None:
 def test_the_default_is_kaiming_fan_out_relu_for_conv_and_one_zero_for_the_norm() -> None:
     conv = ConvModule(3, 8, 3, norm_cfg=dict(type="BN"))
     assert conv.default_init_cfg() == [
-        dict(type="Kaiming", a=0.0, mode="fan_out", nonlinearity="relu", distribution="normal", bias=0,
-             override=dict(name="conv")),
+        dict(
+            type="Kaiming",
+            a=0.0,
+            mode="fan_out",
+            nonlinearity="relu",
+            distribution="normal",
+            bias=0,
+            override=dict(name="conv"),
+        ),
         dict(type="Constant", val=1, bias=0, override=dict(name="bn")),
     ]
 
 
-@pytest.mark.parametrize(("act_cfg", "slope"), [(dict(type="LeakyReLU"), 0.01), (dict(type="LeakyReLU", negative_slope=0.2), 0.2)])
+@pytest.mark.parametrize(
+    ("act_cfg", "slope"), [(dict(type="LeakyReLU"), 0.01), (dict(type="LeakyReLU", negative_slope=0.2), 0.2)]
+)
 def test_the_default_uses_leaky_relu_with_the_activations_slope(act_cfg: dict, slope: float) -> None:
     (rule,) = ConvModule(3, 8, 3, act_cfg=act_cfg).default_init_cfg()
     assert (rule["nonlinearity"], rule["a"]) == ("leaky_relu", pytest.approx(slope))
@@ -265,14 +278,22 @@ class Parent(BaseModule):
 
 
 def test_the_convmodules_own_init_cfg_beats_its_default() -> None:
-    conv = ConvModule(64, 128, 3, norm_cfg=dict(type="BN"), init_cfg=dict(type="Normal", layer="Conv2d", std=0.01))
+    conv = ConvModule(
+        64, 128, 3, norm_cfg=dict(type="BN"), init_cfg=dict(type="Normal", layer="Conv2d", std=0.01)
+    )
     conv.init_weights()
     assert conv.conv.weight.std().item() == pytest.approx(0.01, rel=0.02)
     assert torch.all(conv.bn.weight == 1.0)  # not covered by the rule: the default fills it
 
 
 def test_the_convmodules_own_override_beats_its_default_for_the_norm() -> None:
-    conv = ConvModule(3, 8, 3, norm_cfg=dict(type="BN"), init_cfg=dict(type="Constant", val=0.5, bias=0.25, override=dict(name="bn")))
+    conv = ConvModule(
+        3,
+        8,
+        3,
+        norm_cfg=dict(type="BN"),
+        init_cfg=dict(type="Constant", val=0.5, bias=0.25, override=dict(name="bn")),
+    )
     conv.init_weights()
     assert torch.all(conv.bn.weight == 0.5) and torch.all(conv.bn.bias == 0.25)
 

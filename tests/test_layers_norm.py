@@ -42,7 +42,9 @@ class MyBatchStat(nn.Module):
 
 
 def test_the_registry_holds_exactly_the_documented_names_besides_the_tests_own() -> None:
-    assert sorted(n for n, obj in NORM_LAYERS.module_dict.items() if obj is not MyBatchStat) == sorted(EXPECTED)
+    assert sorted(n for n, obj in NORM_LAYERS.module_dict.items() if obj is not MyBatchStat) == sorted(
+        EXPECTED
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -125,7 +127,13 @@ def test_infer_abbr_follows_the_class_hierarchy_before_the_name() -> None:
 
 @pytest.mark.parametrize(
     ("class_name", "abbr"),
-    [("MyBatchThing", "bn"), ("GroupWise", "gn"), ("LayerScaleNorm", "ln"), ("InstanceWhiten", "in"), ("RMSNorm", "norm_layer")],
+    [
+        ("MyBatchThing", "bn"),
+        ("GroupWise", "gn"),
+        ("LayerScaleNorm", "ln"),
+        ("InstanceWhiten", "in"),
+        ("RMSNorm", "norm_layer"),
+    ],
 )
 def test_infer_abbr_falls_back_to_words_in_the_class_name_then_norm_layer(class_name: str, abbr: str) -> None:
     assert infer_abbr(type(class_name, (nn.Module,), {})) == abbr

@@ -35,7 +35,9 @@ def test_a_cfg_that_is_not_a_dict_is_a_type_error() -> None:
 
 
 def test_an_unknown_type_names_the_registry_and_a_close_match() -> None:
-    with pytest.raises(UnknownTypeError, match="'reflection' is not a registered padding layer. Did you mean 'reflect'"):
+    with pytest.raises(
+        UnknownTypeError, match="'reflection' is not a registered padding layer. Did you mean 'reflect'"
+    ):
         build_padding_layer(dict(type="reflection"), 1)
 
 

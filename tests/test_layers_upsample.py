@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from torchinit import BaseModule, ConfigTypeError, UnknownTypeError, UPSAMPLE_LAYERS, build_upsample_layer
+from torchinit import UPSAMPLE_LAYERS, BaseModule, ConfigTypeError, UnknownTypeError, build_upsample_layer
 from torchinit.layers import PixelShufflePack
 
 
@@ -96,7 +96,10 @@ def test_a_cfg_that_is_not_a_dict_is_a_type_error() -> None:
 
 
 def test_an_unknown_type_names_the_registry_and_a_close_match() -> None:
-    with pytest.raises(UnknownTypeError, match="'pixelshuffle' is not a registered upsample layer. Did you mean 'pixel_shuffle'"):
+    with pytest.raises(
+        UnknownTypeError,
+        match="'pixelshuffle' is not a registered upsample layer. Did you mean 'pixel_shuffle'",
+    ):
         build_upsample_layer(dict(type="pixelshuffle"))
 
 

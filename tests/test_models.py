@@ -53,7 +53,9 @@ def test_a_nested_config_builds_the_model_and_its_parts() -> None:
 def test_init_weights_follows_the_config_of_every_part() -> None:
     model = build_model(DETECTOR_CFG)
     model.init_weights()
-    assert torch.all(model.backbone.stem.conv.weight == 0.25)  # the detector's rule beats ConvModule's default
+    assert torch.all(
+        model.backbone.stem.conv.weight == 0.25
+    )  # the detector's rule beats ConvModule's default
     assert torch.all(model.backbone.body[0].weight == 0.25) and torch.all(model.backbone.body[0].bias == 0.0)
     assert torch.all(model.backbone.stem.bn.weight == 2.0) and torch.all(model.backbone.stem.bn.bias == 0.5)
     assert torch.all(model.cls.weight == 0.125) and torch.all(model.cls.bias == 1.0)
@@ -71,8 +73,10 @@ def test_the_callers_cfg_is_not_modified() -> None:
 
 
 def test_default_args_fill_in_what_the_cfg_leaves_out_and_the_cfg_wins() -> None:
-    model = build_model(dict(type="MyDetector", backbone=dict(type="MyBackbone"), num_classes=3),
-                        default_args=dict(num_classes=5))
+    model = build_model(
+        dict(type="MyDetector", backbone=dict(type="MyBackbone"), num_classes=3),
+        default_args=dict(num_classes=5),
+    )
     assert model.cls.out_features == 3
     model = build_model(dict(type="MyDetector"), default_args=dict(backbone=dict(type="MyBackbone")))
     assert type(model.backbone) is MyBackbone
@@ -90,7 +94,9 @@ def test_a_cfg_without_type_is_a_key_error() -> None:
 
 
 def test_an_unknown_type_names_the_registry_and_a_close_match() -> None:
-    with pytest.raises(UnknownTypeError, match="'MyDetecter' is not a registered model. Did you mean 'MyDetector'"):
+    with pytest.raises(
+        UnknownTypeError, match="'MyDetecter' is not a registered model. Did you mean 'MyDetector'"
+    ):
         build_model(dict(type="MyDetecter", backbone=dict(type="MyBackbone")))
 
 
@@ -100,7 +106,9 @@ def test_an_unknown_type_inside_a_part_is_reported_too() -> None:
 
 
 def test_an_unexpected_argument_is_named() -> None:
-    with pytest.raises(ConfigTypeError, match=r"unexpected argument\(s\) 'num_class'. Did you mean 'num_classes'"):
+    with pytest.raises(
+        ConfigTypeError, match=r"unexpected argument\(s\) 'num_class'. Did you mean 'num_classes'"
+    ):
         build_model(dict(type="MyDetector", backbone=dict(type="MyBackbone"), num_class=3))
 
 

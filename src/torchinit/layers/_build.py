@@ -70,7 +70,9 @@ def check_call(target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise ConfigTypeError(f"{what}: {exc}. It takes: {', '.join(accepted) or '(no arguments)'}.") from None
+        raise ConfigTypeError(
+            f"{what}: {exc}. It takes: {', '.join(accepted) or '(no arguments)'}."
+        ) from None
 
 
 def build_layer(

@@ -30,7 +30,18 @@ from ._build import LayerCfg, build_layer
 __all__ = ["ACTIVATION_LAYERS", "HSigmoid", "build_activation_layer"]
 
 ACTIVATION_LAYERS = Registry("activation layer")
-for _cls in (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6, nn.ELU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.Mish):
+for _cls in (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ReLU6,
+    nn.ELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.GELU,
+    nn.Mish,
+):
     ACTIVATION_LAYERS.register_module(module=_cls)
 ACTIVATION_LAYERS.register_module(["SiLU", "Swish"], module=nn.SiLU)
 ACTIVATION_LAYERS.register_module("HSwish", module=nn.Hardswish)
@@ -49,7 +60,9 @@ class HSigmoid(nn.Module):
         tensor([0.0000, 0.5000, 1.0000])
     """
 
-    def __init__(self, bias: float = 3.0, divisor: float = 6.0, min_value: float = 0.0, max_value: float = 1.0):
+    def __init__(
+        self, bias: float = 3.0, divisor: float = 6.0, min_value: float = 0.0, max_value: float = 1.0
+    ):
         super().__init__()
         if divisor == 0:
             raise ConfigValueError("HSigmoid: divisor must not be 0.")
@@ -62,7 +75,10 @@ class HSigmoid(nn.Module):
         return ((x + self.bias) / self.divisor).clamp(self.min_value, self.max_value)
 
     def extra_repr(self) -> str:
-        return f"bias={self.bias}, divisor={self.divisor}, min_value={self.min_value}, max_value={self.max_value}"
+        return (
+            f"bias={self.bias}, divisor={self.divisor}, "
+            f"min_value={self.min_value}, max_value={self.max_value}"
+        )
 
 
 def build_activation_layer(cfg: LayerCfg) -> nn.Module:

@@ -124,7 +124,9 @@ class ConvModule(BaseModule):
     ) -> None:
         super().__init__(init_cfg)
         if bias != "auto" and not isinstance(bias, bool):
-            raise ConfigTypeError(f"ConvModule: bias must be True, False or 'auto', got {describe_value(bias)}.")
+            raise ConfigTypeError(
+                f"ConvModule: bias must be True, False or 'auto', got {describe_value(bias)}."
+            )
         for flag, value in (("inplace", inplace), ("with_spectral_norm", with_spectral_norm)):
             if not isinstance(value, bool):
                 raise ConfigTypeError(f"ConvModule: {flag} must be a bool, got {describe_value(value)}.")
@@ -177,7 +179,9 @@ class ConvModule(BaseModule):
         self.norm_name: str | None = None
         if self.norm_cfg is not None:
             follows_conv = self.order.index("norm") > self.order.index("conv")
-            self.norm_name, norm = build_norm_layer(self.norm_cfg, out_channels if follows_conv else in_channels)
+            self.norm_name, norm = build_norm_layer(
+                self.norm_cfg, out_channels if follows_conv else in_channels
+            )
             self.add_module(self.norm_name, norm)
             if self.with_bias and isinstance(norm, (_BatchNorm, _InstanceNorm)):
                 warnings.warn(

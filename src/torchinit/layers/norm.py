@@ -120,7 +120,9 @@ def build_norm_layer(cfg: LayerCfg, num_features: int, postfix: int | str = "") 
     target, _, rest = split_cfg(cfg, NORM_LAYERS)
     requires_grad = rest.pop("requires_grad", True)
     if not isinstance(requires_grad, bool):
-        raise ConfigTypeError(f"requires_grad in a norm cfg must be a bool, got {describe_value(requires_grad)}.")
+        raise ConfigTypeError(
+            f"requires_grad in a norm cfg must be a bool, got {describe_value(requires_grad)}."
+        )
     if not isinstance(target, type):
         raise ConfigTypeError(f"a norm layer type must be a class, got {describe_value(target)}.")
     layer_cfg = {k: v for k, v in cfg.items() if k != "requires_grad"}
