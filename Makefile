@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+BENCH := .venv-bench
+BENCH_STAMP := $(BENCH)/.installed
+
 .PHONY: demo test venv bench clean
 
 $(STAMP): pyproject.toml constraints-dev.txt
@@ -20,5 +23,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The benchmark environment: torchinit plus mmengine-lite (measured side by side, never a
+# dependency of torchinit itself). opencv is needed by mmengine's checkpoint module.
+$(BENCH_STAMP): pyproject.toml constraints-dev.txt
+	test -x $(BENCH)/bin/python || $(PY) -m venv $(BENCH)
+	$(BENCH)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt torch==2.13.0
+	$(BENCH)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt mmengine-lite==0.10.7 opencv-python-headless packaging
+	$(BENCH)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt -e .
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH)/bin/python benchmarks/bench.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) $(BENCH) build dist src/*.egg-info
