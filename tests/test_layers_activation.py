@@ -35,8 +35,22 @@ EXPECTED: dict[str, type[nn.Module]] = {
 X = torch.linspace(-5, 5, 41)
 
 
-def test_the_registry_holds_exactly_the_documented_names() -> None:
-    assert ACTIVATION_LAYERS.names() == sorted(EXPECTED)
+@ACTIVATION_LAYERS.register_module()
+class SquaredReLU(nn.Module):
+    """A user's activation, registered the way the reference document registers MyUpsample."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) ** 2
+
+
+def test_the_registry_holds_exactly_the_documented_names_besides_the_tests_own() -> None:
+    assert sorted(n for n, obj in ACTIVATION_LAYERS.module_dict.items() if obj is not SquaredReLU) == sorted(
+        EXPECTED
+    )
+
+
+def test_a_registered_custom_activation_is_built_by_name() -> None:
+    assert torch.equal(build_activation_layer(dict(type="SquaredReLU"))(X), torch.relu(X) ** 2)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

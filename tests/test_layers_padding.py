@@ -13,8 +13,28 @@ EXPECTED = {"zero": nn.ZeroPad2d, "reflect": nn.ReflectionPad2d, "replicate": nn
 TORCH_MODE = {"zero": "constant", "reflect": "reflect", "replicate": "replicate"}
 
 
-def test_the_registry_holds_exactly_the_documented_names() -> None:
-    assert PADDING_LAYERS.names() == sorted(EXPECTED)
+@PADDING_LAYERS.register_module(name="wrap")
+class CircularPad(nn.Module):
+    """A user's padding layer, registered the way the reference document registers MyUpsample."""
+
+    def __init__(self, padding: int) -> None:
+        super().__init__()
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (self.padding,) * 4, mode="circular")
+
+
+def test_the_registry_holds_exactly_the_documented_names_besides_the_tests_own() -> None:
+    assert sorted(n for n, obj in PADDING_LAYERS.module_dict.items() if obj is not CircularPad) == sorted(
+        EXPECTED
+    )
+
+
+def test_a_registered_custom_padding_is_built_by_name() -> None:
+    layer = build_padding_layer(dict(type="wrap"), 1)
+    assert type(layer) is CircularPad
+    assert layer(torch.zeros(1, 1, 3, 3)).shape == (1, 1, 5, 5)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
