@@ -81,10 +81,11 @@ class RuleRecord:
     beaten_tensors: int = 0
 
     def summary(self) -> str:
-        owner = "the root" if self.owner == "" else self.owner
-        text = f"{self.initializer} ({self.where}, on {owner}): {self.modules} modules, {self.tensors} tensors"
+        mods = f"{self.modules} module" + ("s" if self.modules != 1 else "")
+        tens = f"{self.tensors} tensor" + ("s" if self.tensors != 1 else "")
+        text = f"{self.initializer} [{self.where}]: {mods}, {tens}"
         if self.beaten_tensors:
-            text += f" ({self.beaten_tensors} more overridden by later rules)"
+            text += f" ({self.beaten_tensors} overridden by rules of higher priority)"
         return text
 
 
