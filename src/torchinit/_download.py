@@ -160,6 +160,7 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
             if progress:
                 sys.stderr.write("\n")
     except urllib.error.HTTPError as exc:
+        exc.close()
         raise CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.") from None
     except (TimeoutError, socket.timeout):
         raise CheckpointDownloadError(

@@ -1,0 +1,267 @@
+"""http(s) checkpoints: downloaded once into $TORCHINIT_HOME, complete and verified, or not at all.
+
+Every test serves files from a server on 127.0.0.1 that it starts and stops; nothing
+reaches beyond the machine. Each fault checks the exception, the builtin it also is, that
+the model is unchanged and that the cache holds no file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _checkpoint_helpers import Classifier, Payload, assert_same_weights, trained
+from _checkpoint_server import CheckpointServer, Route
+from conftest import assert_unchanged, state_of
+
+from torchinit import (
+    CheckpointChecksumError,
+    CheckpointCorruptError,
+    CheckpointDownloadError,
+    CheckpointUnsafeError,
+    ConfigValueError,
+    get_torchinit_home,
+    load_checkpoint,
+)
+from torchinit._download import cache_path, cached_download, hash_prefix
+
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("TORCHINIT_HOME", str(home))
+    monkeypatch.delenv("TORCHINIT_DOWNLOAD_TIMEOUT", raising=False)
+    for name in _PROXY_VARS:  # 127.0.0.1 must be reached directly, never through a proxy
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def server():
+    with CheckpointServer() as s:
+        yield s
+
+
+def checkpoint_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def hashed_name(data: bytes, stem: str = "model") -> str:
+    return f"{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+
+
+def cached_files(home: Path) -> list[Path]:
+    """Every file under the home directory, hidden partial downloads included."""
+    return sorted(p for p in home.rglob("*") if p.is_file()) if home.exists() else []
+
+
+# --------------------------------------------------------------------------- downloads
+def test_a_url_is_downloaded_once_and_then_read_from_the_cache(server, _home):
+    source = trained()
+    data = checkpoint_bytes({"state_dict": source.state_dict()})
+    server.routes["/model.pth"] = Route(data)
+    for _ in range(2):
+        model = Classifier()
+        load_checkpoint(model, server.url("/model.pth"))
+        assert_same_weights(model, source)
+    assert server.hits == {"/model.pth": 1}
+    assert cached_files(_home) == [cache_path(server.url("/model.pth"))]
+    assert cache_path(server.url("/model.pth")).parent == _home / "checkpoints"
+
+
+def test_a_pretrained_init_cfg_can_name_a_url(server):
+    source = trained()
+    server.routes["/model.pth"] = Route(checkpoint_bytes(source.state_dict()))
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=server.url("/model.pth")))
+    model.init_weights()
+    assert_same_weights(model, source)
+
+
+def test_the_cache_is_keyed_by_the_whole_url(server, _home):
+    first, second = trained(seed=1), trained(seed=2)
+    server.routes["/a/model.pth"] = Route(checkpoint_bytes(first.state_dict()))
+    server.routes["/b/model.pth"] = Route(checkpoint_bytes(second.state_dict()))
+    for path, source in (("/a/model.pth", first), ("/b/model.pth", second), ("/a/model.pth", first)):
+        model = Classifier()
+        load_checkpoint(model, server.url(path))
+        assert_same_weights(model, source)
+    assert len(cached_files(_home)) == 2
+    assert server.hits == {"/a/model.pth": 1, "/b/model.pth": 1}
+
+
+def test_a_file_name_with_a_sha256_prefix_is_checked_and_loads_when_it_matches(server):
+    source = trained()
+    data = checkpoint_bytes(source.state_dict())
+    name = hashed_name(data)
+    server.routes[f"/{name}"] = Route(data)
+    assert hash_prefix(server.url(f"/{name}")) == name[6:14]
+    model = Classifier()
+    load_checkpoint(model, server.url(f"/{name}"))
+    assert_same_weights(model, source)
+
+
+def test_a_checksum_mismatch_is_an_error_that_caches_nothing(server, _home):
+    data = checkpoint_bytes(trained().state_dict())
+    server.routes["/model-0123abcd.pth"] = Route(data)
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointChecksumError, match="0123abcd") as info:
+        load_checkpoint(model, server.url("/model-0123abcd.pth"))
+    assert isinstance(info.value, ValueError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_a_cached_file_that_no_longer_matches_its_hash_is_fetched_again(server, _home):
+    source = trained()
+    data = checkpoint_bytes(source.state_dict())
+    url = server.url("/" + hashed_name(data))
+    server.routes["/" + hashed_name(data)] = Route(data)
+    cached = cached_download(url)
+    cached.write_bytes(b"tampered" + data[8:])
+    model = Classifier()
+    load_checkpoint(model, url)
+    assert_same_weights(model, source)
+    assert server.hits["/" + hashed_name(data)] == 2
+    assert cached.read_bytes() == data
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream"])
+def test_an_html_error_page_served_as_a_checkpoint_is_refused_and_not_cached(server, _home, content_type):
+    page = b"<!DOCTYPE html>\n<html><body>Access denied</body></html>"
+    server.routes["/model.pth"] = Route(page, content_type=content_type)
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointCorruptError, match="HTML page") as info:
+        load_checkpoint(model, server.url("/model.pth"))
+    assert isinstance(info.value, ValueError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_an_http_error_status_is_a_download_error(server, _home):
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointDownloadError, match="HTTP 404") as info:
+        load_checkpoint(model, server.url("/missing.pth"))
+    assert isinstance(info.value, OSError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_a_stalled_server_times_out_instead_of_hanging(server, _home):
+    server.routes["/slow.pth"] = Route(b"x" * 100, stall=True)
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=server.url("/slow.pth")))
+    before = state_of(model)
+    start = time.monotonic()
+    with pytest.raises(CheckpointDownloadError, match="stalled") as info:
+        load_checkpoint(model, server.url("/slow.pth"), timeout=0.2)
+    assert time.monotonic() - start < 5
+    assert isinstance(info.value, OSError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_the_timeout_can_come_from_the_environment(server, _home, monkeypatch):
+    server.routes["/slow.pth"] = Route(b"x" * 100, stall=True)
+    monkeypatch.setenv("TORCHINIT_DOWNLOAD_TIMEOUT", "0.2")
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=server.url("/slow.pth")))
+    before = state_of(model)
+    start = time.monotonic()
+    with pytest.raises(CheckpointDownloadError, match="no data for 0.2 s"):
+        model.init_weights()
+    assert time.monotonic() - start < 5
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1"])
+def test_a_bad_timeout_setting_is_a_config_error(monkeypatch, value):
+    monkeypatch.setenv("TORCHINIT_DOWNLOAD_TIMEOUT", value)
+    with pytest.raises(ConfigValueError, match="TORCHINIT_DOWNLOAD_TIMEOUT"):
+        cached_download("http://127.0.0.1:9/model.pth")
+
+
+def test_a_connection_that_drops_mid_file_caches_nothing(server, _home):
+    data = checkpoint_bytes(trained().state_dict())
+    server.routes["/model.pth"] = Route(data[: len(data) // 2], declared_length=len(data))
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointDownloadError) as info:
+        load_checkpoint(model, server.url("/model.pth"))
+    assert isinstance(info.value, OSError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_an_unreachable_server_is_a_download_error(_home):
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointDownloadError, match="cannot reach") as info:
+        load_checkpoint(model, f"http://127.0.0.1:{port}/model.pth", timeout=2)
+    assert isinstance(info.value, OSError)
+    assert_unchanged(model, before)
+    assert cached_files(_home) == []
+
+
+def test_a_downloaded_pickle_that_would_run_code_is_refused(server, tmp_path):
+    marker = tmp_path / "pwned"
+    server.routes["/model.pth"] = Route(checkpoint_bytes({"state_dict": {}, "x": Payload(marker)}))
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointUnsafeError, match="allow_pickle=True"):
+        load_checkpoint(model, server.url("/model.pth"))
+    with pytest.raises(CheckpointUnsafeError):
+        Classifier(init_cfg=dict(type="Pretrained", checkpoint=server.url("/model.pth"))).init_weights()
+    assert not marker.exists()
+    assert_unchanged(model, before)
+
+
+# --------------------------------------------------------------------------- progress and home
+def test_no_progress_bar_when_stderr_is_not_a_terminal(server, capfd):
+    server.routes["/model.pth"] = Route(checkpoint_bytes(trained().state_dict()))
+    cached_download(server.url("/model.pth"))
+    assert capfd.readouterr().err == ""
+
+
+def test_progress_can_be_forced_on(server, capfd):
+    server.routes["/model.pth"] = Route(checkpoint_bytes(trained().state_dict()))
+    cached_download(server.url("/model.pth"), progress=True)
+    assert "Downloading model.pth: 100.0%" in capfd.readouterr().err
+
+
+def test_the_home_directory_defaults_under_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("TORCHINIT_HOME")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert get_torchinit_home() == tmp_path / ".cache" / "torchinit"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert get_torchinit_home() == tmp_path / "xdg" / "torchinit"
+    monkeypatch.setenv("TORCHINIT_HOME", str(tmp_path / "mine"))
+    assert get_torchinit_home() == tmp_path / "mine"
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://download.pytorch.org/models/resnet50-0676ba61.pth", "0676ba61"),
+        ("https://x.org/mnasnet0.5_top1_67.823-3ffadce67e.pth", "3ffadce67e"),
+        ("https://x.org/model-final.pth", None),
+        ("https://x.org/model-2023.pth", None),
+        ("https://x.org/model.pth", None),
+    ],
+)
+def test_the_hash_prefix_follows_the_torch_hub_naming_convention(url, expected):
+    assert hash_prefix(url) == expected
