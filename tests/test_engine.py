@@ -283,3 +283,15 @@ def test_the_callers_config_is_never_modified() -> None:
     snapshot = repr(cfg)
     initialize(FooNet(), cfg)
     assert repr(cfg) == snapshot
+
+
+def test_a_real_class_absent_from_the_model_does_not_warn_when_the_rule_matched_something() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+    initialize(model, dict(type="Constant", layer=["_BatchNorm", "GroupNorm"], val=1))  # no warning
+    assert full(model[1].weight, 1)
+
+
+def test_a_typo_in_a_layer_list_warns_even_when_another_entry_matched() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Linear(2, 2))
+    with pytest.warns(InitWarning, match="'Conv2D'.*Did you mean 'Conv2d'"):
+        initialize(model, dict(type="Constant", layer=["Conv2D", "Linear"], val=1))

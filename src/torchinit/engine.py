@@ -41,7 +41,7 @@ from .initializers import Constant
 from .module import BaseModule, has_user_init_weights, unwrap_model
 from .registry import describe_value
 from .report import InitReport, ParamRecord, RuleRecord, Source
-from .selectors import layer_matches, resolve_override, suggest_layer_names
+from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
 
 __all__ = ["get_compat", "initialize", "run_init_weights", "set_compat"]
 
@@ -241,8 +241,7 @@ class _Planner:
         cls = type(m)
         keys = self._keys.get(cls)
         if keys is None:
-            names = {cls.__name__, *(b.__name__ for b in cls.__bases__)} if self.compat else {c.__name__ for c in cls.__mro__}
-            keys = self._keys[cls] = (*names, *cls.__mro__)
+            keys = self._keys[cls] = layer_keys(cls, self.compat)
         return keys
 
     def slot(self, module: nn.Module, attr: str) -> _Slot | None:
@@ -449,12 +448,18 @@ class _Planner:
         return (child, reach, False)
 
     def leave(self, frame: _Frame) -> None:
+        rule_matched: dict[int, bool] = {}
         for key, entry in reversed(frame.pushed):
             stack = self._stacks[key]
             stack.pop()
             if entry.matched and stack:
                 stack[-1].matched = True
-            if not entry.matched:
+            rule_matched[id(entry.rule)] = rule_matched.get(id(entry.rule), False) or entry.matched
+        for key, entry in frame.pushed:
+            # A real class absent from this model is normal in a shared config (mmdet's
+            # layer=['_BatchNorm', 'GroupNorm'] on a BN model); warn for it only when the
+            # whole rule matched nothing. A name no class has is a typo: always warn.
+            if not entry.matched and not (rule_matched[id(entry.rule)] and is_known_layer(key)):
                 self._report_unmatched(frame.module, entry, key)
         for part in frame.overrides:
             self._active.remove(part)

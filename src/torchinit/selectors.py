@@ -15,29 +15,42 @@ from .config import LayerSpec
 from .errors import OverrideNameError
 from .registry import close_matches
 
-__all__ = ["layer_matches", "resolve_override", "suggest_layer_names"]
+__all__ = ["is_known_layer", "layer_matches", "resolve_override", "suggest_layer_names"]
 
 
-def _class_names(module: nn.Module, compat: bool) -> set[str]:
-    cls = type(module)
+def layer_keys(cls: type, compat: bool = False) -> tuple[LayerSpec, ...]:
+    """What a ``layer`` entry may say to match modules of class ``cls``: the names (and the
+    classes themselves) of its whole MRO; in mmengine mode only its own and its direct
+    bases' names, plus the MRO classes."""
     if compat:
-        return {cls.__name__, *(base.__name__ for base in cls.__bases__)}
-    return {c.__name__ for c in cls.__mro__}
+        names = {cls.__name__, *(base.__name__ for base in cls.__bases__)}
+    else:
+        names = {c.__name__ for c in cls.__mro__}
+    return (*names, *cls.__mro__)
 
 
 def layer_matches(module: nn.Module, layers: Iterable[LayerSpec], compat: bool = False) -> bool:
     """True if ``module`` is one of ``layers`` (class names or classes)."""
-    names: set[str] | None = None
-    for layer in layers:
-        if isinstance(layer, type):
-            if isinstance(module, layer):
-                return True
-            continue
-        if names is None:
-            names = _class_names(module, compat)
-        if layer in names:
-            return True
-    return False
+    keys = set(layer_keys(type(module), compat))
+    return any(layer in keys for layer in layers)
+
+
+def _all_module_classes() -> Iterable[type]:
+    stack: list[type] = [nn.Module]
+    seen: set[type] = set()
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen.add(cls)
+            yield cls
+            stack.extend(cls.__subclasses__())
+
+
+def is_known_layer(layer: LayerSpec) -> bool:
+    """True if ``layer`` is a class, or the name of an nn.Module class defined in this process."""
+    if isinstance(layer, type):
+        return True
+    return any(c.__name__ == layer for c in _all_module_classes())
 
 
 def suggest_layer_names(layer: str, modules: Iterable[nn.Module]) -> list[str]:
