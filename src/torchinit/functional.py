@@ -137,6 +137,8 @@ def normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
     """Fill ``tensor`` from N(mean, std²)."""
+    if std < 0:
+        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
 
@@ -145,8 +147,19 @@ def uniform_(
     tensor: Tensor, a: float = 0.0, b: float = 1.0, *, generator: torch.Generator | None = None
 ) -> Tensor:
     """Fill ``tensor`` from U(a, b)."""
+    if a > b:
+        raise ConfigValueError(f"uniform_ needs a <= b, got a={a!r}, b={b!r}.")
     with torch.no_grad():
         return tensor.uniform_(a, b, generator=generator)
+
+
+def _normal_cdf(x: float) -> float:
+    """Φ(x), written with erfc so that values far in the lower tail keep their precision."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+# Elements drawn per step by trunc_normal_: bounds its float64 scratch memory to 32 MiB.
+_TRUNC_NORMAL_CHUNK = 1 << 22
 
 
 def trunc_normal_(
@@ -162,14 +175,23 @@ def trunc_normal_(
 
     ``a`` and ``b`` are absolute values, not multiples of ``std`` (as in mmengine and
     torch): with ``std=0.02`` the default ``[-2, 2]`` truncates nothing in practice.
-    Sampling is by the inverse CDF: ``u ~ U(Φ(α), Φ(β))``, ``x = mean + std·√2·erfinv(2u-1)``
-    with ``α=(a-mean)/std``, ``β=(b-mean)/std``; every value lies in ``[a, b]``.
+    Sampling is by the inverse CDF in float64: ``u ~ U(Φ(α), Φ(β))``,
+    ``x = mean + std·Φ⁻¹(u)`` with ``α=(a-mean)/std``, ``β=(b-mean)/std``; a range lying
+    mostly above the mean is mirrored first, so Φ is only evaluated where it is small and
+    exact. Every value lies in ``[a, b]``; a range far in a tail (``[10, 11]`` for N(0, 1))
+    is sampled correctly, and ``std=0.02`` in ``[-2, 2]`` puts no values on the bounds
+    (float32 sampling, as in ``torch.nn.init.trunc_normal_``, returns exactly -2 or 2
+    about once in 2**24 draws).
 
     Example:
         >>> t = trunc_normal_(torch.empty(1000), std=1.0, a=-1.0, b=1.0)
         >>> bool(t.abs().max() <= 1.0)
         True
     """
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        raise ConfigValueError(
+            f"trunc_normal_ needs a finite mean and std, got mean={mean!r}, std={std!r}."
+        )
     if std < 0:
         raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     if not a < b:
@@ -177,15 +199,30 @@ def trunc_normal_(
     with torch.no_grad():
         if std == 0:
             return tensor.fill_(min(max(mean, a), b))
-
-        def cdf(x: float) -> float:
-            return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
-
-        lo, hi = cdf((a - mean) / std), cdf((b - mean) / std)
-        tensor.uniform_(2 * lo - 1, 2 * hi - 1, generator=generator)
-        tensor.erfinv_()
-        tensor.mul_(std * math.sqrt(2.0)).add_(mean)
-        return tensor.clamp_(min=a, max=b)
+        alpha, beta = (a - mean) / std, (b - mean) / std
+        mirrored = alpha + beta > 0
+        if mirrored:
+            alpha, beta = -beta, -alpha
+        lo, hi = _normal_cdf(alpha), _normal_cdf(beta)
+        if not lo < hi:
+            # No float64 mass in the range (far in a tail, or narrower than float64 can
+            # tell apart): the bound nearest the mean is where all of it sits.
+            return tensor.fill_(a if mirrored else b)
+        scale = -std if mirrored else std
+        work_dtype = torch.float32 if tensor.device.type == "mps" else torch.float64
+        # Fill a contiguous tensor through a flat view; any other through a contiguous copy.
+        out = tensor
+        if not tensor.is_contiguous():
+            out = torch.empty_like(tensor, memory_format=torch.contiguous_format)
+        flat = out.view(-1)
+        for start in range(0, flat.numel(), _TRUNC_NORMAL_CHUNK):
+            part = flat[start : start + _TRUNC_NORMAL_CHUNK]
+            u = torch.empty(part.shape, dtype=work_dtype, device=part.device)
+            u.uniform_(lo, hi, generator=generator)
+            part.copy_(torch.special.ndtri(u).mul_(scale).add_(mean).clamp_(min=a, max=b))
+        if out is not tensor:
+            tensor.copy_(out)
+        return tensor
 
 
 def variance_scaling_(
@@ -201,6 +238,7 @@ def variance_scaling_(
     The one core behind Xavier (``scale=gain²``, ``fan_avg``), Kaiming (``scale=gain²``,
     ``fan_in`` or ``fan_out``) and Caffe2-Xavier. ``'normal'`` draws N(0, scale/fan);
     ``'uniform'`` draws U(-√(3·scale/fan), √(3·scale/fan)), which has the same variance.
+    A tensor with no elements is returned as it is.
 
     Example:
         >>> w = variance_scaling_(torch.empty(256, 128), scale=2.0, mode='fan_in')
@@ -211,7 +249,14 @@ def variance_scaling_(
         raise ConfigValueError(
             f"distribution must be 'normal' or 'uniform', got {distribution!r}."
         )
-    std = math.sqrt(scale / _fan(tensor.shape, mode))
+    if mode not in FAN_MODES:
+        raise ConfigValueError(f"mode must be one of {', '.join(FAN_MODES)}, got {mode!r}.")
+    if not scale >= 0:
+        raise ConfigValueError(f"scale must be >= 0, got {scale!r}.")
+    fan = _fan(tensor.shape, mode)
+    if tensor.numel() == 0:
+        return tensor
+    std = math.sqrt(scale / fan)
     if distribution == "normal":
         return normal_(tensor, 0.0, std, generator=generator)
     bound = math.sqrt(3.0) * std
