@@ -295,3 +295,41 @@ def test_a_typo_in_a_layer_list_warns_even_when_another_entry_matched() -> None:
     model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Linear(2, 2))
     with pytest.warns(InitWarning, match="'Conv2D'.*Did you mean 'Conv2d'"):
         initialize(model, dict(type="Constant", layer=["Conv2D", "Linear"], val=1))
+
+
+def test_plan_agrees_with_what_init_weights_then_does_and_writes_nothing() -> None:
+    from examples.models import build_detector
+
+    model = build_detector()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    planned = torchinit.plan(model)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    done = model.init_weights(seed=0)
+    assert done is not None
+    for name, rec in done.params.items():
+        p = planned[name]
+        assert (p.source, p.initializer, p.owner, p.role) == (rec.source, rec.initializer, rec.owner, rec.role), name
+    assert any(r.is_buffer for r in planned)  # buffers are listed too
+
+
+def test_plan_works_on_a_meta_model_and_marks_user_init_weights() -> None:
+    class Custom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(2))
+
+        def init_weights(self) -> None:
+            raise AssertionError("plan must not run user code")
+
+    class Net(torchinit.BaseModule):
+        def __init__(self) -> None:
+            super().__init__(dict(type="Normal", layer="Linear"))
+            self.fc = nn.Linear(2, 2)
+            self.custom = Custom()
+
+    with torch.device("meta"):
+        net = Net()
+    report = torchinit.plan(net)
+    assert report["fc.weight"].source == "rule"
+    assert report["custom.w"].source == "user"
+    assert not net.is_init

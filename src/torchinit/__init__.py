@@ -66,7 +66,7 @@ from .initializers import (
     XavierInit,
 )
 from ._materialize import materialize
-from .engine import get_compat, initialize, set_compat
+from .engine import get_compat, initialize, plan, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
 from .layers import (
     ACTIVATION_LAYERS,
@@ -176,6 +176,7 @@ __all__ = [
     "load_state_dict",
     "materialize",
     "normal_init",
+    "plan",
     "read_checkpoint",
     "register_scheme",
     "set_compat",

@@ -43,7 +43,7 @@ from .registry import describe_value
 from .report import InitReport, ParamRecord, RuleRecord, Source
 from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
 
-__all__ = ["get_compat", "initialize", "run_init_weights", "set_compat"]
+__all__ = ["get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
 
 logger = logging.getLogger("torchinit")
 
@@ -763,3 +763,42 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
     planner.plan_initialize(rules)
     return _run(planner, seed, num_threads, mode, ctx)
 
+
+
+def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -> InitReport:
+    """What ``init_weights()`` (or ``initialize(model, init_cfg)``) would do, without doing it.
+
+    Every config is validated and every checkpoint read and matched, exactly as a real run
+    would, but no tensor is written and no user code runs; works on meta-device models. The
+    returned report lists every parameter and buffer with the rule that would set it, the
+    module whose ``init_cfg`` holds that rule and the rules it would beat; tensors inside a
+    module with a user-written ``init_weights`` are marked as left to it. Rules whose
+    ``layer`` matches nothing are in ``report.unmatched`` (no warning is issued).
+
+    Args:
+        model: a BaseModule (its ``init_cfg`` tree is planned) or any module with ``init_cfg``.
+        init_cfg: plan ``initialize(model, init_cfg)`` instead of ``init_weights()``.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigTypeError(f"plan() needs an nn.Module, got {describe_value(model)}.")
+    mode = _check_compat(compat or _compat_default)
+    root = unwrap_model(model)
+    planner = _Planner(root, mode)
+    if init_cfg is not None or not isinstance(root, BaseModule):
+        planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
+    else:
+        planner.plan_init_weights()
+    for slot in planner.slots.values():
+        planner.record_for(slot)
+    for step in planner.steps:
+        if isinstance(step, _Call):
+            for name, _ in [*step.module.named_parameters(step.name), *step.module.named_buffers(step.name)]:
+                rec = planner.records.get(name)
+                if rec is not None:
+                    if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
+                        rec.beaten.insert(0, _describe_ref(_Ref(rec.source, rec.initializer or "?", rec.owner or "",
+                                                                rec.role, None)))
+                    rec.source, rec.initializer, rec.owner, rec.role = (
+                        step.ref.source, step.ref.initializer, step.name, "tensor")
+    return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
+                      unmatched=planner.unmatched, compat=mode)
