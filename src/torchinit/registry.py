@@ -32,10 +32,11 @@ def describe_value(value: Any) -> str:
 
 def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Names in ``choices`` that look like ``word`` (typos, case), best first."""
-    choices = list(choices)
-    by_lower = {c.lower(): c for c in choices}
-    found = [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n, 0.6)]
-    return found
+    by_lower: dict[str, list[str]] = {}
+    for choice in choices:
+        by_lower.setdefault(choice.lower(), []).append(choice)
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n, 0.6)
+    return [choice for m in matches for choice in by_lower[m]][:n]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -84,10 +85,12 @@ class Registry:
         if not isinstance(force, bool):
             raise ConfigTypeError(f"force must be a bool, got {describe_value(force)}.")
         if name is not None and not isinstance(name, str):
-            if not isinstance(name, Iterable) or not all(isinstance(n, str) for n in name):
+            names = list(name) if isinstance(name, Iterable) else None
+            if not names or not all(isinstance(n, str) for n in names):
                 raise ConfigTypeError(
-                    f"name must be None, a str or a list of str, got {describe_value(name)}."
+                    f"name must be None, a str or a non-empty list of str, got {describe_value(name)}."
                 )
+            name = names
         if module is not None:
             self._add(module, name, force)
             return module
@@ -103,6 +106,11 @@ class Registry:
             raise ConfigTypeError(
                 f"{self.name} registry: only classes and functions can be registered, "
                 f"got {describe_value(obj)}."
+            )
+        if name is None and not isinstance(getattr(obj, "__name__", None), str):
+            raise ConfigTypeError(
+                f"{self.name} registry: {describe_value(obj)} has no __name__; pass name=... to "
+                "say what configs call it."
             )
         names = [obj.__name__] if name is None else [name] if isinstance(name, str) else list(name)
         for key in names:
@@ -157,8 +165,9 @@ class Registry:
             )
         resolved = self._resolve_name(key)
         if resolved is None:
+            hint = did_you_mean(key.rsplit(".", 1)[-1], self._entries)  # 'mmengine.Kaimng' too
             raise UnknownTypeError(
-                f"{key!r} is not a registered {self.name}.{did_you_mean(key, self._entries)} "
+                f"{key!r} is not a registered {self.name}.{hint} "
                 f"Registered: {', '.join(self.names()) or '(none)'}. Register your own with "
                 f"@<REGISTRY>.register_module()."
             )
