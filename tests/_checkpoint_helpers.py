@@ -65,4 +65,4 @@ class Meta:
 def assert_same_weights(model: nn.Module, source: nn.Module, prefix: str = "") -> None:
     for key, value in source.state_dict().items():
         if key.startswith(prefix):
-            assert torch.equal(model.state_dict()[key[len(prefix):]], value), key
+            assert torch.equal(model.state_dict()[key[len(prefix) :]], value), key

@@ -37,9 +37,11 @@ class CheckpointServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
-                route = server.routes.get(self.path, Route(b"not found", status=404, content_type="text/plain"))
+                route = server.routes.get(
+                    self.path, Route(b"not found", status=404, content_type="text/plain")
+                )
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
                 length = len(route.body) if route.declared_length is None else route.declared_length
@@ -65,7 +67,7 @@ class CheckpointServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}{path}"
 
-    def __enter__(self) -> CheckpointServer:
+    def __enter__(self) -> CheckpointServer:  # noqa: PYI034
         self._thread.start()
         return self
 

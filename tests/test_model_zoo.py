@@ -144,7 +144,9 @@ def test_a_zoo_checkpoint_that_would_run_code_is_refused(home, tmp_path):
     assert_unchanged(model, before)
 
 
-@pytest.mark.parametrize("text", ["{not json", '["a", "b"]', '{"a": 1}'], ids=["bad-json", "a-list", "not-a-str"])
+@pytest.mark.parametrize(
+    "text", ["{not json", '["a", "b"]', '{"a": 1}'], ids=["bad-json", "a-list", "not-a-str"]
+)
 def test_a_malformed_user_table_is_a_model_zoo_error(home, text):
     (home / "open-mmlab.json").write_text(text)
     with pytest.raises(ModelZooError, match="open-mmlab.json"):

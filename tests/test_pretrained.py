@@ -22,7 +22,6 @@ from torch import nn
 
 import torchinit
 from torchinit import (
-    BaseModule,
     CheckpointCorruptError,
     CheckpointError,
     CheckpointFormatError,
@@ -38,12 +37,13 @@ from torchinit import (
     Pretrained,
     RegistryError,
     UnknownSchemeError,
+    _serialization,
+    _sources,
     load_checkpoint,
     load_state_dict,
     read_checkpoint,
     register_scheme,
 )
-from torchinit import _serialization, _sources
 from torchinit.pretrained import plan_pretrained
 
 
@@ -298,7 +298,12 @@ def test_two_keys_that_collide_after_revise_keys_are_an_error(ckpt):
 
 @pytest.mark.parametrize(
     "revise, error",
-    [("^a", ConfigTypeError), ([("^a",)], ConfigTypeError), ([(1, "")], ConfigTypeError), ([("(", "")], ConfigValueError)],
+    [
+        ("^a", ConfigTypeError),
+        ([("^a",)], ConfigTypeError),
+        ([(1, "")], ConfigTypeError),
+        ([("(", "")], ConfigValueError),
+    ],
     ids=["a-string", "a-single", "not-a-string", "bad-regex"],
 )
 def test_malformed_revise_keys_are_config_errors(ckpt, revise, error):
@@ -322,8 +327,13 @@ def test_the_load_result_lists_loaded_missing_unexpected_and_mismatched_keys(ckp
     model = Classifier(num_classes=10)
     before = state_of(model)
     result = load_state_dict(model, read_checkpoint(path))
-    assert result.loaded == ("backbone.conv.weight", "backbone.conv.bias", "backbone.bn.weight",
-                             "backbone.bn.bias", "backbone.bn.running_mean")
+    assert result.loaded == (
+        "backbone.conv.weight",
+        "backbone.conv.bias",
+        "backbone.bn.weight",
+        "backbone.bn.bias",
+        "backbone.bn.running_mean",
+    )
     assert result.missing == ("backbone.bn.running_var",)  # num_batches_tracked is not reported
     assert result.unexpected == ("extra.weight",)
     assert result.mismatched == (("head.weight", (1000, 4), (10, 4)), ("head.bias", (1000,), (10,)))
@@ -377,7 +387,11 @@ def test_strict_raises_with_every_problem_and_changes_nothing(ckpt):
         load_checkpoint(model, path, strict=True)
     assert isinstance(info.value, RuntimeError)
     text = str(info.value)
-    for word in ("backbone.bn.bias", "extra.weight", "head.weight: (1000, 4) in checkpoint, (10, 4) in model"):
+    for word in (
+        "backbone.bn.bias",
+        "extra.weight",
+        "head.weight: (1000, 4) in checkpoint, (10, 4) in model",
+    ):
         assert word in text
     assert_unchanged(model, before)
 
@@ -438,8 +452,9 @@ def test_load_state_dict_casts_to_the_models_dtype():
 @pytest.mark.parametrize("zipfile", [True, False], ids=["zip", "legacy"])
 def test_a_checkpoint_that_would_run_code_is_refused_and_names_the_opt_in(ckpt, tmp_path, zipfile):
     marker = tmp_path / "pwned"
-    path = ckpt({"state_dict": trained().state_dict(), "x": Payload(marker)},
-                _use_new_zipfile_serialization=zipfile)
+    path = ckpt(
+        {"state_dict": trained().state_dict(), "x": Payload(marker)}, _use_new_zipfile_serialization=zipfile
+    )
     model = Classifier()
     before = state_of(model)
     with pytest.raises(CheckpointUnsafeError) as info:
@@ -519,8 +534,15 @@ def _damaged(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize(
     "kind",
-    ["empty", "html", "garbage", "truncated-zip", "truncated-legacy", "truncated-safetensors",
-     "bad-safetensors-header"],
+    [
+        "empty",
+        "html",
+        "garbage",
+        "truncated-zip",
+        "truncated-legacy",
+        "truncated-safetensors",
+        "bad-safetensors-header",
+    ],
 )
 def test_a_damaged_file_is_a_corrupt_error_and_changes_nothing(tmp_path, kind):
     path = _damaged(tmp_path, kind)
@@ -611,10 +633,13 @@ def test_an_unknown_scheme_lists_the_known_ones():
 
 # --------------------------------------------------------------------------- the Pretrained config
 def test_pretrained_normalizes_revise_keys_and_describes_what_differs(tmp_path):
-    init = Pretrained(checkpoint=tmp_path / "a.pth", prefix="backbone", revise_keys=[["^m\\.", ""]], strict=True)
+    init = Pretrained(
+        checkpoint=tmp_path / "a.pth", prefix="backbone", revise_keys=[["^m\\.", ""]], strict=True
+    )
     assert init.revise_keys == (("^m\\.", ""),)
     assert init.describe() == (
-        f"Pretrained({str(tmp_path / 'a.pth')!r}, prefix='backbone', revise_keys=(('^m\\\\.', ''),), strict=True)"
+        f"Pretrained({str(tmp_path / 'a.pth')!r}, prefix='backbone', "
+        "revise_keys=(('^m\\\\.', ''),), strict=True)"
     )
     assert Pretrained(checkpoint="a.pth").describe() == "Pretrained('a.pth')"
 
@@ -684,8 +709,12 @@ def test_fine_tuning_with_a_new_head_gives_the_head_its_configured_rule(ckpt):
 def test_tensors_the_checkpoint_fills_are_not_randomly_initialized_first(ckpt):
     source = trained()
     path = ckpt(source.state_dict())
-    model = Classifier(init_cfg=[dict(type="Normal", layer=["Conv2d", "Linear"], std=0.01),
-                                 dict(type="Pretrained", checkpoint=str(path))])
+    model = Classifier(
+        init_cfg=[
+            dict(type="Normal", layer=["Conv2d", "Linear"], std=0.01),
+            dict(type="Pretrained", checkpoint=str(path)),
+        ]
+    )
     rng = torch.random.get_rng_state()
     model.init_weights()
     assert torch.equal(torch.random.get_rng_state(), rng)  # no random fill was drawn
@@ -702,8 +731,12 @@ def test_a_pretrained_child_with_a_prefix_loads_its_part_of_a_whole_model_checkp
 
 def test_a_failing_pretrained_rule_leaves_the_whole_model_unchanged(ckpt):
     path = ckpt(trained().state_dict())
-    model = Classifier(init_cfg=[dict(type="Constant", layer="Linear", val=3.0),
-                                 dict(type="Pretrained", checkpoint=str(path), prefix="encoder")])
+    model = Classifier(
+        init_cfg=[
+            dict(type="Constant", layer="Linear", val=3.0),
+            dict(type="Pretrained", checkpoint=str(path), prefix="encoder"),
+        ]
+    )
     before = state_of(model)
     with pytest.raises(CheckpointPrefixError):
         model.init_weights()

@@ -162,7 +162,7 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
     except urllib.error.HTTPError as exc:
         exc.close()
         raise CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise CheckpointDownloadError(
             f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
             f"timeout= or ${ENV_TIMEOUT}."
@@ -170,7 +170,9 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise CheckpointDownloadError(f"download of {url} timed out after {seconds:g} s while connecting.") from None
+            raise CheckpointDownloadError(
+                f"download of {url} timed out after {seconds:g} s while connecting."
+            ) from None
         raise CheckpointDownloadError(f"cannot reach {url}: {reason}.") from None
     except (http.client.HTTPException, ConnectionError) as exc:
         raise CheckpointDownloadError(f"download of {url} broke off: {exc!r}.") from None

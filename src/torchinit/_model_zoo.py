@@ -37,7 +37,9 @@ def _read_json(text: str, where: str) -> dict[str, str]:
         table = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelZooError(f"model zoo file {where} is not valid JSON: {exc}.") from None
-    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+    ):
         raise ModelZooError(f"model zoo file {where} must be one JSON object of name -> URL or path strings.")
     return table
 
@@ -62,12 +64,16 @@ def resolve(uri: str) -> str:
         ModelZooError: NAME is in no table; the message lists close names.
     """
     scheme = next(s for s in _TABLES if uri.startswith(s))
-    name = uri[len(scheme):]
+    name = uri[len(scheme) :]
     table = load_table(scheme)
     if name in table:
         return table[name]
     hints = close_matches(name, table, n=5)
-    hint = f" Close names: {', '.join(hints)}." if hints else f" Known names: {', '.join(sorted(table)[:10])}, ..."
+    hint = (
+        f" Close names: {', '.join(hints)}."
+        if hints
+        else f" Known names: {', '.join(sorted(table)[:10])}, ..."
+    )
     user = get_torchinit_home() / _TABLES[scheme][1][0]
     raise ModelZooError(
         f"{uri!r}: {name!r} is in no model-zoo table for {scheme}.{hint} Add your own entries to {user}."

@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import pickle
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +25,14 @@ from torch import Tensor
 
 from .errors import CheckpointCorruptError, CheckpointNotFoundError, CheckpointUnsafeError
 
-__all__ = ["SafetensorsStateDict", "entry_shape", "is_tensor_entry", "looks_like_html", "materialize", "read_file"]
+__all__ = [
+    "SafetensorsStateDict",
+    "entry_shape",
+    "is_tensor_entry",
+    "looks_like_html",
+    "materialize",
+    "read_file",
+]
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 
@@ -52,8 +59,13 @@ def _numpy_globals() -> tuple[Any, ...]:
         return ()
     core = getattr(np, "_core", None) or np.core
     dtypes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGUSMm"}
-    return (np.ndarray, np.dtype, core.multiarray.scalar, core.multiarray._reconstruct,
-            *sorted(dtypes, key=lambda t: t.__name__))
+    return (
+        np.ndarray,
+        np.dtype,
+        core.multiarray.scalar,
+        core.multiarray._reconstruct,
+        *sorted(dtypes, key=lambda t: t.__name__),
+    )
 
 
 def read_file(path: Path, *, source: str, map_location: Any, allow_pickle: bool) -> Mapping[str, Any]:
@@ -74,7 +86,9 @@ def read_file(path: Path, *, source: str, map_location: Any, allow_pickle: bool)
     except OSError as exc:
         raise CheckpointCorruptError(f"checkpoint {source} cannot be read: {exc.strerror or exc}.") from None
     if size == 0:
-        raise CheckpointCorruptError(f"checkpoint {source} is empty (0 bytes): an interrupted copy or download?")
+        raise CheckpointCorruptError(
+            f"checkpoint {source} is empty (0 bytes): an interrupted copy or download?"
+        )
     if looks_like_html(head):
         raise CheckpointCorruptError(
             f"checkpoint {source} is an HTML page, not a checkpoint: probably an error or login page "
@@ -104,7 +118,7 @@ def _torch_load(path: Path, *, source: str, map_location: Any, allow_pickle: boo
         raise _corrupt(source, exc) from None
     except CheckpointUnsafeError:
         raise
-    except Exception as exc:  # torch reports bad files as RuntimeError, EOFError, ValueError, ...
+    except Exception as exc:  # noqa: BLE001 (torch reports bad files as RuntimeError, EOFError, ...)
         raise _corrupt(source, exc) from None
 
 
@@ -124,7 +138,7 @@ def _unsafe_globals(path: Path, message: str) -> list[str]:
     """
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:
+    except Exception:  # noqa: BLE001 (only zip checkpoints can be scanned; fall back to the message)
         names = _GLOBAL_RE.findall(message)
     names = [n for n in dict.fromkeys(names) if n not in _allowed_names()]
     if any(n.split(".")[0] == "torch" and not _resolves(n) for n in names):
@@ -138,11 +152,10 @@ def _allowed_names() -> frozenset[str]:
 
 
 def _resolves(dotted: str) -> bool:
+    """False only for a name in an imported module that lacks it; nothing is imported."""
     module, _, name = dotted.rpartition(".")
-    try:
-        return hasattr(importlib.import_module(module), name)
-    except Exception:
-        return False
+    loaded = sys.modules.get(module)
+    return loaded is None or hasattr(loaded, name)
 
 
 class SafetensorsStateDict(Mapping[str, Tensor]):
@@ -167,7 +180,7 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
                     raise ValueError(f"header length {header_len} does not fit a {size}-byte file")
                 header = json.loads(f.read(header_len))
             if not isinstance(header, dict):
-                raise ValueError("header is not a JSON object")
+                raise TypeError("header is not a JSON object")
             end = max((e["data_offsets"][1] for k, e in header.items() if k != "__metadata__"), default=0)
             if 8 + header_len + end > size:
                 raise ValueError(f"file is {size} bytes, its tensors need {8 + header_len + end}")
@@ -190,8 +203,10 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
 
                 self._handle = safe_open(str(self.path), framework="pt", device=self.device)
             return self._handle.get_tensor(key)
-        except Exception as exc:
-            raise CheckpointCorruptError(f"checkpoint {self.source}: cannot read tensor {key!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 (SafetensorError, OSError, ...)
+            raise CheckpointCorruptError(
+                f"checkpoint {self.source}: cannot read tensor {key!r}: {exc}"
+            ) from None
 
     def __contains__(self, key: object) -> bool:
         return key in self._header

@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 
 from . import _download, _model_zoo
 from ._serialization import read_file
-from .errors import CheckpointFormatError, CheckpointNotFoundError, ConfigTypeError, RegistryError, UnknownSchemeError
+from .errors import (
+    CheckpointFormatError,
+    CheckpointNotFoundError,
+    ConfigTypeError,
+    RegistryError,
+    UnknownSchemeError,
+)
 from .registry import describe_value, did_you_mean
 
 __all__ = ["Opened", "SchemeLoader", "known_schemes", "open_checkpoint", "register_scheme"]
@@ -58,9 +64,7 @@ _BuiltinLoader = Callable[[str, _Options], "_Located | Mapping[str, Any]"]
 _SCHEMES: dict[str, _BuiltinLoader] = {}
 
 
-def register_scheme(
-    prefixes: str | Iterable[str], loader: _L | None = None, *, force: bool = False
-) -> Any:
+def register_scheme(prefixes: str | Iterable[str], loader: _L | None = None, *, force: bool = False) -> Any:
     """Read checkpoints whose name starts with ``prefixes`` through ``loader``.
 
     Usable as a call or a decorator. The longest matching prefix wins, so ``'s3://bucket/'``
@@ -81,7 +85,9 @@ def register_scheme(
     names = [prefixes] if isinstance(prefixes, str) else list(prefixes)
     for prefix in names:
         if not isinstance(prefix, str) or not prefix:
-            raise ConfigTypeError(f"register_scheme: a prefix must be a non-empty str, got {describe_value(prefix)}.")
+            raise ConfigTypeError(
+                f"register_scheme: a prefix must be a non-empty str, got {describe_value(prefix)}."
+            )
         if prefix in _SCHEMES and not force:
             raise RegistryError(
                 f"register_scheme: {prefix!r} already has a loader; pass force=True to replace it."

@@ -117,8 +117,8 @@ class LoadResult:
     def summary(self) -> str:
         """One line for the log: counts, and the first few names of each problem."""
         total = len(self.loaded) + len(self.missing) + len(self.mismatched)
-        parts = [f"loaded {len(self.loaded)}/{total} tensors ({self.loaded_fraction:.1%} of parameters) "
-                 f"from {self.source}"]
+        head = f"loaded {len(self.loaded)}/{total} tensors ({self.loaded_fraction:.1%} of parameters)"
+        parts = [f"{head} from {self.source}"]
         if self.missing:
             parts.append(f"missing {len(self.missing)}: {_shorten(self.missing)}")
         if self.unexpected:
@@ -139,7 +139,9 @@ class LoadResult:
             lines += [f"    {k}" for k in self.unexpected]
         if self.mismatched:
             lines.append(f"shape mismatches ({len(self.mismatched)}):")
-            lines += [f"    {k}: {_shape(c)} in checkpoint, {_shape(m)} in model" for k, c, m in self.mismatched]
+            lines += [
+                f"    {k}: {_shape(c)} in checkpoint, {_shape(m)} in model" for k, c, m in self.mismatched
+            ]
         return "\n".join(lines)
 
 
@@ -167,7 +169,9 @@ def _shorten(names: Sequence[str]) -> str:
 
 
 # --------------------------------------------------------------------------- layouts
-def get_state_dict(checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint") -> Mapping[str, Any]:
+def get_state_dict(
+    checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint"
+) -> Mapping[str, Any]:
     """The state dict inside a checkpoint.
 
     Layouts, in the order they are tried: ``checkpoint['state_dict']`` (mmengine, Lightning),
@@ -191,12 +195,13 @@ def get_state_dict(checkpoint: Mapping[str, Any], *, use_ema: bool = False, sour
     if use_ema and ema is None:
         raise CheckpointFormatError(
             f"{source} has no EMA weights (looked for {', '.join(map(repr, _EMA_KEYS))}); its top-level "
-            f"keys are: {_shorten(sorted(map(str, checkpoint)))}. Drop use_ema=True to load its plain weights."
+            f"keys are: {_shorten(sorted(map(str, checkpoint)))}. "
+            "Drop use_ema=True to load its plain weights."
         )
     if use_ema or (plain is None and ema is not None and not _holds_tensors(checkpoint)):
         state = checkpoint[ema]  # type: ignore[index]
         if ema == "ema_state_dict":  # mmengine's AveragedModel: module.<key>, plus a step counter
-            state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items() if k != "steps"}
+            state = {k.removeprefix("module."): v for k, v in state.items() if k != "steps"}
         return state
     if plain is not None:
         return checkpoint[plain]
@@ -214,7 +219,9 @@ def _holds_tensors(mapping: Mapping[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------- key mapping
-def check_revise_keys(revise_keys: Any, owner: str = "revise_keys") -> tuple[tuple[re.Pattern[str], str], ...]:
+def check_revise_keys(
+    revise_keys: Any, owner: str = "revise_keys"
+) -> tuple[tuple[re.Pattern[str], str], ...]:
     """Validate ``[(pattern, replacement), ...]`` and compile the patterns."""
     if isinstance(revise_keys, (str, bytes)) or not isinstance(revise_keys, Iterable):
         raise ConfigTypeError(
@@ -223,7 +230,9 @@ def check_revise_keys(revise_keys: Any, owner: str = "revise_keys") -> tuple[tup
     pairs = []
     for pair in revise_keys:
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ConfigTypeError(f"{owner}: each entry must be a (pattern, replacement) pair, got {describe_value(pair)}.")
+            raise ConfigTypeError(
+                f"{owner}: each entry must be a (pattern, replacement) pair, got {describe_value(pair)}."
+            )
         pattern, repl = pair
         if not isinstance(pattern, (str, re.Pattern)) or not isinstance(repl, str):
             raise ConfigTypeError(
@@ -233,19 +242,21 @@ def check_revise_keys(revise_keys: Any, owner: str = "revise_keys") -> tuple[tup
         try:
             pairs.append((re.compile(pattern), repl))
         except re.error as exc:
-            raise ConfigValueError(f"{owner}: {pattern!r} is not a valid regular expression: {exc}.") from None
+            raise ConfigValueError(
+                f"{owner}: {pattern!r} is not a valid regular expression: {exc}."
+            ) from None
     return tuple(pairs)
 
 
-def _rename(
-    keys: Iterable[Any], revise_keys: RevisePairs, prefix: str | None, source: str
-) -> dict[str, str]:
+def _rename(keys: Iterable[Any], revise_keys: RevisePairs, prefix: str | None, source: str) -> dict[str, str]:
     """Map each target name to the checkpoint key it reads: ``revise_keys``, then ``prefix``."""
     pairs = check_revise_keys(revise_keys)
     renamed: dict[str, str] = {}
     for key in keys:
         if not isinstance(key, str):
-            raise CheckpointFormatError(f"{source}: state dict keys must be strings, found {describe_value(key)}.")
+            raise CheckpointFormatError(
+                f"{source}: state dict keys must be strings, found {describe_value(key)}."
+            )
         new = key
         for pattern, repl in pairs:
             new = pattern.sub(repl, new)
@@ -258,7 +269,7 @@ def _rename(
     if prefix is None:
         return renamed
     dotted = prefix if prefix.endswith(".") else prefix + "."
-    selected = {k[len(dotted):]: v for k, v in renamed.items() if k.startswith(dotted)}
+    selected = {k[len(dotted) :]: v for k, v in renamed.items() if k.startswith(dotted)}
     if not selected:
         tops = sorted({k.split(".", 1)[0] for k in renamed})
         raise CheckpointPrefixError(
@@ -321,7 +332,8 @@ def _resolve_logger(logger_arg: Any) -> logging.Logger | None:
     if isinstance(logger_arg, str):
         return logging.getLogger(logger_arg)
     raise ConfigTypeError(
-        f"logger must be None, a logging.Logger, 'silent', 'current' or a logger name, got {describe_value(logger_arg)}."
+        "logger must be None, a logging.Logger, 'silent', 'current' or a logger name, "
+        f"got {describe_value(logger_arg)}."
     )
 
 
@@ -409,7 +421,9 @@ def read_checkpoint(
     anything else through ``torch.load(weights_only=True)`` with numpy scalars and arrays
     allowed. See :func:`load_checkpoint` for the arguments.
     """
-    opened = _sources.open_checkpoint(filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout)
+    opened = _sources.open_checkpoint(
+        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout
+    )
     return _serialization.materialize(opened.checkpoint)
 
 
@@ -462,7 +476,9 @@ def load_checkpoint(
     if min_loaded is not None:
         Pretrained(checkpoint=filename, min_loaded=min_loaded)  # validates the number
     model = unwrap_model(model)
-    opened = _sources.open_checkpoint(filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout)
+    opened = _sources.open_checkpoint(
+        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout
+    )
     checkpoint = _serialization.materialize(opened.checkpoint)
     state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source)
     names = _rename(state.keys(), revise_keys, prefix, opened.source)
