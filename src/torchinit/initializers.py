@@ -284,10 +284,13 @@ class Pretrained:
                 f"Pretrained: checkpoint must be a path or URL string, got {describe_value(self.checkpoint)}."
             )
         if self.prefix is not None and not isinstance(self.prefix, str):
-            raise ConfigTypeError(f"Pretrained: prefix must be a str or None, got {describe_value(self.prefix)}.")
+            raise ConfigTypeError(
+                f"Pretrained: prefix must be a str or None, got {describe_value(self.prefix)}."
+            )
         if self.prefix is not None and not self.prefix.strip("."):
             raise ConfigValueError(
-                f"Pretrained: prefix must name a submodule ('backbone'), got {self.prefix!r}; use None for no prefix."
+                f"Pretrained: prefix must name a submodule ('backbone'), got {self.prefix!r}; "
+                "use None for no prefix."
             )
         if self.map_location is not None and not isinstance(self.map_location, (str, torch.device)):
             raise ConfigTypeError(
@@ -296,7 +299,9 @@ class Pretrained:
             )
         for name in ("strict", "use_ema", "allow_pickle"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigTypeError(f"Pretrained: {name} must be True or False, got {describe_value(getattr(self, name))}.")
+                raise ConfigTypeError(
+                    f"Pretrained: {name} must be True or False, got {describe_value(getattr(self, name))}."
+                )
         if self.min_loaded is not None:
             _check_number("Pretrained", "min_loaded", self.min_loaded)
             if not 0 <= self.min_loaded <= 1:
