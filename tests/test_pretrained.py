@@ -742,3 +742,18 @@ def test_a_failing_pretrained_rule_leaves_the_whole_model_unchanged(ckpt):
         model.init_weights()
     assert not model.is_init
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda path: load_state_dict(Classifier(), [torch.ones(1)]),
+        lambda path: load_state_dict("model", {}),
+        lambda path: load_checkpoint({"model": 1}, path),
+        lambda path: load_checkpoint(Classifier(), 42),
+    ],
+    ids=["state-dict-a-list", "module-a-str", "model-a-dict", "filename-an-int"],
+)
+def test_arguments_of_the_wrong_type_are_type_errors(ckpt, call):
+    with pytest.raises(ConfigTypeError):
+        call(ckpt(trained().state_dict()))

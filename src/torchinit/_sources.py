@@ -77,10 +77,11 @@ def register_scheme(prefixes: str | Iterable[str], loader: _L | None = None, *, 
             checks and lazy safetensors reading).
         force: replace an existing loader for the same prefix (built-ins included).
 
-    Example:
-        >>> @register_scheme('demo://')
-        ... def load_demo(filename, map_location):
-        ...     return {'weight': __import__('torch').ones(1)}
+    Example::
+
+        @register_scheme('s3://')
+        def load_s3(filename, map_location):
+            return download_from_s3(filename)  # a local path: torchinit reads it safely
     """
     names = [prefixes] if isinstance(prefixes, str) else list(prefixes)
     for prefix in names:

@@ -321,6 +321,12 @@ def _log(result: LoadResult, log: logging.Logger | None) -> None:
         log.log(logging.INFO if result.complete else logging.WARNING, "%s", result.summary())
 
 
+def _check_module(model: Any, what: str) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise ConfigTypeError(f"{what} must be a torch.nn.Module, got {describe_value(model)}.")
+    return unwrap_model(model)
+
+
 def _resolve_logger(logger_arg: Any) -> logging.Logger | None:
     """mmengine's conventions: None or 'current' -> our logger, 'silent' -> none, a name or a Logger."""
     if logger_arg is None or logger_arg == "current":
@@ -348,7 +354,7 @@ def plan_pretrained(init: Pretrained, module: nn.Module) -> LoadPlan:
     Raises:
         CheckpointError: a subclass naming what went wrong; ``module`` is untouched.
     """
-    module = unwrap_model(module)
+    module = _check_module(module, "Pretrained")
     opened = _sources.open_checkpoint(
         init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle
     )
@@ -399,7 +405,11 @@ def load_state_dict(
         The :class:`LoadResult`.
     """
     log = _resolve_logger(logger)
-    module = unwrap_model(module)
+    module = _check_module(module, "load_state_dict: module")
+    if not isinstance(state_dict, Mapping):
+        raise ConfigTypeError(
+            f"load_state_dict: state_dict must be a mapping of names to tensors, got {describe_value(state_dict)}."
+        )
     names = _rename(state_dict.keys(), (), None, "state_dict")
     plan = _match(module, state_dict, names, "state_dict")
     _log(plan.result, log)
@@ -475,7 +485,7 @@ def load_checkpoint(
     log = _resolve_logger(logger)
     if min_loaded is not None:
         Pretrained(checkpoint=filename, min_loaded=min_loaded)  # validates the number
-    model = unwrap_model(model)
+    model = _check_module(model, "load_checkpoint: model")
     opened = _sources.open_checkpoint(
         filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout
     )
