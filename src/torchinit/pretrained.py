@@ -408,7 +408,8 @@ def load_state_dict(
     module = _check_module(module, "load_state_dict: module")
     if not isinstance(state_dict, Mapping):
         raise ConfigTypeError(
-            f"load_state_dict: state_dict must be a mapping of names to tensors, got {describe_value(state_dict)}."
+            "load_state_dict: state_dict must be a mapping of names to tensors, "
+            f"got {describe_value(state_dict)}."
         )
     names = _rename(state_dict.keys(), (), None, "state_dict")
     plan = _match(module, state_dict, names, "state_dict")
