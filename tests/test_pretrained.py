@@ -495,6 +495,16 @@ def test_numpy_scalars_and_arrays_in_the_metadata_still_load(ckpt):
     assert_same_weights(model, source)
 
 
+def test_a_whole_pickled_model_needs_allow_pickle_and_then_loads(ckpt):
+    source = trained()
+    path = ckpt(source)
+    with pytest.raises(CheckpointUnsafeError, match="Classifier"):
+        read_checkpoint(path)
+    model = Classifier()
+    load_checkpoint(model, path, allow_pickle=True, strict=True)
+    assert_same_weights(model, source)
+
+
 def test_allow_pickle_is_the_explicit_opt_in_for_trusted_files(ckpt):
     source = trained()
     path = ckpt({"state_dict": source.state_dict(), "meta": Meta()})

@@ -176,7 +176,8 @@ def get_state_dict(
 
     Layouts, in the order they are tried: ``checkpoint['state_dict']`` (mmengine, Lightning),
     ``checkpoint['model']`` (detectron2, DeiT), and otherwise the checkpoint itself when it
-    holds tensors (a bare ``model.state_dict()``). EMA weights live under
+    holds tensors (a bare ``model.state_dict()``). A whole pickled model (``torch.save(model)``,
+    readable only with ``allow_pickle=True``) gives its ``state_dict()``. EMA weights live under
     ``'state_dict_ema'``, ``'model_ema'`` (timm) or ``'ema_state_dict'`` (mmengine's
     EMAHook, whose ``module.`` prefix and ``steps`` counter are dropped): they are used
     with ``use_ema=True``, or when the checkpoint holds nothing else.
@@ -185,10 +186,12 @@ def get_state_dict(
         CheckpointFormatError: nothing in the checkpoint looks like a state dict, or
             ``use_ema=True`` and it has no EMA weights. The message lists its top-level keys.
     """
+    if isinstance(checkpoint, nn.Module):  # torch.save(model), read with allow_pickle=True
+        return checkpoint.state_dict()
     if not isinstance(checkpoint, Mapping):
         raise CheckpointFormatError(
-            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors. If it is a pickled "
-            "model, load it yourself and pass model.state_dict() to torchinit.load_state_dict."
+            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors; extract the weights "
+            "yourself and pass them to torchinit.load_state_dict."
         )
     ema = next((k for k in _EMA_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
     plain = next((k for k in _STATE_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
