@@ -160,6 +160,9 @@ def _normal_cdf(x: float) -> float:
 
 # Elements drawn per step by trunc_normal_: bounds its float64 scratch memory to 32 MiB.
 _TRUNC_NORMAL_CHUNK = 1 << 22
+# Rejection sampling when [a, b] holds at least this much of the normal mass (at most
+# two expected draws per value); the inverse-CDF path below otherwise.
+_REJECTION_MIN_MASS = 0.5
 
 
 def trunc_normal_(
@@ -175,7 +178,9 @@ def trunc_normal_(
 
     ``a`` and ``b`` are absolute values, not multiples of ``std`` (as in mmengine and
     torch): with ``std=0.02`` the default ``[-2, 2]`` truncates nothing in practice.
-    Sampling is by the inverse CDF in float64: ``u ~ U(Φ(α), Φ(β))``,
+    When the range holds at least half of the mass, values are drawn from N(mean, std²) and
+    those outside are redrawn (exact, and as fast as ``normal_``). Otherwise sampling is by
+    the inverse CDF in float64: ``u ~ U(Φ(α), Φ(β))``,
     ``x = mean + std·Φ⁻¹(u)`` with ``α=(a-mean)/std``, ``β=(b-mean)/std``; a range lying
     mostly above the mean is mirrored first, so Φ is only evaluated where it is small and
     exact. Every value lies in ``[a, b]``; a range far in a tail (``[10, 11]`` for N(0, 1))
@@ -204,6 +209,8 @@ def trunc_normal_(
         if mirrored:
             alpha, beta = -beta, -alpha
         lo, hi = _normal_cdf(alpha), _normal_cdf(beta)
+        if hi - lo >= _REJECTION_MIN_MASS and tensor.is_floating_point():
+            return _trunc_normal_by_rejection(tensor, mean, std, a, b, generator)
         if not lo < hi:
             # No float64 mass in the range (far in a tail, or narrower than float64 can
             # tell apart): the bound nearest the mean is where all of it sits.
@@ -223,6 +230,31 @@ def trunc_normal_(
         if out is not tensor:
             tensor.copy_(out)
         return tensor
+
+
+def _trunc_normal_by_rejection(
+    tensor: Tensor, mean: float, std: float, a: float, b: float, generator: torch.Generator | None
+) -> Tensor:
+    """Draw N(mean, std²), then redraw the values outside ``[a, b]`` until none is left.
+
+    Exact for any range, and the fast path when the range holds most of the mass (the
+    usual ``std=0.02`` in ``[-2, 2]``: one ``normal_`` pass and one min/max pass).
+    """
+    out = tensor if tensor.is_contiguous() else torch.empty_like(tensor, memory_format=torch.contiguous_format)
+    flat = out.view(-1)
+    flat.normal_(mean, std, generator=generator)
+    if flat.numel():
+        low, high = torch.aminmax(flat)
+        if float(low) < a or float(high) > b:
+            bad = torch.logical_or(flat < a, flat > b).nonzero().squeeze(1)
+            while bad.numel():
+                redraw = torch.empty(bad.numel(), dtype=flat.dtype, device=flat.device)
+                redraw.normal_(mean, std, generator=generator)
+                flat[bad] = redraw
+                bad = bad[torch.logical_or(redraw < a, redraw > b)]
+    if out is not tensor:
+        tensor.copy_(out)
+    return tensor
 
 
 def variance_scaling_(
