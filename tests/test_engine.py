@@ -333,3 +333,15 @@ def test_plan_works_on_a_meta_model_and_marks_user_init_weights() -> None:
     assert report["fc.weight"].source == "rule"
     assert report["custom.w"].source == "user"
     assert not net.is_init
+
+
+def test_a_fractional_constant_on_an_integer_tensor_is_an_error_not_a_silent_truncation() -> None:
+    class IntHolder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(2, dtype=torch.int64), requires_grad=False)
+
+    m = IntHolder()
+    with pytest.raises(ConfigValueError, match="truncated"):
+        initialize(m, dict(type="Constant", layer="IntHolder", val=0.5))
+    assert full(m.weight, 0)

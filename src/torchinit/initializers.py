@@ -131,6 +131,15 @@ class Constant(FillInit):
     random: ClassVar[bool] = False
     val: float
 
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        if tensor.dtype == torch.bool and self.val not in (0, 1):
+            raise ConfigValueError(f"Constant(val={self.val}) cannot fill {where}: it is a bool tensor (val must be 0 or 1).")
+        if not (tensor.is_floating_point() or tensor.is_complex()) and float(self.val) != int(self.val):
+            raise ConfigValueError(
+                f"Constant(val={self.val}) cannot fill {where}: it is a {tensor.dtype} tensor and would be "
+                f"truncated to {int(self.val)}. Use a whole number."
+            )
+
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.constant_(tensor, self.val)
 
@@ -309,7 +318,7 @@ class Pretrained:
                     f"Pretrained: min_loaded is a fraction of the parameters and must be in [0, 1], "
                     f"got {self.min_loaded!r}."
                 )
-        from .pretrained import check_revise_keys
+        from ._state_dict import check_revise_keys
 
         try:
             compiled = check_revise_keys(self.revise_keys)
