@@ -3,8 +3,8 @@
 Three entry points share one core, and every check happens before the first write::
 
     read the file            torchinit._sources (scheme, download, safe read)
-    pick the state dict      {'state_dict': ...}, {'model': ...}, EMA variants, or bare
-    rename keys              revise_keys, in order, then ``prefix`` (kept and stripped)
+    pick the state dict      torchinit._state_dict: {'state_dict': ...}, {'model': ...}, EMA, bare
+    rename keys              torchinit._state_dict: revise_keys in order, then ``prefix``
     match the model          loaded / missing / unexpected / shape-mismatched
     check                    strict, thresholds           -> CheckpointError, model unchanged
     copy                     under no_grad (the engine does this itself for init_weights)
@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,18 +37,11 @@ from torch import Tensor, nn
 from . import _serialization, _sources
 from ._download import get_torchinit_home
 from ._sources import register_scheme
-from .errors import (
-    CheckpointFormatError,
-    CheckpointKeyCollisionError,
-    CheckpointPrefixError,
-    CheckpointStrictError,
-    CheckpointThresholdError,
-    ConfigTypeError,
-    ConfigValueError,
-)
+from ._state_dict import DEFAULT_REVISE_KEYS, RevisePairs, get_state_dict, rename_keys, shorten
+from .errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
 from .initializers import Pretrained
 from .module import unwrap_model
-from .registry import describe_value, did_you_mean
+from .registry import describe_value
 
 __all__ = [
     "DEFAULT_REVISE_KEYS",
@@ -65,14 +57,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("torchinit")
-
-RevisePairs = Sequence[tuple[str | re.Pattern[str], str]]
-DEFAULT_REVISE_KEYS: tuple[tuple[str, str], ...] = ((r"^module\.", ""),)
-"""Strip the ``module.`` that DataParallel/DDP put in front of every key."""
-
-_STATE_KEYS = ("state_dict", "model")
-_EMA_KEYS = ("state_dict_ema", "model_ema", "ema_state_dict")
-_LIST_SHOWN = 5
 
 
 # --------------------------------------------------------------------------- results
@@ -120,12 +104,12 @@ class LoadResult:
         head = f"loaded {len(self.loaded)}/{total} tensors ({self.loaded_fraction:.1%} of parameters)"
         parts = [f"{head} from {self.source}"]
         if self.missing:
-            parts.append(f"missing {len(self.missing)}: {_shorten(self.missing)}")
+            parts.append(f"missing {len(self.missing)}: {shorten(self.missing)}")
         if self.unexpected:
-            parts.append(f"unexpected {len(self.unexpected)}: {_shorten(self.unexpected)}")
+            parts.append(f"unexpected {len(self.unexpected)}: {shorten(self.unexpected)}")
         if self.mismatched:
             shown = [f"{k} {_shape(c)} in checkpoint vs {_shape(m)} in model" for k, c, m in self.mismatched]
-            parts.append(f"shape mismatch {len(self.mismatched)}: {_shorten(shown)}")
+            parts.append(f"shape mismatch {len(self.mismatched)}: {shorten(shown)}")
         return "; ".join(parts)
 
     def details(self) -> str:
@@ -161,125 +145,6 @@ class LoadPlan:
 
 def _shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
-def _shorten(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_LIST_SHOWN])
-    return shown + (f", ... and {len(names) - _LIST_SHOWN} more" if len(names) > _LIST_SHOWN else "")
-
-
-# --------------------------------------------------------------------------- layouts
-def get_state_dict(
-    checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint"
-) -> Mapping[str, Any]:
-    """The state dict inside a checkpoint.
-
-    Layouts, in the order they are tried: ``checkpoint['state_dict']`` (mmengine, Lightning),
-    ``checkpoint['model']`` (detectron2, DeiT), and otherwise the checkpoint itself when it
-    holds tensors (a bare ``model.state_dict()``). A whole pickled model (``torch.save(model)``,
-    readable only with ``allow_pickle=True``) gives its ``state_dict()``. EMA weights live under
-    ``'state_dict_ema'``, ``'model_ema'`` (timm) or ``'ema_state_dict'`` (mmengine's
-    EMAHook, whose ``module.`` prefix and ``steps`` counter are dropped): they are used
-    with ``use_ema=True``, or when the checkpoint holds nothing else.
-
-    Raises:
-        CheckpointFormatError: nothing in the checkpoint looks like a state dict, or
-            ``use_ema=True`` and it has no EMA weights. The message lists its top-level keys.
-    """
-    if isinstance(checkpoint, nn.Module):  # torch.save(model), read with allow_pickle=True
-        return checkpoint.state_dict()
-    if not isinstance(checkpoint, Mapping):
-        raise CheckpointFormatError(
-            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors; extract the weights "
-            "yourself and pass them to torchinit.load_state_dict."
-        )
-    ema = next((k for k in _EMA_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
-    plain = next((k for k in _STATE_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
-    if use_ema and ema is None:
-        raise CheckpointFormatError(
-            f"{source} has no EMA weights (looked for {', '.join(map(repr, _EMA_KEYS))}); its top-level "
-            f"keys are: {_shorten(sorted(map(str, checkpoint)))}. "
-            "Drop use_ema=True to load its plain weights."
-        )
-    if use_ema or (plain is None and ema is not None and not _holds_tensors(checkpoint)):
-        state = checkpoint[ema]  # type: ignore[index]
-        if ema == "ema_state_dict":  # mmengine's AveragedModel: module.<key>, plus a step counter
-            state = {k.removeprefix("module."): v for k, v in state.items() if k != "steps"}
-        return state
-    if plain is not None:
-        return checkpoint[plain]
-    if _holds_tensors(checkpoint):
-        return checkpoint
-    raise CheckpointFormatError(
-        f"{source} holds no state dict: no 'state_dict' or 'model' entry and no tensors at the top "
-        f"level. Its top-level keys are: {_shorten(sorted(map(str, checkpoint)))}. Extract the weights "
-        "yourself and pass them to torchinit.load_state_dict."
-    )
-
-
-def _holds_tensors(mapping: Mapping[str, Any]) -> bool:
-    return any(_serialization.is_tensor_entry(mapping, k) for k in mapping)
-
-
-# --------------------------------------------------------------------------- key mapping
-def check_revise_keys(
-    revise_keys: Any, owner: str = "revise_keys"
-) -> tuple[tuple[re.Pattern[str], str], ...]:
-    """Validate ``[(pattern, replacement), ...]`` and compile the patterns."""
-    if isinstance(revise_keys, (str, bytes)) or not isinstance(revise_keys, Iterable):
-        raise ConfigTypeError(
-            f"{owner} must be a list of (pattern, replacement) pairs, got {describe_value(revise_keys)}."
-        )
-    pairs = []
-    for pair in revise_keys:
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ConfigTypeError(
-                f"{owner}: each entry must be a (pattern, replacement) pair, got {describe_value(pair)}."
-            )
-        pattern, repl = pair
-        if not isinstance(pattern, (str, re.Pattern)) or not isinstance(repl, str):
-            raise ConfigTypeError(
-                f"{owner}: pattern and replacement must be strings, got {describe_value(pattern)} and "
-                f"{describe_value(repl)}."
-            )
-        try:
-            pairs.append((re.compile(pattern), repl))
-        except re.error as exc:
-            raise ConfigValueError(
-                f"{owner}: {pattern!r} is not a valid regular expression: {exc}."
-            ) from None
-    return tuple(pairs)
-
-
-def _rename(keys: Iterable[Any], revise_keys: RevisePairs, prefix: str | None, source: str) -> dict[str, str]:
-    """Map each target name to the checkpoint key it reads: ``revise_keys``, then ``prefix``."""
-    pairs = check_revise_keys(revise_keys)
-    renamed: dict[str, str] = {}
-    for key in keys:
-        if not isinstance(key, str):
-            raise CheckpointFormatError(
-                f"{source}: state dict keys must be strings, found {describe_value(key)}."
-            )
-        new = key
-        for pattern, repl in pairs:
-            new = pattern.sub(repl, new)
-        if new in renamed:
-            raise CheckpointKeyCollisionError(
-                f"{source}: keys {renamed[new]!r} and {key!r} both become {new!r} after revise_keys, so "
-                "one would silently overwrite the other. Make the patterns more specific."
-            )
-        renamed[new] = key
-    if prefix is None:
-        return renamed
-    dotted = prefix if prefix.endswith(".") else prefix + "."
-    selected = {k[len(dotted) :]: v for k, v in renamed.items() if k.startswith(dotted)}
-    if not selected:
-        tops = sorted({k.split(".", 1)[0] for k in renamed})
-        raise CheckpointPrefixError(
-            f"{source}: prefix {prefix!r} matches no key. The checkpoint's top-level prefixes are: "
-            f"{_shorten(tops) or '(none: it is empty)'}.{did_you_mean(dotted.rstrip('.'), tops)}"
-        )
-    return selected
 
 
 # --------------------------------------------------------------------------- matching
@@ -362,7 +227,7 @@ def plan_pretrained(init: Pretrained, module: nn.Module) -> LoadPlan:
         init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle
     )
     state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source)
-    names = _rename(state.keys(), init.revise_keys, init.prefix, opened.source)
+    names = rename_keys(state.keys(), init.revise_keys, init.prefix, opened.source)
     plan = _match(module, state, names, opened.source)
     _log(plan.result, logger)
     _check(plan.result, strict=init.strict, min_loaded=init.min_loaded)
@@ -414,7 +279,7 @@ def load_state_dict(
             "load_state_dict: state_dict must be a mapping of names to tensors, "
             f"got {describe_value(state_dict)}."
         )
-    names = _rename(state_dict.keys(), (), None, "state_dict")
+    names = rename_keys(state_dict.keys(), (), None, "state_dict")
     plan = _match(module, state_dict, names, "state_dict")
     _log(plan.result, log)
     _check(plan.result, strict=strict, min_loaded=None)
@@ -495,7 +360,7 @@ def load_checkpoint(
     )
     checkpoint = _serialization.materialize(opened.checkpoint)
     state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source)
-    names = _rename(state.keys(), revise_keys, prefix, opened.source)
+    names = rename_keys(state.keys(), revise_keys, prefix, opened.source)
     plan = _match(model, state, names, opened.source)
     _log(plan.result, log)
     _check(plan.result, strict=strict, min_loaded=min_loaded)
