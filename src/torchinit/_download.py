@@ -16,7 +16,6 @@ import http.client
 import logging
 import os
 import re
-import socket
 import sys
 import tempfile
 import urllib.error
@@ -163,17 +162,11 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
         exc.close()
         raise CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.") from None
     except TimeoutError:
-        raise CheckpointDownloadError(
-            f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
-            f"timeout= or ${ENV_TIMEOUT}."
-        ) from None
+        raise _stalled(url, seconds) from None
     except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise CheckpointDownloadError(
-                f"download of {url} timed out after {seconds:g} s while connecting."
-            ) from None
-        raise CheckpointDownloadError(f"cannot reach {url}: {reason}.") from None
+        if isinstance(exc.reason, TimeoutError):  # while connecting or reading the headers
+            raise _stalled(url, seconds) from None
+        raise CheckpointDownloadError(f"cannot reach {url}: {exc.reason}.") from None
     except (http.client.HTTPException, ConnectionError) as exc:
         raise CheckpointDownloadError(f"download of {url} broke off: {exc!r}.") from None
     if received == 0:
@@ -181,6 +174,13 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
     if total is not None and received != total:
         raise CheckpointDownloadError(f"download of {url} is incomplete: got {received} of {total} bytes.")
     return digest.hexdigest()
+
+
+def _stalled(url: str, seconds: float) -> CheckpointDownloadError:
+    return CheckpointDownloadError(
+        f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
+        f"timeout= or ${ENV_TIMEOUT}."
+    )
 
 
 def _html(url: str) -> CheckpointCorruptError:
