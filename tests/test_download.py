@@ -265,3 +265,12 @@ def test_the_home_directory_defaults_under_the_user_cache(monkeypatch, tmp_path)
 )
 def test_the_hash_prefix_follows_the_torch_hub_naming_convention(url, expected):
     assert hash_prefix(url) == expected
+
+
+def test_a_cache_directory_that_cannot_be_written_is_a_download_error(server, _home):
+    _home.mkdir()
+    (_home / "checkpoints").write_text("a file where the cache directory should be")
+    server.routes["/model.pth"] = Route(checkpoint_bytes(trained().state_dict()))
+    with pytest.raises(CheckpointDownloadError, match="cannot write to the cache directory"):
+        load_checkpoint(Classifier(), server.url("/model.pth"))
+    assert server.hits == {}

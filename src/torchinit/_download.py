@@ -118,9 +118,9 @@ def cached_download(url: str, *, timeout: float | None = None, progress: bool | 
         target.unlink(missing_ok=True)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     except OSError as exc:
-        raise CheckpointDownloadError(f"cannot create the cache directory {target.parent}: {exc}") from None
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        raise CheckpointDownloadError(f"cannot write to the cache directory {target.parent}: {exc}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
