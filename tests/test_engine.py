@@ -345,3 +345,70 @@ def test_a_fractional_constant_on_an_integer_tensor_is_an_error_not_a_silent_tru
     with pytest.raises(ConfigValueError, match="truncated"):
         initialize(m, dict(type="Constant", layer="IntHolder", val=0.5))
     assert full(m.weight, 0)
+
+
+# --------------------------------------------------------------------------- selectors (param, paths, globs)
+class Tokens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.pos_token = nn.Parameter(torch.zeros(1, 3, 4))
+        self.proj = nn.Linear(4, 4)
+
+
+class Blocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.ModuleDict(dict(attn=nn.ModuleDict(dict(proj=nn.Linear(4, 4), qkv=nn.Linear(4, 12)))))
+                                     for _ in range(3)])
+        self.tokens = Tokens()
+
+
+def test_param_selects_bare_parameters_by_glob_anywhere_in_scope() -> None:
+    model = Blocks()
+    report = initialize(model, dict(type="Constant", val=2, param="*token"))
+    assert full(model.tokens.cls_token, 2) and full(model.tokens.pos_token, 2)
+    assert not full(model.tokens.proj.weight, 2)
+    assert report["tokens.cls_token"].source == "rule"
+
+
+def test_param_gives_weight_and_bias_of_one_layer_type_different_rules() -> None:
+    model = Blocks()
+    initialize(model, [dict(type="Constant", val=1, layer="Linear", param="weight"),
+                       dict(type="Constant", val=7, layer="Linear", param="bias")])
+    assert full(model.tokens.proj.weight, 1) and full(model.tokens.proj.bias, 7)
+
+
+def test_param_cannot_be_combined_with_bias() -> None:
+    with pytest.raises(ConfigValueError, match="param"):
+        initialize(Blocks(), dict(type="Normal", layer="Linear", param="weight", bias=1))
+
+
+def test_override_takes_a_dotted_path_with_indices() -> None:
+    model = Blocks()
+    initialize(model, dict(type="Constant", val=3, override=dict(name="blocks.1.attn.proj")))
+    assert full(model.blocks[1]["attn"]["proj"].weight, 3)
+    assert not full(model.blocks[0]["attn"]["proj"].weight, 3)
+
+
+def test_override_takes_a_glob_matching_one_level_per_star() -> None:
+    model = Blocks()
+    initialize(model, dict(type="Constant", val=4, override=dict(name="blocks.*.attn.proj")))
+    assert all(full(b["attn"]["proj"].weight, 4) for b in model.blocks)
+    assert not any(full(b["attn"]["qkv"].weight, 4) for b in model.blocks)
+
+
+def test_an_override_pattern_matching_nothing_lists_close_paths() -> None:
+    with pytest.raises(OverrideNameError, match="blocks"):
+        initialize(Blocks(), dict(type="Constant", val=4, override=dict(name="block.*.attn")))
+
+
+def test_a_param_override_fills_only_the_named_parameters_of_the_submodule() -> None:
+    model = Blocks()
+    initialize(model, dict(type="Constant", val=1, override=dict(name="tokens", type="Constant", val=5, param="cls_token")))
+    assert full(model.tokens.cls_token, 5) and not full(model.tokens.pos_token, 5)
+
+
+def test_a_param_pattern_that_matches_nothing_warns() -> None:
+    with pytest.warns(InitWarning, match="matches no parameter"):
+        initialize(Blocks(), dict(type="Constant", val=1, param="*tokn"))

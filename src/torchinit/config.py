@@ -33,7 +33,7 @@ from .registry import check_kwargs, describe_value
 __all__ = ["FunctionInit", "LayerSpec", "OverrideSpec", "RuleSpec", "parse_init_cfg"]
 
 LayerSpec = str | type[nn.Module]
-RULE_KEYS = ("layer", "override", "bias", "bias_prob")
+RULE_KEYS = ("layer", "param", "override", "bias", "bias_prob")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,9 @@ class RuleSpec:
         init: the initializer (a fill initializer, a :class:`Pretrained`, or an
             mmengine-style :class:`BaseInit` whose ``__call__`` walks modules itself).
         layer: the classes (by name or object) this rule fills; empty means none.
+        params: glob patterns on parameter names (``'weight'``, ``'*token'``): the rule fills
+            exactly the parameters whose local name matches (inside ``layer`` modules if
+            ``layer`` is given, else anywhere in its scope). None: weight and bias.
         bias: the constant that biases of filled modules get.
         overrides: submodules filled whole by their own rule.
         where: where the rule came from, for messages (``"init_cfg of backbone[1]"``).
@@ -92,6 +95,7 @@ class RuleSpec:
 
     init: Any
     layer: tuple[LayerSpec, ...]
+    params: tuple[str, ...] | None
     bias: float
     overrides: tuple[OverrideSpec, ...]
     where: str
@@ -147,6 +151,28 @@ def _check_layer(where: str, layer: Any) -> tuple[LayerSpec, ...]:
                 where,
                 f"layer entries must be class names (e.g. 'Conv2d') or nn.Module classes, got {describe_value(item)}.",
             )
+    return tuple(items)
+
+
+def _check_params(where: str, cfg: Mapping[str, Any]) -> tuple[str, ...] | None:
+    param = cfg.get("param")
+    if param is None:
+        return None
+    items = [param] if isinstance(param, str) else param
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) and p for p in items):
+        raise _fail(
+            ConfigTypeError,
+            where,
+            f"param must be a parameter name or glob ('weight', '*token') or a list of them, got {describe_value(param)}.",
+        )
+    if "bias" in cfg or "bias_prob" in cfg:
+        raise _fail(
+            ConfigValueError,
+            where,
+            "bias/bias_prob cannot be combined with param: with param the initializer fills exactly the "
+            "selected parameters. Select biases with a rule of their own, e.g. "
+            "dict(type='Constant', val=0, param='bias').",
+        )
     return tuple(items)
 
 
@@ -208,13 +234,21 @@ def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpe
     args = {k: v for k, v in cfg.items() if k != "type" and k not in RULE_KEYS}
     init = _build_initializer(where, cfg["type"], args, cfg)
     layer = _check_layer(where, cfg.get("layer"))
+    params = _check_params(where, cfg)
     bias = _check_bias(where, cfg)
     overrides: tuple[OverrideSpec, ...] = ()
     if "override" in cfg and cfg["override"] is not None:
         if not allow_override:
             raise _fail(ConfigValueError, where, "an override entry cannot hold another override.")
         overrides = _parse_overrides(cfg, where)
-    return RuleSpec(init=init, layer=layer, bias=bias, overrides=overrides, where=where, raw=cfg)
+    if params is not None and rule_is_special(init):
+        raise _fail(ConfigTypeError, where, f"param cannot be used with {describe_initializer(init)}.")
+    return RuleSpec(init=init, layer=layer, params=params, bias=bias, overrides=overrides, where=where, raw=cfg)
+
+
+def rule_is_special(init: Any) -> bool:
+    """Pretrained and mmengine-style BaseInit rules are not per-tensor fills."""
+    return isinstance(init, (Pretrained, BaseInit))
 
 
 def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, ...]:

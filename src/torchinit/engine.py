@@ -24,6 +24,7 @@ ConvModule would apply them: when the module is reached, before its own rules.
 from __future__ import annotations
 
 import contextvars
+from fnmatch import fnmatchcase
 import hashlib
 import logging
 import warnings
@@ -132,7 +133,8 @@ _CONTEXT: contextvars.ContextVar[_RunContext | None] = contextvars.ContextVar("t
 
 
 # --------------------------------------------------------------------------- planning
-_DEFAULT_SEQ = -(1 << 60)  # default rules sort before every other write
+_DEFAULT_SEQ = -(1 << 60)
+_ANY_MODULE = "*"  # stack key of ``param`` rules without ``layer``: they reach every module  # default rules sort before every other write
 MAX_BEATEN = 8  # rules listed per tensor as beaten (the count is always exact up to here)
 
 
@@ -145,6 +147,12 @@ class _Part:
     ref: _Ref
     bias_init: Any
     matched: bool = False
+
+    def covers(self, name: str) -> bool:
+        """Does this part fill the parameter with local name ``name`` of a module it reaches?"""
+        if self.rule.params is None:
+            return name in ("weight", "bias")
+        return any(fnmatchcase(name, pattern) for pattern in self.rule.params)
 
 
 @dataclass
@@ -203,9 +211,9 @@ class _Planner:
         self._calls: list[tuple[int, _Call]] = []
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
         self._stacks: dict[Any, list[_Part]] = {}
+        self._pstacks: dict[Any, list[_Part]] = {}
         self._pending: dict[int, list[_Part]] = {}
         self._active: list[_Part] = []
-        self._layer_parts: list[_Part] = []
         self._keys: dict[type, tuple[Any, ...]] = {}
         self._seq = 0
         self._default_seq = _DEFAULT_SEQ
@@ -285,36 +293,36 @@ class _Planner:
                 continue
             record = self.new_record(rule, owner_name)
             ref = _Ref(source, rule.describe(), owner_name, "weight", record)
-            if rule.layer:
+            if rule.layer or rule.params is not None:
                 seq = self.next_seq(default)
                 if rule.is_opaque:
                     rule.init.wholemodule = False
                     self._calls.append((seq, _Call(owner, owner_name, _bind(rule.init, owner), ref)))
                 else:
-                    part = _Part(seq, rule, ref, Constant(val=rule.bias))
-                    self._layer_parts.append(part)
-                    for key in rule.layer:
-                        entry = _Part(seq, rule, ref, part.bias_init)
-                        entry.matched = False
-                        self._stacks.setdefault(key, []).append(entry)
+                    bias_init = Constant(val=rule.bias)
+                    stacks = self._stacks if rule.params is None else self._pstacks
+                    for key in rule.layer or (_ANY_MODULE,):
+                        entry = _Part(seq, rule, ref, bias_init)
+                        stacks.setdefault(key, []).append(entry)
                         frame.pushed.append((key, entry))
             for ov in rule.overrides:
                 try:
-                    target = resolve_override(owner, ov.name)
+                    targets = resolve_override(owner, ov.name)
                 except ConfigError as exc:
                     raise type(exc)(f"{ov.rule.where}: {exc}") from None
                 sub_record = self.new_record(ov.rule, owner_name)
                 sub_ref = _Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
                 seq = self.next_seq(default)
-                if ov.rule.is_pretrained:
-                    self.plan_pretrained(target, ov.rule, sub_ref, seq)
-                elif ov.rule.is_opaque:
-                    ov.rule.init.wholemodule = True
-                    self._calls.append((seq, _Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
-                else:
-                    self._pending.setdefault(id(target), []).append(
-                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
-                    )
+                for target in targets:
+                    if ov.rule.is_pretrained:
+                        self.plan_pretrained(target, ov.rule, sub_ref, seq)
+                    elif ov.rule.is_opaque:
+                        ov.rule.init.wholemodule = True
+                        self._calls.append(
+                            (seq, _Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
+                    else:
+                        self._pending.setdefault(id(target), []).append(
+                            _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias)))
 
     def exit_pretrained(self, owner: nn.Module, rules: tuple[RuleSpec, ...]) -> None:
         owner_name = self.name_of(owner)
@@ -341,58 +349,63 @@ class _Planner:
 
     # -- the walk
     def visit_module(self, m: nn.Module) -> None:
-        """Offer the winning rule for ``m``'s own weight and bias."""
-        best: _Part | None = None
-        for key in self.keys_of(m):
+        """Offer the winning rule for each tensor of ``m`` that some rule covers.
+
+        Layer rules sit on per-class stacks (the top is the latest, so the winner); rules
+        with ``param`` sit on their own stacks and are checked name by name; overrides
+        active here cover their whole subtree.
+        """
+        keys = self.keys_of(m)
+        layer_parts: list[_Part] = []
+        for key in keys:
             stack = self._stacks.get(key)
             if stack:
-                top = stack[-1]
-                top.matched = True
-                if best is None or top.seq > best.seq:
-                    best = top
-        for part in self._active:
-            if best is None or part.seq > best.seq:
-                best = part
-        if best is None:
+                stack[-1].matched = True
+                layer_parts.extend(stack[: -MAX_BEATEN - 2 : -1])
+        param_parts = [p for key in (*keys, _ANY_MODULE) for p in self._pstacks.get(key, ())]
+        if not (layer_parts or param_parts or self._active):
             return
-        touched = False
-        for role in ("weight", "bias"):
-            slot = self.slot(m, role)
+        names = ["weight", "bias"]
+        if param_parts or any(p.rule.params is not None for p in self._active):
+            names += [n for n in m._parameters if n not in ("weight", "bias")]
+        counted: set[int] = set()
+        for name in names:
+            slot = self.slot(m, name)
             if slot is None:
                 continue
-            tensor = slot.current()
-            assert tensor is not None
-            if role == "weight":
-                init = best.rule.init
-                check = getattr(init, "check_tensor", None)
-                if check is not None:
-                    check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
-                ref = best.ref
-            else:
-                init = best.bias_init
-                ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
-            fill = _Fill(slot, init, ref)
-            self._collect_beaten(m, best, fill)
-            self.offer(best.seq, fill)
-            touched = True
-        if touched and best.ref.rule is not None:
-            best.ref.rule.modules += 1
+            found = [p for p in (*layer_parts, *param_parts, *self._active) if p.covers(name)]
+            if not found:
+                continue
+            best = max(found, key=lambda p: p.seq)
+            for p in found:
+                p.matched = True
+            self._offer_part(best, name, slot, found)
+            if best.ref.rule is not None and id(best.ref.rule) not in counted:
+                counted.add(id(best.ref.rule))
+                best.ref.rule.modules += 1
 
-    def _collect_beaten(self, m: nn.Module, best: _Part, fill: _Fill) -> None:
+    def _offer_part(self, best: _Part, name: str, slot: _Slot, found: list[_Part]) -> None:
+        tensor = slot.current()
+        assert tensor is not None
+        if best.rule.params is None and name == "bias":
+            init = best.bias_init
+            ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
+        else:
+            init = best.rule.init
+            check = getattr(init, "check_tensor", None)
+            if check is not None:
+                check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
+            ref = best.ref if name == "weight" else _Ref(best.ref.source, best.ref.initializer, best.ref.owner,
+                                                         "tensor", best.ref.rule)
+        fill = _Fill(slot, init, ref)
         seen = {id(best.ref.rule)}
-        for key in self.keys_of(m):
-            for part in reversed(self._stacks.get(key) or ()):
-                if len(fill.beaten) >= MAX_BEATEN:
-                    return
-                if id(part.ref.rule) not in seen:
-                    seen.add(id(part.ref.rule))
-                    fill.beaten.append(_describe_ref(part.ref))
-                    if part.ref.rule is not None:
-                        part.ref.rule.beaten_tensors += 1
-        for part in self._active:
+        for part in sorted(found, key=lambda p: -p.seq):
             if id(part.ref.rule) not in seen and len(fill.beaten) < MAX_BEATEN:
                 seen.add(id(part.ref.rule))
                 fill.beaten.append(_describe_ref(part.ref))
+                if part.ref.rule is not None:
+                    part.ref.rule.beaten_tensors += 1
+        self.offer(best.seq, fill)
 
     def walk(self, root_rules: tuple[RuleSpec, ...] | None) -> None:
         """Visit every module once, in mmengine's order; ``root_rules`` is initialize()'s cfg."""
@@ -450,10 +463,13 @@ class _Planner:
     def leave(self, frame: _Frame) -> None:
         rule_matched: dict[int, bool] = {}
         for key, entry in reversed(frame.pushed):
-            stack = self._stacks[key]
-            stack.pop()
-            if entry.matched and stack:
-                stack[-1].matched = True
+            if entry.rule.params is None:
+                stack = self._stacks[key]
+                stack.pop()
+                if entry.matched and stack:
+                    stack[-1].matched = True
+            else:
+                self._pstacks[key].pop()
             rule_matched[id(entry.rule)] = rule_matched.get(id(entry.rule), False) or entry.matched
         for key, entry in frame.pushed:
             # A real class absent from this model is normal in a shared config (mmdet's
@@ -467,6 +483,13 @@ class _Planner:
             self.exit_pretrained(frame.module, frame.owner_rules)
 
     def _report_unmatched(self, scope: nn.Module, entry: _Part, key: Any) -> None:
+        if entry.rule.params is not None:
+            where = "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
+            self.unmatched.append(
+                f"{entry.rule.where}: param={list(entry.rule.params)!r} of {entry.rule.describe()} matches no "
+                f"parameter{where} under {_label(self.name_of(scope), scope)}."
+            )
+            return
         shown = key if isinstance(key, str) else key.__name__
         hints = suggest_layer_names(shown, (m for _, m in _preorder(scope)))
         hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""

@@ -243,7 +243,7 @@ def _trunc_normal_by_rejection(
     out = tensor if tensor.is_contiguous() else torch.empty_like(tensor, memory_format=torch.contiguous_format)
     flat = out.view(-1)
     flat.normal_(mean, std, generator=generator)
-    if flat.numel():
+    if flat.numel() and not flat.is_meta:
         low, high = torch.aminmax(flat)
         if float(low) < a or float(high) > b:
             bad = torch.logical_or(flat < a, flat > b).nonzero().squeeze(1)

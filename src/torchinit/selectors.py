@@ -8,6 +8,7 @@ subclass of ``Conv2d`` is a ``Conv2d``. mmengine compares the class's own name a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 
 from torch import nn
 
@@ -61,26 +62,43 @@ def suggest_layer_names(layer: str, modules: Iterable[nn.Module]) -> list[str]:
     return close_matches(layer, seen)
 
 
-def resolve_override(scope: nn.Module, name: str) -> nn.Module:
-    """The submodule of ``scope`` that an ``override`` ``name`` means.
+def _is_pattern(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
 
-    ``name`` is an attribute name of a direct child (mmengine) or a dotted path
-    (``'layer1.0.conv1'``, ModuleList indices included).
+
+def _path_matches(pattern: tuple[str, ...], path: str) -> bool:
+    parts = path.split(".")
+    return len(parts) == len(pattern) and all(fnmatchcase(p, q) for p, q in zip(parts, pattern))
+
+
+def resolve_override(scope: nn.Module, name: str) -> list[nn.Module]:
+    """The submodules of ``scope`` that an ``override`` ``name`` means.
+
+    ``name`` is an attribute name of a direct child (mmengine), a dotted path
+    (``'layer1.0.conv1'``, ModuleList indices included), or a pattern whose segments are
+    globs, each matching one level (``'blocks.*.attn.proj'``, ``'layer?.0'``).
 
     Raises:
         OverrideNameError: nothing by that name; the message lists the closest real paths.
     """
-    try:
-        found = scope.get_submodule(name)
-    except AttributeError:
-        found = None
-    if isinstance(found, nn.Module) and found is not scope:
-        return found
+    if _is_pattern(name):
+        pattern = tuple(name.split("."))
+        found = [m for path, m in scope.named_modules() if path and _path_matches(pattern, path)]
+        if found:
+            return found
+    else:
+        try:
+            module = scope.get_submodule(name)
+        except AttributeError:
+            module = None
+        if isinstance(module, nn.Module) and module is not scope:
+            return [module]
     paths = [n for n, _ in scope.named_modules() if n]
     hints = close_matches(name, paths) or close_matches(name.rsplit(".", 1)[-1], [p.rsplit(".", 1)[-1] for p in paths])
     hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
     children = ", ".join(n for n, _ in scope.named_children()) or "(none)"
     raise OverrideNameError(
         f"override name={name!r} names no submodule of {type(scope).__name__}.{hint} "
-        f"Its direct children are: {children}."
+        f"Its direct children are: {children}. Names are attribute paths ('head.cls', 'blocks.0.attn'); "
+        "'*' matches one level ('blocks.*.attn')."
     )
