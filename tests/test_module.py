@@ -409,3 +409,32 @@ def test_deepcopy_of_a_module_keeps_its_config() -> None:
     clone = copy.deepcopy(model)
     clone.init_weights()
     assert full(clone.conv1d.weight, 0)
+
+
+# --------------------------------------------------------------------------- extending a default init_cfg
+class FPNLike(BaseModule):
+    def __init__(self, init_cfg: object = dict(type="Xavier", layer="Conv2d", distribution="uniform")) -> None:
+        super().__init__(init_cfg)
+        self.conv = nn.Conv2d(4, 4, 3)
+        self.fc = nn.Linear(4, 4)
+
+
+def test_an_init_cfg_starting_with_ellipsis_extends_the_class_default() -> None:
+    model = FPNLike(init_cfg=[..., dict(type="Constant", layer="Linear", val=2)])
+    assert model.init_cfg[0]["type"] == "Xavier" and model.init_cfg[1]["type"] == "Constant"
+    report = model.init_weights()
+    assert report is not None and report["conv.weight"].initializer.startswith("Xavier(")
+    assert full(model.fc.weight, 2)
+
+
+def test_the_string_ellipsis_extends_too_for_yaml_and_json_configs() -> None:
+    model = FPNLike(init_cfg=["...", dict(type="Constant", layer="Conv2d", val=1)])
+    model.init_weights()
+    assert full(model.conv.weight, 1)  # the added rule comes later and wins
+
+
+def test_extending_a_class_without_a_default_is_a_clear_error() -> None:
+    from torchinit import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="declares no default"):
+        FooConv1d([..., CFG1])

@@ -9,13 +9,14 @@ those rules have the lowest priority of all and fill only what no ``init_cfg`` c
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from .errors import InitWarning
+from .errors import ConfigValueError, InitWarning
 
 if TYPE_CHECKING:
     from .report import InitReport
@@ -52,7 +53,11 @@ class BaseModule(nn.Module):
 
     Args:
         init_cfg: a rule dict or a list of them, e.g.
-            ``dict(type='Kaiming', layer='Conv2d')``. A deep copy is kept.
+            ``dict(type='Kaiming', layer='Conv2d')``. A deep copy is kept. A list that
+            starts with ``...`` (or the string ``'...'`` in YAML/JSON) *extends* the default
+            ``init_cfg`` of the class's constructor instead of replacing it:
+            ``init_cfg=[..., dict(type='Normal', layer='Linear', std=0.01)]`` keeps the
+            author's rules and adds one (later rules win where both apply).
 
     Example:
         >>> class Net(BaseModule):
@@ -68,7 +73,7 @@ class BaseModule(nn.Module):
     def __init__(self, init_cfg: InitCfg | None = None) -> None:
         super().__init__()
         self._is_init = False
-        self.init_cfg = copy.deepcopy(init_cfg)
+        self.init_cfg = _resolve_extension(type(self), copy.deepcopy(init_cfg))
         self._init_report: InitReport | None = None
 
     @property
@@ -162,6 +167,38 @@ class ModuleDict(BaseModule, nn.ModuleDict):
     ) -> None:
         BaseModule.__init__(self, init_cfg)
         nn.ModuleDict.__init__(self, modules)
+
+
+def _is_extend_marker(item: Any) -> bool:
+    return item is Ellipsis or (isinstance(item, str) and item == "...")
+
+
+def class_default_init_cfg(cls: type) -> Any:
+    """The ``init_cfg`` default of the most derived constructor that declares one."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            param = inspect.signature(init).parameters.get("init_cfg")
+        except (TypeError, ValueError):
+            continue
+        if param is not None:
+            return None if param.default is inspect.Parameter.empty else copy.deepcopy(param.default)
+    return None
+
+
+def _resolve_extension(cls: type, init_cfg: Any) -> Any:
+    if not (isinstance(init_cfg, (list, tuple)) and init_cfg and _is_extend_marker(init_cfg[0])):
+        return init_cfg
+    default = class_default_init_cfg(cls)
+    if default is None:
+        raise ConfigValueError(
+            f"init_cfg starts with '...' (extend the default rules), but {cls.__name__}.__init__ declares no "
+            "default init_cfg to extend. Drop the '...' to give the rules directly."
+        )
+    base = list(default) if isinstance(default, (list, tuple)) else [default]
+    return [*base, *init_cfg[1:]]
 
 
 def has_user_init_weights(module: nn.Module) -> bool:
