@@ -412,3 +412,26 @@ def test_a_param_override_fills_only_the_named_parameters_of_the_submodule() -> 
 def test_a_param_pattern_that_matches_nothing_warns() -> None:
     with pytest.warns(InitWarning, match="matches no parameter"):
         initialize(Blocks(), dict(type="Constant", val=1, param="*tokn"))
+
+
+def test_an_initializer_with_specialize_gets_each_tensors_qualified_name_and_the_root() -> None:
+    from dataclasses import dataclass
+
+    seen: list[str] = []
+
+    @dataclass(frozen=True, kw_only=True)
+    class ByIndex(torchinit.FillInit):
+        random = False
+        index: int = -1
+
+        def specialize(self, name: str, root: nn.Module) -> "ByIndex":
+            seen.append(name)
+            return ByIndex(index=int(name.split(".")[1]))
+
+        def fill(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+            return tensor.fill_(self.index)
+
+    model = Blocks()
+    initialize(model, dict(type=ByIndex, override=dict(name="blocks.*.attn.proj")))
+    assert [float(b["attn"]["proj"].weight[0, 0]) for b in model.blocks] == [0.0, 1.0, 2.0]
+    assert "blocks.2.attn.proj.weight" in seen

@@ -392,6 +392,9 @@ class _Planner:
             ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
         else:
             init = best.rule.init
+            specialize = getattr(init, "specialize", None)
+            if specialize is not None:  # position-aware initializers (e.g. depth-scaled)
+                init = specialize(slot.name, self.root)
             check = getattr(init, "check_tensor", None)
             if check is not None:
                 check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
