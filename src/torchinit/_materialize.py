@@ -19,10 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import parse_init_cfg
-from .engine import _Call, _check_compat, _check_run_args, _Fill, _Planner, _run, derive_seed, get_compat
+from .engine import _Call, _check_run_args, _Fill, _Planner, _run, derive_seed, plan_model
 from .errors import ConfigTypeError, InitStateError
-from .module import BaseModule, unwrap_model
 from .registry import describe_value
 from .report import InitReport
 
@@ -76,13 +74,8 @@ def materialize(
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ConfigTypeError(f"dtype must be a floating-point torch.dtype, got {describe_value(dtype)}.")
     target = torch.device(device) if device is not None else torch.device("cpu")
-    mode = _check_compat(compat or get_compat())
-    root = unwrap_model(model)
-    planner = _Planner(root, mode)
-    if init_cfg is not None or not isinstance(root, BaseModule):
-        planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
-    else:
-        planner.plan_init_weights()
+    planner = plan_model(model, init_cfg, compat)
+    mode = "mmengine" if planner.compat else "torchinit"
     fills = {(id(f.slot.module), f.slot.attr): f for f in planner.steps if isinstance(f, _Fill)}
     opaque = _opaque_modules(planner)
     to_reset: list[tuple[str, nn.Module]] = []

@@ -791,6 +791,18 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
 
 
 
+def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> _Planner:
+    """A finished plan: ``initialize(model, init_cfg)`` semantics if ``init_cfg`` is given or
+    the model is not a BaseModule, else ``init_weights()`` semantics."""
+    root = unwrap_model(model)
+    planner = _Planner(root, _check_compat(compat or _compat_default))
+    if init_cfg is not None or not isinstance(root, BaseModule):
+        planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
+    else:
+        planner.plan_init_weights()
+    return planner
+
+
 def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -> InitReport:
     """What ``init_weights()`` (or ``initialize(model, init_cfg)``) would do, without doing it.
 
@@ -807,13 +819,8 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
     """
     if not isinstance(model, nn.Module):
         raise ConfigTypeError(f"plan() needs an nn.Module, got {describe_value(model)}.")
-    mode = _check_compat(compat or _compat_default)
-    root = unwrap_model(model)
-    planner = _Planner(root, mode)
-    if init_cfg is not None or not isinstance(root, BaseModule):
-        planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
-    else:
-        planner.plan_init_weights()
+    planner = plan_model(model, init_cfg, compat)
+    mode = "mmengine" if planner.compat else "torchinit"
     for slot in planner.slots.values():
         planner.record_for(slot)
     for step in planner.steps:
