@@ -2,8 +2,10 @@
 
 Every fill works in place under ``torch.no_grad()``, returns the tensor it filled, and takes
 the random generator as the keyword ``generator`` (``None`` means torch's global generator).
-Xavier, Kaiming and Caffe2-Xavier are specializations of one core,
-:func:`variance_scaling_`: draw with variance ``scale / fan``.
+Xavier, Kaiming, LeCun and Caffe2-Xavier are specializations of one core,
+:func:`variance_scaling_`: draw with variance ``scale / fan``. The structural fills
+(orthogonal, delta-orthogonal, Dirac, eye, sparse, zeros, ones) live in ``_fills.py`` and
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ._fills import delta_orthogonal_, dirac_, eye_, ones_, orthogonal_, sparse_, zeros_
 from .errors import ConfigTypeError, ConfigValueError
 from .registry import describe_value
 
@@ -25,28 +28,40 @@ __all__ = [
     "compute_fans",
     "constant_",
     "constant_init",
+    "delta_orthogonal_",
+    "dirac_",
+    "eye_",
     "kaiming_",
     "kaiming_init",
+    "lecun_normal_",
+    "lecun_uniform_",
     "normal_",
     "normal_init",
+    "ones_",
+    "orthogonal_",
+    "sparse_",
     "trunc_normal_",
     "trunc_normal_init",
+    "trunc_normal_tf_",
+    "truncated_normal_std",
     "uniform_",
     "uniform_init",
     "variance_scaling_",
     "xavier_",
     "xavier_init",
+    "zeros_",
 ]
 
 Distribution = Literal["normal", "uniform"]
-FanMode = Literal["fan_in", "fan_out", "fan_avg"]
+ScalingDistribution = Literal["normal", "truncated_normal", "uniform"]
+FanMode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 
-DISTRIBUTIONS = ("normal", "uniform")
-FAN_MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("normal", "uniform")  # Xavier's and Kaiming's (mmengine's choices)
+SCALING_DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")  # variance_scaling_'s (JAX's)
+FAN_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
-# Gains for the nonlinearities torch.nn.init knows, plus the modern ones. The value for a
-# smooth activation is the one that keeps the second moment through it for unit-normal
-# inputs (the same definition torch uses for 'selu' = 3/4 and that gives sqrt(2) for relu).
+# The gains of torch.nn.init.calculate_gain, with its values (tanh 5/3, selu 3/4 and sigmoid 1
+# are torch's conventions, kept for compatibility).
 _FIXED_GAINS: dict[str, float] = {
     "linear": 1.0,
     "conv1d": 1.0,
@@ -60,14 +75,37 @@ _FIXED_GAINS: dict[str, float] = {
     "relu": math.sqrt(2.0),
     "selu": 3.0 / 4,
 }
+# The modern activations, by one definition: the gain g with E[(g·f(x))²] = 1 for x ~ N(0, 1),
+# i.e. g = 1 / √E[f(x)²]. It is the definition that gives √2 for relu and √(2/(1+a²)) for
+# leaky_relu (the second moment, not the variance, is what the next layer's variance scales
+# with: He et al. 2015, eq. 8). Computed once by quadrature at 40 digits (mpmath);
+# tests/test_catalogue.py derives them again. elu: alpha=1; softplus: beta=1; gelu: the exact
+# (erf) form.
+_FIXED_GAINS |= {
+    "elu": 1.2451983007007066,
+    "gelu": 1.5335304411955353,
+    "hardswish": 1.7366572127665416,
+    "mish": 1.486847581273208,
+    "relu6": 1.4142135650950736,
+    "silu": 1.676532470331091,
+    "softplus": 1.0418668355353018,
+}
+_FIXED_GAINS["swish"] = _FIXED_GAINS["silu"]  # the same function (Ramachandran et al. 2017)
 NONLINEARITIES = tuple(sorted([*_FIXED_GAINS, "leaky_relu"]))
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended gain for a nonlinearity (``torch.nn.init.calculate_gain``'s table).
+    """The recommended gain for a nonlinearity: the factor that keeps activations' scale.
 
-    ``leaky_relu`` takes its negative slope as ``param`` (default 0.01):
-    ``sqrt(2 / (1 + param**2))``.
+    torch's table (``torch.nn.init.calculate_gain``) with its values: 1 for linear, conv and
+    sigmoid, 5/3 for tanh, √2 for relu, 3/4 for selu. ``leaky_relu`` takes its negative slope
+    as ``param`` (default 0.01): ``sqrt(2 / (1 + param**2))``. The modern activations (gelu,
+    silu = swish, mish, elu, softplus, hardswish, relu6) follow one definition,
+
+        g = 1 / √E[f(x)²],   x ~ N(0, 1),
+
+    so that ``g·f`` keeps the second moment of unit-normal inputs (He et al. 2015), which
+    also gives relu's √2. ``param`` is read by ``leaky_relu`` only.
 
     Example:
         >>> round(calculate_gain('relu'), 4)
@@ -123,6 +161,8 @@ def _fan(shape: torch.Size | tuple[int, ...], mode: str) -> float:
         return fan_out
     if mode == "fan_avg":
         return (fan_in + fan_out) / 2
+    if mode == "fan_geo_avg":
+        return math.sqrt(fan_in * fan_out)
     raise ConfigValueError(f"mode must be one of {', '.join(FAN_MODES)}, got {mode!r}.")
 
 
@@ -257,29 +297,92 @@ def _trunc_normal_by_rejection(
     return tensor
 
 
+def truncated_normal_std(a: float = -2.0, b: float = 2.0) -> float:
+    """The standard deviation of N(0, 1) cut to ``[a, b]``: the factor a truncation shrinks std by.
+
+    ``√(1 + (αφ(α) − βφ(β))/Z − ((φ(α) − φ(β))/Z)²)`` with ``Z = Φ(b) − Φ(a)``. For the
+    usual ``[-2, 2]`` it is 0.87962566103423978, the constant JAX divides by in
+    ``variance_scaling(distribution='truncated_normal')``.
+
+    Example:
+        >>> round(truncated_normal_std(-2.0, 2.0), 6)
+        0.879626
+    """
+    if not a < b:
+        raise ConfigValueError(f"truncated_normal_std needs a < b, got a={a!r}, b={b!r}.")
+    pdf = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    if a + b > 0:  # the whole computation in the upper tail keeps its precision there
+        a, b = -b, -a
+    mass = _normal_cdf(b) - _normal_cdf(a)
+    m = (pdf(a) - pdf(b)) / mass
+    return math.sqrt(max(1 + (a * pdf(a) - b * pdf(b)) / mass - m * m, 0.0))
+
+
+def trunc_normal_tf_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    *,
+    corrected: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Fill ``tensor`` from N(mean, std²) truncated to ``[mean + a·std, mean + b·std]``.
+
+    TensorFlow's ``TruncatedNormal`` and timm's ``trunc_normal_tf_``: the bounds are in units
+    of ``std`` around the mean, so the default cuts at ±2 standard deviations whatever
+    ``std`` is (unlike :func:`trunc_normal_`, whose bounds are absolute values):
+    ``x = mean + std·z``, ``z ~ N(0, 1)`` conditioned on ``a <= z <= b``. Truncation shrinks
+    the spread (by 0.8796 at ±2); ``corrected=True`` divides ``std`` by
+    :func:`truncated_normal_std` first, so the values themselves have std ``std`` (as JAX's
+    ``variance_scaling`` does).
+
+    Example:
+        >>> t = trunc_normal_tf_(torch.empty(1000), std=0.02)
+        >>> bool(t.abs().max() <= 0.04)
+        True
+    """
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        raise ConfigValueError(f"trunc_normal_tf_ needs a finite mean and std, got mean={mean!r}, std={std!r}.")
+    if std < 0:
+        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
+    if not a < b:
+        raise ConfigValueError(f"trunc_normal_tf_ needs a < b (in units of std), got a={a!r}, b={b!r}.")
+    if corrected:
+        std = std / truncated_normal_std(a, b)
+    with torch.no_grad():
+        return trunc_normal_(tensor, 0.0, 1.0, a, b, generator=generator).mul_(std).add_(mean)
+
+
 def variance_scaling_(
     tensor: Tensor,
     scale: float = 1.0,
     mode: FanMode = "fan_in",
-    distribution: Distribution = "normal",
+    distribution: ScalingDistribution = "normal",
     *,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Fill ``tensor`` with zero-mean values of variance ``scale / fan``.
 
     The one core behind Xavier (``scale=gain²``, ``fan_avg``), Kaiming (``scale=gain²``,
-    ``fan_in`` or ``fan_out``) and Caffe2-Xavier. ``'normal'`` draws N(0, scale/fan);
-    ``'uniform'`` draws U(-√(3·scale/fan), √(3·scale/fan)), which has the same variance.
-    A tensor with no elements is returned as it is.
+    ``fan_in`` or ``fan_out``), LeCun (``scale=1``, ``fan_in``) and Caffe2-Xavier; JAX's
+    ``jax.nn.initializers.variance_scaling``. ``fan`` is fan_in, fan_out, their mean
+    (``fan_avg``) or their geometric mean √(fan_in·fan_out) (``fan_geo_avg``).
+    ``'normal'`` draws N(0, scale/fan); ``'uniform'`` draws U(-√(3·scale/fan), √(3·scale/fan));
+    ``'truncated_normal'`` draws a normal cut at ±2 of its standard deviations whose std
+    is first divided by 0.8796 (:func:`truncated_normal_std`), as JAX does. All three have
+    variance ``scale / fan``. A tensor with no elements is returned as it is.
 
     Example:
         >>> w = variance_scaling_(torch.empty(256, 128), scale=2.0, mode='fan_in')
         >>> 0.11 < float(w.std()) < 0.14
         True
     """
-    if distribution not in DISTRIBUTIONS:
+    if distribution not in SCALING_DISTRIBUTIONS:
         raise ConfigValueError(
-            f"distribution must be 'normal' or 'uniform', got {distribution!r}."
+            f"distribution must be 'normal' or 'uniform', got {distribution!r} (or 'truncated_normal': "
+            "JAX's normal cut at ±2 standard deviations)."
         )
     if mode not in FAN_MODES:
         raise ConfigValueError(f"mode must be one of {', '.join(FAN_MODES)}, got {mode!r}.")
@@ -291,8 +394,16 @@ def variance_scaling_(
     std = math.sqrt(scale / fan)
     if distribution == "normal":
         return normal_(tensor, 0.0, std, generator=generator)
+    if distribution == "truncated_normal":
+        return trunc_normal_tf_(tensor, 0.0, std, -2.0, 2.0, corrected=True, generator=generator)
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator=generator)
+
+
+def _check_distribution(distribution: str) -> None:
+    """Xavier and Kaiming take mmengine's two distributions (variance_scaling_ takes three)."""
+    if distribution not in DISTRIBUTIONS:
+        raise ConfigValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}.")
 
 
 def xavier_(
@@ -306,6 +417,7 @@ def xavier_(
 
     Understanding the difficulty of training deep feedforward neural networks.
     """
+    _check_distribution(distribution)
     return variance_scaling_(tensor, gain**2, "fan_avg", distribution, generator=generator)
 
 
@@ -325,6 +437,7 @@ def kaiming_(
     """
     if mode not in ("fan_in", "fan_out"):
         raise ConfigValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}.")
+    _check_distribution(distribution)
     gain = calculate_gain(nonlinearity, a)
     return variance_scaling_(tensor, gain**2, mode, distribution, generator=generator)
 
@@ -332,6 +445,34 @@ def kaiming_(
 def caffe2_xavier_(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     """Caffe2's "Xavier": U(-√(3/fan_in), √(3/fan_in)) (kaiming uniform, a=1, leaky_relu)."""
     return kaiming_(tensor, 1.0, "fan_in", "leaky_relu", "uniform", generator=generator)
+
+
+def lecun_normal_(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    """LeCun et al. (1998): a normal cut at ±2 std with variance 1/fan_in (JAX's, timm's).
+
+    Efficient BackProp. ``variance_scaling_(tensor, 1, 'fan_in', 'truncated_normal')``; the
+    initializer of self-normalizing networks (Klambauer et al. 2017) and of ViT's patch
+    embedding in JAX.
+
+    Example:
+        >>> w = lecun_normal_(torch.empty(64, 256))
+        >>> bool(w.abs().max() <= 2 / 0.8796 / 16)
+        True
+    """
+    return variance_scaling_(tensor, 1.0, "fan_in", "truncated_normal", generator=generator)
+
+
+def lecun_uniform_(tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    """LeCun et al. (1998): U(-√(3/fan_in), √(3/fan_in)), variance 1/fan_in.
+
+    Efficient BackProp. ``variance_scaling_(tensor, 1, 'fan_in', 'uniform')``.
+
+    Example:
+        >>> w = lecun_uniform_(torch.empty(64, 256))
+        >>> bool(w.abs().max() <= (3 / 256) ** 0.5)
+        True
+    """
+    return variance_scaling_(tensor, 1.0, "fan_in", "uniform", generator=generator)
 
 
 # --------------------------------------------------------------------------- on modules
@@ -362,8 +503,7 @@ def xavier_init(
     generator: torch.Generator | None = None,
 ) -> None:
     """Xavier-fill ``module.weight`` (see :func:`xavier_`), set ``module.bias`` to ``bias``."""
-    if distribution not in DISTRIBUTIONS:
-        raise ConfigValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}.")
+    _check_distribution(distribution)
     if (w := _weight(module)) is not None:
         xavier_(w, gain, distribution, generator=generator)
     _fill_bias(module, bias)
@@ -424,8 +564,7 @@ def kaiming_init(
     generator: torch.Generator | None = None,
 ) -> None:
     """Kaiming-fill ``module.weight`` (see :func:`kaiming_`), set ``module.bias`` to ``bias``."""
-    if distribution not in DISTRIBUTIONS:
-        raise ConfigValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}.")
+    _check_distribution(distribution)
     if (w := _weight(module)) is not None:
         kaiming_(w, a, mode, nonlinearity, distribution, generator=generator)
     _fill_bias(module, bias)

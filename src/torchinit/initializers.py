@@ -16,6 +16,10 @@ To add your own, register a frozen dataclass with a ``fill`` method::
 Initializers written for mmengine (a :class:`BaseInit` subclass whose ``__call__(module)``
 walks the module itself) keep working: the engine runs them where mmengine would and
 records them as that initializer.
+
+This file holds the base classes and mmengine's set; the rest of the catalogue (Orthogonal,
+Dirac, Eye, Zeros, Ones, Sparse, VarianceScaling, LeCun, TruncNormalTF, DeltaOrthogonal,
+DepthScaledNormal) is in ``_catalogue.py`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -31,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
-from .errors import ConfigTypeError, ConfigValueError
+from .errors import ConfigTypeError, ConfigValueError, InitWarning
 from .registry import Registry, describe_value
 
 __all__ = [
@@ -42,21 +47,36 @@ __all__ = [
     "Caffe2XavierInit",
     "Constant",
     "ConstantInit",
+    "DeltaOrthogonal",
+    "DepthScaledNormal",
+    "Dirac",
+    "Eye",
     "FillInit",
     "Initializer",
     "Kaiming",
     "KaimingInit",
+    "LeCunNormal",
+    "LeCunUniform",
     "Normal",
     "NormalInit",
+    "Ones",
+    "Orthogonal",
     "Pretrained",
     "PretrainedInit",
+    "Sparse",
     "TruncNormal",
     "TruncNormalInit",
+    "TruncNormalTF",
     "Uniform",
     "UniformInit",
+    "VarianceScaling",
     "Xavier",
     "XavierInit",
+    "Zeros",
 ]
+
+# TruncNormal warns when its bounds are this many standard deviations out (mass beyond: 2e-9).
+_CUTS_NOTHING = 6.0
 
 WEIGHT_INITIALIZERS = Registry("weight initializer")
 INITIALIZERS = WEIGHT_INITIALIZERS  # mmcv 1.x's name
@@ -119,7 +139,7 @@ class FillInit:
     def describe(self) -> str:
         """``Name(arg=value, ...)`` with every argument, e.g. ``Normal(mean=0, std=0.01)``."""
         parts = [f"{f.name}={getattr(self, f.name):g}" if isinstance(getattr(self, f.name), float)
-                 else f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)]
+                 else f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self) if f.init]
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -181,7 +201,14 @@ class Normal(FillInit):
 @WEIGHT_INITIALIZERS.register_module(name="TruncNormal")
 @dataclass(frozen=True, kw_only=True)
 class TruncNormal(FillInit):
-    """N(mean, std²) cut to the *absolute* range [a, b] (mmengine's convention)."""
+    """N(mean, std²) cut to the *absolute* range [a, b] (mmengine's convention).
+
+    With ``std=0.02`` the default ``[-2, 2]`` lies 100 standard deviations out and cuts
+    nothing: mmengine configs rely on that, so the defaults stay silent. Bounds given
+    otherwise that read like standard deviations (``a < 0 < b``) but lie 6 or more of them
+    from the mean warn (:class:`~torchinit.InitWarning`): ``TruncNormal(std=0.02, a=-3, b=3)``
+    was probably meant as ``TruncNormalTF(std=0.02, a=-3, b=3)``.
+    """
 
     mean: float = 0.0
     std: float = 1.0
@@ -194,6 +221,21 @@ class TruncNormal(FillInit):
             raise ConfigValueError(f"TruncNormal: std must be >= 0, got {self.std!r}.")
         if not self.a < self.b:
             raise ConfigValueError(f"TruncNormal: needs a < b, got a={self.a!r}, b={self.b!r}.")
+        if (
+            (self.a, self.b) != (-2.0, 2.0)
+            and self.std > 0
+            and self.a < 0 < self.b
+            and min(self.mean - self.a, self.b - self.mean) >= _CUTS_NOTHING * self.std
+        ):
+            far = min(self.mean - self.a, self.b - self.mean) / self.std
+            warnings.warn(
+                f"{self.describe()}: a and b are absolute values, {far:.3g} standard deviations from the mean, "
+                f"so nothing is truncated. For bounds in standard deviations use "
+                f"TruncNormalTF(mean={self.mean:g}, std={self.std:g}, a={self.a:g}, b={self.b:g}); for no "
+                f"truncation, Normal(mean={self.mean:g}, std={self.std:g}).",
+                InitWarning,
+                stacklevel=3,
+            )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.trunc_normal_(tensor, self.mean, self.std, self.a, self.b, generator=generator)
@@ -389,3 +431,21 @@ def describe_initializer(init: Any) -> str:
     if callable(describe):
         return str(describe())
     return getattr(init, "__name__", None) or type(init).__name__
+
+
+# The catalogue beyond mmengine's set (torch.nn.init's, JAX's, TensorFlow's, depth-scaled),
+# registered on import; it needs the base classes above.
+from ._catalogue import (  # noqa: E402
+    DeltaOrthogonal,
+    DepthScaledNormal,
+    Dirac,
+    Eye,
+    LeCunNormal,
+    LeCunUniform,
+    Ones,
+    Orthogonal,
+    Sparse,
+    TruncNormalTF,
+    VarianceScaling,
+    Zeros,
+)

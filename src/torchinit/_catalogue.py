@@ -1,0 +1,363 @@
+"""The initializers beyond mmengine's set: torch.nn.init's structural fills, JAX's variance
+scaling, LeCun, TensorFlow's truncated normal, delta-orthogonal and depth-scaled normal.
+
+Each is a frozen keyword-only config class registered in ``WEIGHT_INITIALIZERS`` whose
+``fill`` calls one function of :mod:`torchinit.functional`, and whose ``check_tensor``
+rejects, before any weight changes, a tensor that function cannot fill. Re-exported by
+:mod:`torchinit.initializers`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as F
+from .errors import ConfigTypeError, ConfigValueError
+from .initializers import WEIGHT_INITIALIZERS, Constant, FillInit, _check_choice
+from .registry import describe_value
+
+__all__ = [
+    "DeltaOrthogonal",
+    "DepthScaledNormal",
+    "Dirac",
+    "Eye",
+    "LeCunNormal",
+    "LeCunUniform",
+    "Ones",
+    "Orthogonal",
+    "Sparse",
+    "TruncNormalTF",
+    "VarianceScaling",
+    "Zeros",
+]
+
+DEPTH_FROM = ("blocks", "position")
+
+
+def _check_dims(init: FillInit, tensor: Tensor, where: str, dims: tuple[int, ...], what: str, fix: str) -> None:
+    if tensor.dim() not in dims:
+        raise ConfigValueError(
+            f"{init.describe()} cannot fill {where}: it fills {what}, and this tensor has "
+            f"{tensor.dim()} dimension{'s' if tensor.dim() != 1 else ''}. {fix}"
+        )
+
+
+def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigTypeError(f"{owner}: {name} must be an int, got {describe_value(value)}.")
+    if value < minimum:
+        raise ConfigValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}.")
+
+
+def _check_std(owner: str, std: float) -> None:
+    if std < 0:
+        raise ConfigValueError(f"{owner}: std must be >= 0, got {std!r}.")
+
+
+# --------------------------------------------------------------------------- torch.nn.init's set
+@WEIGHT_INITIALIZERS.register_module(name="Zeros")
+@dataclass(frozen=True, kw_only=True)
+class Zeros(Constant):
+    """Fill with 0: ``Constant(val=0)`` by its torch name (``torch.nn.init.zeros_``)."""
+
+    val: float = field(default=0.0, init=False)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Ones")
+@dataclass(frozen=True, kw_only=True)
+class Ones(Constant):
+    """Fill with 1: ``Constant(val=1)`` by its torch name (``torch.nn.init.ones_``)."""
+
+    val: float = field(default=1.0, init=False)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Eye")
+@dataclass(frozen=True, kw_only=True)
+class Eye(FillInit):
+    """The identity matrix on a 2-d weight; see :func:`torchinit.functional.eye_`."""
+
+    random: ClassVar[bool] = False
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        _check_dims(self, tensor, where, (2,), "2-d weights (Linear)", "Use Dirac for a conv weight.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.eye_(tensor)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Dirac")
+@dataclass(frozen=True, kw_only=True)
+class Dirac(FillInit):
+    """The identity conv (Zagoruyko & Komodakis 2017); see :func:`torchinit.functional.dirac_`.
+
+    Args:
+        groups: the conv's ``groups``: the identity is repeated per group of output channels.
+    """
+
+    random: ClassVar[bool] = False
+    groups: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("Dirac", "groups", self.groups, 1)
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Eye for a Linear weight.")
+        if tensor.size(0) % self.groups:
+            raise ConfigValueError(
+                f"{self.describe()} cannot fill {where}: its {tensor.size(0)} output channels do not split into "
+                f"{self.groups} groups. Set groups to the conv's groups."
+            )
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.dirac_(tensor, self.groups)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Orthogonal")
+@dataclass(frozen=True, kw_only=True)
+class Orthogonal(FillInit):
+    """A Haar-random (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2014).
+
+    See :func:`torchinit.functional.orthogonal_`; a conv weight is flattened to
+    ``out × (in·k·k)``.
+    """
+
+    gain: float = 1.0
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        super().check_tensor(tensor, where)
+        if tensor.dim() < 2:
+            raise ConfigValueError(
+                f"{self.describe()} cannot fill {where}: an orthogonal matrix needs at least 2 dimensions, "
+                f"and this tensor has {tensor.dim()}. Select weights only (param='weight') or use Constant/Normal."
+            )
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.orthogonal_(tensor, self.gain, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="Sparse")
+@dataclass(frozen=True, kw_only=True)
+class Sparse(FillInit):
+    """N(0, std²) with a ``sparsity`` fraction of each column zeroed (Martens 2010).
+
+    See :func:`torchinit.functional.sparse_`.
+
+    Args:
+        sparsity: the fraction of each column set to 0, in [0, 1].
+        std: the standard deviation of the other entries.
+    """
+
+    sparsity: float
+    std: float = 0.01
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.sparsity <= 1:
+            raise ConfigValueError(f"Sparse: sparsity is a fraction in [0, 1], got {self.sparsity!r}.")
+        _check_std("Sparse", self.std)
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        super().check_tensor(tensor, where)
+        _check_dims(self, tensor, where, (2,), "2-d weights (Linear) column by column",
+                    "Select Linear layers only, e.g. layer='Linear'.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.sparse_(tensor, self.sparsity, self.std, generator=generator)
+
+
+# --------------------------------------------------------------------------- variance scaling (JAX)
+@WEIGHT_INITIALIZERS.register_module(name="VarianceScaling")
+@dataclass(frozen=True, kw_only=True)
+class VarianceScaling(FillInit):
+    """Zero-mean values of variance ``scale / fan``: JAX's (and Flax's) ``variance_scaling``.
+
+    See :func:`torchinit.functional.variance_scaling_`. The defaults are JAX's.
+
+    Args:
+        scale: the variance times the fan (``gain²``: 2 for relu).
+        mode: which fan: ``'fan_in'``, ``'fan_out'``, ``'fan_avg'`` or ``'fan_geo_avg'``.
+        distribution: ``'truncated_normal'`` (cut at ±2 std, std corrected), ``'normal'``
+            or ``'uniform'``.
+    """
+
+    needs_fan: ClassVar[bool] = True
+    scale: float = 1.0
+    mode: str = "fan_in"
+    distribution: str = "truncated_normal"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.scale < 0:
+            raise ConfigValueError(f"VarianceScaling: scale must be >= 0, got {self.scale!r}.")
+        _check_choice("VarianceScaling", "mode", self.mode, F.FAN_MODES)
+        _check_choice("VarianceScaling", "distribution", self.distribution, F.SCALING_DISTRIBUTIONS)
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.variance_scaling_(tensor, self.scale, self.mode, self.distribution,  # type: ignore[arg-type]
+                                   generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="LeCunNormal")
+@dataclass(frozen=True, kw_only=True)
+class LeCunNormal(FillInit):
+    """Variance 1/fan_in, truncated normal (LeCun et al. 1998); see :func:`torchinit.functional.lecun_normal_`."""
+
+    needs_fan: ClassVar[bool] = True
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.lecun_normal_(tensor, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="LeCunUniform")
+@dataclass(frozen=True, kw_only=True)
+class LeCunUniform(FillInit):
+    """Variance 1/fan_in, uniform (LeCun et al. 1998); see :func:`torchinit.functional.lecun_uniform_`."""
+
+    needs_fan: ClassVar[bool] = True
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.lecun_uniform_(tensor, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="TruncNormalTF")
+@dataclass(frozen=True, kw_only=True)
+class TruncNormalTF(FillInit):
+    """N(mean, std²) cut at ``a`` and ``b`` *standard deviations* (TensorFlow's, timm's ``_tf``).
+
+    See :func:`torchinit.functional.trunc_normal_tf_`. ``TruncNormalTF(std=0.02)`` cuts at
+    ±0.04, where ``TruncNormal(std=0.02)`` (absolute bounds ±2) cuts nothing.
+
+    Args:
+        mean: the centre.
+        std: the standard deviation of the normal before it is cut.
+        a, b: the bounds, in standard deviations from ``mean``.
+        corrected: divide ``std`` by the shrink factor of the cut, so that the values
+            themselves have standard deviation ``std`` (as JAX's truncated normal does).
+    """
+
+    mean: float = 0.0
+    std: float = 1.0
+    a: float = -2.0
+    b: float = 2.0
+    corrected: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_std("TruncNormalTF", self.std)
+        if not self.a < self.b:
+            raise ConfigValueError(f"TruncNormalTF: needs a < b (in standard deviations), got a={self.a!r}, b={self.b!r}.")
+        if not isinstance(self.corrected, bool):
+            raise ConfigTypeError(f"TruncNormalTF: corrected must be True or False, got {describe_value(self.corrected)}.")
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.trunc_normal_tf_(tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected,
+                                  generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="DeltaOrthogonal")
+@dataclass(frozen=True, kw_only=True)
+class DeltaOrthogonal(FillInit):
+    """An orthogonal kernel centre, zeros elsewhere (Xiao et al. 2018).
+
+    See :func:`torchinit.functional.delta_orthogonal_`; needs ``out_channels >= in_channels``.
+    """
+
+    gain: float = 1.0
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        super().check_tensor(tensor, where)
+        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Orthogonal for it.")
+        if tensor.size(0) < tensor.size(1):
+            raise ConfigValueError(
+                f"{self.describe()} cannot fill {where}: it has fewer output ({tensor.size(0)}) than input "
+                f"({tensor.size(1)}) channels, so no kernel centre is norm-preserving. Use Orthogonal for it."
+            )
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.delta_orthogonal_(tensor, self.gain, generator=generator)
+
+
+# --------------------------------------------------------------------------- depth-scaled
+def block_position(root: nn.Module, name: str) -> tuple[int, int]:
+    """``(position, count)`` of the block holding the tensor or module ``name`` of ``root``.
+
+    The block is the outermost indexed container on the path: the entry of an
+    ``nn.ModuleList`` or ``nn.Sequential`` (or of an ``nn.ModuleDict`` keyed by numbers, as
+    torchtitan's ``layers``) that the path goes through. ``position`` counts from 1;
+    ``count`` is the container's length. ``'transformer.h.3.attn.c_proj.weight'`` in a
+    12-block GPT-2 gives ``(4, 12)``.
+
+    Raises:
+        ConfigValueError: no indexed container on the path.
+    """
+    module: nn.Module = root
+    for part in name.split(".")[:-1]:
+        if isinstance(module, (nn.ModuleList, nn.Sequential, nn.ModuleDict)) and part.isdigit():
+            keys = list(module._modules)
+            return keys.index(part) + 1, len(keys)
+        child = module._modules.get(part)
+        if child is None:
+            break
+        module = child
+    raise ConfigValueError(
+        f"no block (an entry of a ModuleList, Sequential or numbered ModuleDict) holds {name!r}, so its depth "
+        "is unknown. Give the depth explicitly, e.g. depth=12."
+    )
+
+
+@WEIGHT_INITIALIZERS.register_module(name="DepthScaledNormal")
+@dataclass(frozen=True, kw_only=True)
+class DepthScaledNormal(FillInit):
+    """N(0, (std / √(2·depth))²): residual projections scaled down with depth (GPT-2).
+
+    Radford et al. (2019), Language Models are Unsupervised Multitask Learners: "scale the
+    weights of residual layers at initialization by a factor of 1/√N where N is the number
+    of residual layers" (two per block, hence ``2·depth``).
+
+    Args:
+        std: the standard deviation before scaling (GPT-2: 0.02).
+        depth: a number; or ``'blocks'``: the number of blocks in the stack holding the
+            tensor (GPT-2, nanoGPT: ``n_layer``); or ``'position'``: the 1-based position of
+            that block (torchtitan's ``depth_init``: ``std / √(2·(layer_id + 1))``). The
+            stack is the outermost ModuleList/Sequential on the tensor's path (see
+            :func:`block_position`); the engine resolves it per tensor before filling.
+
+    Example::
+
+        dict(type='DepthScaledNormal', std=0.02, override=dict(name='h.*.attn.c_proj'))
+    """
+
+    std: float = 0.02
+    depth: int | str = "blocks"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_std("DepthScaledNormal", self.std)
+        if isinstance(self.depth, str):
+            _check_choice("DepthScaledNormal", "depth", self.depth, DEPTH_FROM)
+        else:
+            _check_int("DepthScaledNormal", "depth", self.depth, 1)
+
+    def specialize(self, name: str, root: nn.Module) -> DepthScaledNormal:
+        """This initializer with the depth of the tensor ``name`` of ``root`` filled in."""
+        if not isinstance(self.depth, str):
+            return self
+        try:
+            position, count = block_position(root, name)
+        except ConfigValueError as exc:
+            raise ConfigValueError(f"{self.describe()}: {exc}") from None
+        return replace(self, depth=count if self.depth == "blocks" else position)
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        if isinstance(self.depth, str):
+            raise ConfigValueError(
+                f"{self.describe()} knows its depth only from the tensor's position: fill through a rule "
+                "(initialize / init_cfg), call specialize(name, root) first, or give depth=N."
+            )
+        return F.normal_(tensor, 0.0, self.std / math.sqrt(2 * self.depth), generator=generator)
