@@ -34,6 +34,7 @@ __all__ = [
     "TruncNormalTF",
     "VarianceScaling",
     "Zeros",
+    "block_position",
 ]
 
 DEPTH_FROM = ("blocks", "position")

@@ -73,6 +73,7 @@ __all__ = [
     "Xavier",
     "XavierInit",
     "Zeros",
+    "block_position",
 ]
 
 # TruncNormal warns when its bounds are this many standard deviations out (mass beyond: 2e-9).
@@ -448,4 +449,5 @@ from ._catalogue import (  # noqa: E402
     TruncNormalTF,
     VarianceScaling,
     Zeros,
+    block_position,
 )
