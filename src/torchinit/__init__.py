@@ -103,12 +103,17 @@ from .pretrained import (
     register_scheme,
 )
 from .registry import Registry, build_from_cfg
+from ._probe import ActivationProbe, LayerActivation, probe_activations
+from ._record import reproducibility_record
+from ._render import print_report
+from .health import HealthFinding, HealthReport, TensorHealth, health_check, tied_parameters
 from .report import InitReport, ParamRecord, RuleRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATION_LAYERS",
+    "ActivationProbe",
     "BaseInit",
     "BaseModule",
     "CONV_LAYERS",
@@ -137,6 +142,8 @@ __all__ = [
     "Dirac",
     "Eye",
     "FillInit",
+    "HealthFinding",
+    "HealthReport",
     "INITIALIZERS",
     "InitReport",
     "InitStateError",
@@ -144,6 +151,7 @@ __all__ = [
     "Initializer",
     "Kaiming",
     "KaimingInit",
+    "LayerActivation",
     "LeCunNormal",
     "LeCunUniform",
     "LoadResult",
@@ -166,6 +174,7 @@ __all__ = [
     "RuleRecord",
     "Sequential",
     "Sparse",
+    "TensorHealth",
     "TorchInitError",
     "TruncNormal",
     "TruncNormalInit",
@@ -193,6 +202,7 @@ __all__ = [
     "constant_init",
     "get_compat",
     "get_torchinit_home",
+    "health_check",
     "initialize",
     "is_model_wrapper",
     "kaiming_init",
@@ -201,9 +211,13 @@ __all__ = [
     "materialize",
     "normal_init",
     "plan",
+    "print_report",
+    "probe_activations",
     "read_checkpoint",
     "register_scheme",
+    "reproducibility_record",
     "set_compat",
+    "tied_parameters",
     "trunc_normal_",
     "trunc_normal_init",
     "uniform_init",
