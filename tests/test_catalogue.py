@@ -31,6 +31,7 @@ from torchinit import (
     DeltaOrthogonal,
     DepthScaledNormal,
     Dirac,
+    EmbeddingNormal,
     Eye,
     FillInit,
     InitWarning,
@@ -391,8 +392,8 @@ def test_an_unknown_nonlinearity_lists_the_modern_ones_too() -> None:
 
 
 # --------------------------------------------------------------------------- the registered classes
-CATALOGUE = [Zeros, Ones, Eye, Dirac, Orthogonal, Sparse, VarianceScaling, LeCunNormal, LeCunUniform,
-             TruncNormalTF, DeltaOrthogonal, DepthScaledNormal]
+CATALOGUE = [Zeros, Ones, Eye, Dirac, Orthogonal, Sparse, EmbeddingNormal, VarianceScaling, LeCunNormal,
+             LeCunUniform, TruncNormalTF, DeltaOrthogonal, DepthScaledNormal]
 
 
 def field_defaults(cls: type) -> dict[str, Any]:
@@ -409,6 +410,7 @@ def field_defaults(cls: type) -> dict[str, Any]:
         (Dirac, dict(groups=1)),
         (Orthogonal, dict(gain=1)),
         (Sparse, dict(sparsity=..., std=0.01)),
+        (EmbeddingNormal, dict(mean=0, std=1, padding_idx=None)),
         (VarianceScaling, dict(scale=1, mode="fan_in", distribution="truncated_normal")),
         (LeCunNormal, {}),
         (LeCunUniform, {}),
@@ -505,6 +507,8 @@ BAD_VALUES = [
     pytest.param(DepthScaledNormal, dict(depth=0), ConfigValueError, "depth must be >= 1", id="depth-0"),
     pytest.param(DepthScaledNormal, dict(depth="layers"), ConfigValueError, "'blocks', 'position'", id="depth-str"),
     pytest.param(DepthScaledNormal, dict(depth=2.0), ConfigTypeError, "depth must be an int", id="depth-float"),
+    pytest.param(EmbeddingNormal, dict(padding_idx=1.0), ConfigTypeError, "padding_idx must be an int", id="emb-pad"),
+    pytest.param(EmbeddingNormal, dict(std=-1), ConfigValueError, "std must be >= 0", id="emb-std"),
 ]
 
 
@@ -526,6 +530,7 @@ CANNOT_FILL = [
     pytest.param(DeltaOrthogonal(), (4, 8, 3, 3), "fewer output.*Use Orthogonal", id="delta-out-lt-in"),
     pytest.param(DeltaOrthogonal(), (8, 4), "it fills conv weights", id="delta-linear"),
     pytest.param(LeCunNormal(), (8,), "fewer than 2 dimensions", id="lecun-1d"),
+    pytest.param(EmbeddingNormal(padding_idx=5), (4, 3), "no row 5", id="embedding-row"),
 ]
 
 
@@ -592,6 +597,35 @@ def test_orthogonal_rule_with_a_gain_through_initialize() -> None:
     initialize(net, dict(type="Orthogonal", layer="Linear", gain=F.calculate_gain("relu")), seed=0)
     w = net.fc.weight.double()
     assert torch.allclose(w @ w.T, 2 * torch.eye(8, dtype=torch.float64), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- EmbeddingNormal
+class Embeddings(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.words = nn.Embedding(3000, 64, padding_idx=2)
+        self.positions = nn.Embedding(512, 64)
+
+
+def test_embedding_normal_zeros_the_padding_row_of_each_embedding_and_draws_the_rest() -> None:
+    model = Embeddings()
+    initialize(model, dict(type="EmbeddingNormal", layer="Embedding", std=0.02), seed=0)
+    words = model.words.weight.detach()
+    assert not words[2].any() and words[3].all()
+    assert_fits(torch.cat([words[:2], words[3:]]), normal_cdf(0.02))
+    assert model.positions.weight.detach().all()
+    assert_std(model.positions.weight, 0.02)
+
+
+def test_embedding_normal_takes_an_explicit_padding_row() -> None:
+    t = EmbeddingNormal(std=1, padding_idx=-1).fill(torch.empty(5, 3), generator=gen())
+    assert not t[4].any() and t[:4].all()
+    assert EmbeddingNormal(padding_idx=0).specialize("words.weight", Embeddings()) == EmbeddingNormal(padding_idx=0)
+
+
+def test_embedding_normal_without_a_padding_row_is_normal() -> None:
+    assert torch.equal(EmbeddingNormal(std=2).fill(torch.empty(8, 8), generator=gen(3)),
+                       F.normal_(torch.empty(8, 8), 0, 2, generator=gen(3)))
 
 
 # --------------------------------------------------------------------------- depth-scaled

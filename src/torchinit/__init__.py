@@ -53,6 +53,7 @@ from .initializers import (
     DeltaOrthogonal,
     DepthScaledNormal,
     Dirac,
+    EmbeddingNormal,
     Eye,
     FillInit,
     Initializer,
@@ -77,6 +78,7 @@ from .initializers import (
     XavierInit,
     Zeros,
 )
+from ._lsuv import lsuv_init
 from ._materialize import materialize
 from .engine import get_compat, initialize, plan, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
@@ -140,6 +142,7 @@ __all__ = [
     "DeltaOrthogonal",
     "DepthScaledNormal",
     "Dirac",
+    "EmbeddingNormal",
     "Eye",
     "FillInit",
     "HealthFinding",
@@ -208,6 +211,7 @@ __all__ = [
     "kaiming_init",
     "load_checkpoint",
     "load_state_dict",
+    "lsuv_init",
     "materialize",
     "normal_init",
     "plan",

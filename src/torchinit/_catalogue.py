@@ -25,6 +25,7 @@ __all__ = [
     "DeltaOrthogonal",
     "DepthScaledNormal",
     "Dirac",
+    "EmbeddingNormal",
     "Eye",
     "LeCunNormal",
     "LeCunUniform",
@@ -170,6 +171,57 @@ class Sparse(FillInit):
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.sparse_(tensor, self.sparsity, self.std, generator=generator)
+
+
+@WEIGHT_INITIALIZERS.register_module(name="EmbeddingNormal")
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingNormal(FillInit):
+    """N(mean, std²) with an embedding's padding row set to 0.
+
+    What ``nn.Embedding.reset_parameters`` does (with N(0, 1)) and Hugging Face's BERT,
+    GPT-2 and LLaMA ``_init_weights`` do (with N(0, 0.02²)): the vector of the padding
+    token starts at zero.
+
+    Args:
+        mean: the mean of the normal.
+        std: its standard deviation.
+        padding_idx: the row set to 0; None: the ``padding_idx`` of the ``nn.Embedding``
+            that holds the tensor (resolved by the engine; no row if it has none).
+    """
+
+    mean: float = 0.0
+    std: float = 1.0
+    padding_idx: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_std("EmbeddingNormal", self.std)
+        if self.padding_idx is not None and (isinstance(self.padding_idx, bool) or not isinstance(self.padding_idx, int)):
+            raise ConfigTypeError(f"EmbeddingNormal: padding_idx must be an int or None, got {describe_value(self.padding_idx)}.")
+
+    def specialize(self, name: str, root: nn.Module) -> EmbeddingNormal:
+        """This initializer with the padding row of the embedding holding ``name`` filled in."""
+        if self.padding_idx is not None:
+            return self
+        owner_name = name.rpartition(".")[0]
+        owner = root.get_submodule(owner_name) if owner_name else root
+        padding_idx = owner.padding_idx if isinstance(owner, nn.Embedding) else None
+        return self if padding_idx is None else replace(self, padding_idx=padding_idx)
+
+    def check_tensor(self, tensor: Tensor, where: str) -> None:
+        super().check_tensor(tensor, where)
+        if self.padding_idx is not None and not (tensor.dim() >= 1 and -len(tensor) <= self.padding_idx < len(tensor)):
+            raise ConfigValueError(
+                f"{self.describe()} cannot fill {where}: it has no row {self.padding_idx} (shape "
+                f"{tuple(tensor.shape)}). Give the padding_idx of this embedding, or None."
+            )
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        F.normal_(tensor, self.mean, self.std, generator=generator)
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                tensor[self.padding_idx].zero_()
+        return tensor
 
 
 # --------------------------------------------------------------------------- variance scaling (JAX)

@@ -18,8 +18,8 @@ walks the module itself) keep working: the engine runs them where mmengine would
 records them as that initializer.
 
 This file holds the base classes and mmengine's set; the rest of the catalogue (Orthogonal,
-Dirac, Eye, Zeros, Ones, Sparse, VarianceScaling, LeCun, TruncNormalTF, DeltaOrthogonal,
-DepthScaledNormal) is in ``_catalogue.py`` and re-exported here.
+Dirac, Eye, Zeros, Ones, Sparse, EmbeddingNormal, VarianceScaling, LeCun, TruncNormalTF,
+DeltaOrthogonal, DepthScaledNormal) is in ``_catalogue.py`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ __all__ = [
     "DeltaOrthogonal",
     "DepthScaledNormal",
     "Dirac",
+    "EmbeddingNormal",
     "Eye",
     "FillInit",
     "Initializer",
@@ -440,6 +441,7 @@ from ._catalogue import (  # noqa: E402
     DeltaOrthogonal,
     DepthScaledNormal,
     Dirac,
+    EmbeddingNormal,
     Eye,
     LeCunNormal,
     LeCunUniform,
