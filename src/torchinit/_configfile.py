@@ -381,7 +381,7 @@ def _find(
         if id(value) in by_id:
             return by_id[id(value)]
     for value in values:
-        if isinstance(value, dict) and "type" in value:
+        if isinstance(value, dict) and value:
             equal = [p for p, n in nodes if isinstance(n, dict) and _same(n, value)]
             if len(equal) == 1:
                 return equal[0]
