@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml constraints-dev.txt
 
 venv: $(STAMP)
 
+# The torchinit command on the example detector: rules, summary, health check, and a plot of
+# measured vs promised weight std (build/ is ignored by git).
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/torchinit init --plot build/demo/init.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
