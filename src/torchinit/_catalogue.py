@@ -41,7 +41,9 @@ __all__ = [
 DEPTH_FROM = ("blocks", "position")
 
 
-def _check_dims(init: FillInit, tensor: Tensor, where: str, dims: tuple[int, ...], what: str, fix: str) -> None:
+def _check_dims(
+    init: FillInit, tensor: Tensor, where: str, dims: tuple[int, ...], what: str, fix: str
+) -> None:
     if tensor.dim() not in dims:
         raise ConfigValueError(
             f"{init.describe()} cannot fill {where}: it fills {what}, and this tensor has "
@@ -109,11 +111,12 @@ class Dirac(FillInit):
         _check_int("Dirac", "groups", self.groups, 1)
 
     def check_tensor(self, tensor: Tensor, where: str) -> None:
-        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Eye for a Linear weight.")
+        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)",
+                    "Use Eye for a Linear weight.")
         if tensor.size(0) % self.groups:
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: its {tensor.size(0)} output channels do not split into "
-                f"{self.groups} groups. Set groups to the conv's groups."
+                f"{self.describe()} cannot fill {where}: its {tensor.size(0)} output channels do not "
+                f"split into {self.groups} groups. Set groups to the conv's groups."
             )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -135,8 +138,9 @@ class Orthogonal(FillInit):
         super().check_tensor(tensor, where)
         if tensor.dim() < 2:
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: an orthogonal matrix needs at least 2 dimensions, "
-                f"and this tensor has {tensor.dim()}. Select weights only (param='weight') or use Constant/Normal."
+                f"{self.describe()} cannot fill {where}: an orthogonal matrix needs at least 2 "
+                f"dimensions, and this tensor has {tensor.dim()}. Select weights only (param='weight') "
+                "or use Constant/Normal."
             )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -196,8 +200,11 @@ class EmbeddingNormal(FillInit):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_std("EmbeddingNormal", self.std)
-        if self.padding_idx is not None and (isinstance(self.padding_idx, bool) or not isinstance(self.padding_idx, int)):
-            raise ConfigTypeError(f"EmbeddingNormal: padding_idx must be an int or None, got {describe_value(self.padding_idx)}.")
+        idx = self.padding_idx
+        if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int)):
+            raise ConfigTypeError(
+                f"EmbeddingNormal: padding_idx must be an int or None, got {describe_value(idx)}."
+            )
 
     def specialize(self, name: str, root: nn.Module) -> EmbeddingNormal:
         """This initializer with the padding row of the embedding holding ``name`` filled in."""
@@ -210,7 +217,8 @@ class EmbeddingNormal(FillInit):
 
     def check_tensor(self, tensor: Tensor, where: str) -> None:
         super().check_tensor(tensor, where)
-        if self.padding_idx is not None and not (tensor.dim() >= 1 and -len(tensor) <= self.padding_idx < len(tensor)):
+        idx = self.padding_idx
+        if idx is not None and not (tensor.dim() >= 1 and -len(tensor) <= idx < len(tensor)):
             raise ConfigValueError(
                 f"{self.describe()} cannot fill {where}: it has no row {self.padding_idx} (shape "
                 f"{tuple(tensor.shape)}). Give the padding_idx of this embedding, or None."
@@ -259,7 +267,10 @@ class VarianceScaling(FillInit):
 @WEIGHT_INITIALIZERS.register_module(name="LeCunNormal")
 @dataclass(frozen=True, kw_only=True)
 class LeCunNormal(FillInit):
-    """Variance 1/fan_in, truncated normal (LeCun et al. 1998); see :func:`torchinit.functional.lecun_normal_`."""
+    """Variance 1/fan_in, truncated normal (LeCun et al. 1998).
+
+    See :func:`torchinit.functional.lecun_normal_`.
+    """
 
     needs_fan: ClassVar[bool] = True
 
@@ -270,7 +281,10 @@ class LeCunNormal(FillInit):
 @WEIGHT_INITIALIZERS.register_module(name="LeCunUniform")
 @dataclass(frozen=True, kw_only=True)
 class LeCunUniform(FillInit):
-    """Variance 1/fan_in, uniform (LeCun et al. 1998); see :func:`torchinit.functional.lecun_uniform_`."""
+    """Variance 1/fan_in, uniform (LeCun et al. 1998).
+
+    See :func:`torchinit.functional.lecun_uniform_`.
+    """
 
     needs_fan: ClassVar[bool] = True
 
@@ -304,9 +318,13 @@ class TruncNormalTF(FillInit):
         super().__post_init__()
         _check_std("TruncNormalTF", self.std)
         if not self.a < self.b:
-            raise ConfigValueError(f"TruncNormalTF: needs a < b (in standard deviations), got a={self.a!r}, b={self.b!r}.")
+            raise ConfigValueError(
+                f"TruncNormalTF: needs a < b (in standard deviations), got a={self.a!r}, b={self.b!r}."
+            )
         if not isinstance(self.corrected, bool):
-            raise ConfigTypeError(f"TruncNormalTF: corrected must be True or False, got {describe_value(self.corrected)}.")
+            raise ConfigTypeError(
+                f"TruncNormalTF: corrected must be True or False, got {describe_value(self.corrected)}."
+            )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.trunc_normal_tf_(tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected,
@@ -325,7 +343,8 @@ class DeltaOrthogonal(FillInit):
 
     def check_tensor(self, tensor: Tensor, where: str) -> None:
         super().check_tensor(tensor, where)
-        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Orthogonal for it.")
+        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)",
+                    "Use Orthogonal for it.")
         if tensor.size(0) < tensor.size(1):
             raise ConfigValueError(
                 f"{self.describe()} cannot fill {where}: it has fewer output ({tensor.size(0)}) than input "
@@ -359,8 +378,8 @@ def block_position(root: nn.Module, name: str) -> tuple[int, int]:
             break
         module = child
     raise ConfigValueError(
-        f"no block (an entry of a ModuleList, Sequential or numbered ModuleDict) holds {name!r}, so its depth "
-        "is unknown. Give the depth explicitly, e.g. depth=12."
+        f"no block (an entry of a ModuleList, Sequential or numbered ModuleDict) holds {name!r}, so "
+        "its depth is unknown. Give the depth explicitly, e.g. depth=12."
     )
 
 

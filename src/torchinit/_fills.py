@@ -71,7 +71,8 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         )
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.size(0) % groups:
         raise ConfigValueError(
-            f"dirac_: groups must be a positive int dividing the {tensor.size(0)} output channels, got {groups!r}."
+            f"dirac_: groups must be a positive int dividing the {tensor.size(0)} output channels, "
+            f"got {groups!r}."
         )
     out_per_group = tensor.size(0) // groups
     n = min(out_per_group, tensor.size(1))
@@ -118,7 +119,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator
         return tensor.copy_(q.reshape(tensor.shape).mul_(gain))
 
 
-def delta_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None) -> Tensor:
+def delta_orthogonal_(
+    tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None
+) -> Tensor:
     """Fill a conv weight with an orthogonal matrix at the kernel centre and zeros elsewhere.
 
     Xiao et al. (2018), Dynamical Isometry and a Mean Field Theory of CNNs: How to Train
@@ -135,7 +138,8 @@ def delta_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Gen
     """
     if tensor.dim() not in (3, 4, 5):
         raise ConfigValueError(
-            f"delta_orthogonal_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape {tuple(tensor.shape)}."
+            "delta_orthogonal_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape "
+            f"{tuple(tensor.shape)}."
         )
     out_channels, in_channels = tensor.shape[:2]
     if out_channels < in_channels:
@@ -147,8 +151,8 @@ def delta_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Gen
         return tensor
     centre = tuple(k // 2 for k in tensor.shape[2:])
     with torch.no_grad():
-        q = orthogonal_(torch.empty(out_channels, in_channels, dtype=tensor.dtype, device=tensor.device), gain,
-                        generator=generator)
+        centre_matrix = torch.empty(out_channels, in_channels, dtype=tensor.dtype, device=tensor.device)
+        q = orthogonal_(centre_matrix, gain, generator=generator)
         tensor.zero_()
         tensor[(slice(None), slice(None), *centre)] = q
         return tensor
@@ -169,9 +173,13 @@ def sparse_(
         [3, 3, 3, 3]
     """
     if tensor.dim() != 2:
-        raise ConfigValueError(f"sparse_ fills a 2-d tensor (a Linear weight), got shape {tuple(tensor.shape)}.")
+        raise ConfigValueError(
+            f"sparse_ fills a 2-d tensor (a Linear weight), got shape {tuple(tensor.shape)}."
+        )
     if not 0 <= sparsity <= 1:
-        raise ConfigValueError(f"sparse_: sparsity is the fraction of zeros per column, in [0, 1], got {sparsity!r}.")
+        raise ConfigValueError(
+            f"sparse_: sparsity is the fraction of zeros per column, in [0, 1], got {sparsity!r}."
+        )
     if not std >= 0:
         raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     rows, cols = tensor.shape

@@ -51,7 +51,11 @@ def _check_args(tol: Any, max_iter: Any, layers: Any) -> tuple[type[nn.Module], 
         raise ConfigTypeError(f"lsuv_init: max_iter must be an int, got {describe_value(max_iter)}.")
     if max_iter < 1:
         raise ConfigValueError(f"lsuv_init: max_iter must be >= 1, got {max_iter!r}.")
-    classes = (layers,) if isinstance(layers, type) else tuple(layers) if isinstance(layers, (list, tuple)) else None
+    classes = None
+    if isinstance(layers, type):
+        classes = (layers,)
+    elif isinstance(layers, (list, tuple)):
+        classes = tuple(layers)
     if not classes or not all(isinstance(c, type) and issubclass(c, nn.Module) for c in classes):
         raise ConfigTypeError(
             f"lsuv_init: layers must be an nn.Module class or a tuple of them (nn.Linear, nn.Conv2d), "
@@ -75,7 +79,8 @@ def _output_variance(model: nn.Module, layer: nn.Module, batch: Batch, name: str
         handle.remove()
     if not isinstance(output, Tensor):
         raise ConfigTypeError(
-            f"lsuv_init: {name} returned {describe_value(output)}, not a tensor; leave its class out of layers."
+            f"lsuv_init: {name} returned {describe_value(output)}, not a tensor; leave its class out "
+            "of layers."
         )
     return float(output.detach().double().var(unbiased=False))
 
@@ -131,12 +136,14 @@ def lsuv_init(
     }
     if not targets:
         raise ConfigValueError(
-            f"lsuv_init: {type(model).__name__} has no {' or '.join(c.__name__ for c in classes)} with a weight; "
-            "pass the classes to initialize as layers=(...)."
+            f"lsuv_init: {type(model).__name__} has no {' or '.join(c.__name__ for c in classes)} with a "
+            "weight; pass the classes to initialize as layers=(...)."
         )
     meta = [name for name, m in targets.values() if m.weight.is_meta]
     if meta:
-        raise ConfigValueError(f"lsuv_init needs real tensors, and {meta[0]} is on the meta device: materialize first.")
+        raise ConfigValueError(
+            f"lsuv_init needs real tensors, and {meta[0]} is on the meta device: materialize first."
+        )
     saved = {key: (m.weight.detach().clone(), _bias(m) if _bias(m) is None else _bias(m).detach().clone())
              for key, (_, m) in targets.items()}
     modes = {m: m.training for m in model.modules()}
@@ -201,8 +208,8 @@ def _rescale(model: nn.Module, batch: Batch, name: str, layer: nn.Module, tol: f
             break
         if step == max_iter:
             warnings.warn(
-                f"lsuv_init: the output variance of {name} is {var:.4g} after {max_iter} rescalings, not within "
-                f"{tol} of 1.",
+                f"lsuv_init: the output variance of {name} is {var:.4g} after {max_iter} rescalings, "
+                f"not within {tol} of 1.",
                 InitWarning,
                 stacklevel=3,
             )

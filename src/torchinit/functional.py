@@ -344,7 +344,9 @@ def trunc_normal_tf_(
         True
     """
     if not (math.isfinite(mean) and math.isfinite(std)):
-        raise ConfigValueError(f"trunc_normal_tf_ needs a finite mean and std, got mean={mean!r}, std={std!r}.")
+        raise ConfigValueError(
+            f"trunc_normal_tf_ needs a finite mean and std, got mean={mean!r}, std={std!r}."
+        )
     if std < 0:
         raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     if not a < b:
