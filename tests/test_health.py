@@ -77,6 +77,12 @@ def test_a_rules_bias_promises_its_constant() -> None:
         dict(type="Xavier", distribution="uniform"),
         dict(type="Kaiming", mode="fan_in", nonlinearity="leaky_relu", a=0.1, distribution="uniform"),
         dict(type="Caffe2Xavier"),
+        dict(type="Ones"),
+        dict(type="LeCunNormal"),
+        dict(type="LeCunUniform"),
+        dict(type="VarianceScaling", scale=2.0, mode="fan_geo_avg", distribution="truncated_normal"),
+        dict(type="TruncNormalTF", mean=0.5, std=0.1, a=-1.0, b=3.0),
+        dict(type="TruncNormalTF", std=0.1, corrected=True),
     ],
 )
 def test_every_built_in_fill_keeps_its_promise(rule) -> None:

@@ -79,10 +79,11 @@ class ActivationProbe:
         if not self.layers:
             return "no leaf module produced a tensor"
         finite = [x for x in self.layers if math.isfinite(x.std)]
-        text = (
-            f"{len(self.layers)} layer outputs; std {self.input_std:.3g} at the input, "
-            f"{self.layers[-1].std:.3g} after {self.layers[-1].name}"
+        start = (
+            f"std {self.input_std:.3g} at the input," if self.input_std else "integer ids at the input, std"
         )
+        last = self.layers[-1]
+        text = f"{len(self.layers)} layer outputs; {start} {last.std:.3g} after {last.name}"
         if finite:
             low = min(finite, key=lambda x: x.std)
             high = max(finite, key=lambda x: x.std)

@@ -5,8 +5,10 @@ For each parameter :func:`health_check` compares the values with what the rule t
 
 * mean and std against the rule's distribution: ``Kaiming(mode='fan_out', nonlinearity='relu')``
   promises mean 0 and std ``sqrt(2 / fan_out)``; ``Normal(std=0.01)`` std 0.01;
-  ``Constant(val=1)`` and a rule's bias every value equal; ``Uniform`` and ``TruncNormal``
-  their range too;
+  ``Constant(val=1)``, ``Ones``, ``Zeros`` and a rule's bias every value equal; ``Uniform``,
+  ``TruncNormal``, ``TruncNormalTF`` and the uniform and truncated variance-scaling rules
+  (Xavier, Kaiming, LeCun, VarianceScaling, Caffe2Xavier) their range too. Other
+  initializers (orthogonal, sparse, custom ones) promise nothing the check knows of;
 * NaN or Inf in any parameter or floating-point buffer;
 * an all-zero parameter that no rule asked to be zero (a forgotten rule, a layer that
   starts at zero, a checkpoint key that did not load);
@@ -38,9 +40,13 @@ from .initializers import (
     Caffe2Xavier,
     Constant,
     Kaiming,
+    LeCunNormal,
+    LeCunUniform,
     Normal,
     TruncNormal,
+    TruncNormalTF,
     Uniform,
+    VarianceScaling,
     Xavier,
 )
 from .report import InitReport, ParamRecord
@@ -182,11 +188,21 @@ def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, fl
 
 
 def _scaled(shape: tuple[int, ...], gain: float, mode: str, distribution: str, formula: str) -> Promise:
+    """Zero mean, std ``gain / sqrt(fan)``; the range of the uniform or the ±2-std truncated normal."""
     fan_in, fan_out = F.compute_fans(shape)
-    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    fan = {
+        "fan_in": fan_in,
+        "fan_out": fan_out,
+        "fan_avg": (fan_in + fan_out) / 2,
+        "fan_geo_avg": math.sqrt(fan_in * fan_out),
+    }[mode]
     std = gain / math.sqrt(fan)
-    bound = math.sqrt(3.0) * std if distribution == "uniform" else math.inf
-    fans = f"fan_in={fan_in}, fan_out={fan_out}" if mode == "fan_avg" else f"{mode}={fan:g}"
+    bound = math.inf
+    if distribution == "uniform":
+        bound = math.sqrt(3.0) * std
+    elif distribution == "truncated_normal":
+        bound = 2 * std / F.truncated_normal_std(-2.0, 2.0)
+    fans = f"fan_in={fan_in}, fan_out={fan_out}" if mode in ("fan_avg", "fan_geo_avg") else f"{mode}={fan:g}"
     return Promise(0.0, std, -bound, bound, text=f"{formula} = {std:.4g} with {fans}")
 
 
@@ -194,6 +210,19 @@ def _gain_text(gain: float) -> str:
     return "" if gain == 1 else f"{gain:g}*"
 
 
+def _trunc_tf(i: Any) -> Promise:
+    std = i.std / F.truncated_normal_std(i.a, i.b) if i.corrected else i.std
+    low, high = i.mean + i.a * std, i.mean + i.b * std
+    return Promise(
+        *_truncnormal(i.mean, std, low, high),
+        low,
+        high,
+        constant=std == 0,
+        text=f"std {std:.4g} cut at [{i.a:g}, {i.b:g}] std",
+    )
+
+
+# How each built-in initializer's values are distributed, for a weight of shape s.
 _PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise]] = {
     Constant: lambda i, s: Promise(i.val, 0.0, constant=True, text=f"every value {i.val:g}"),
     Normal: lambda i, s: Promise(i.mean, i.std, constant=i.std == 0, text=f"std {i.std:g}"),
@@ -211,6 +240,7 @@ _PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise]] = {
         constant=i.std == 0,
         text=f"std {i.std:g} cut to [{i.a:g}, {i.b:g}]",
     ),
+    TruncNormalTF: lambda i, s: _trunc_tf(i),
     Xavier: lambda i, s: _scaled(
         s, i.gain, "fan_avg", i.distribution, f"{_gain_text(i.gain)}sqrt(2/(fan_in+fan_out))"
     ),
@@ -222,9 +252,30 @@ _PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise]] = {
         f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
     ),
     Caffe2Xavier: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
+    VarianceScaling: lambda i, s: _scaled(
+        s, math.sqrt(i.scale), i.mode, i.distribution, f"sqrt({i.scale:g}/{i.mode})"
+    ),
+    LeCunNormal: lambda i, s: _scaled(s, 1.0, "fan_in", "truncated_normal", "sqrt(1/fan_in)"),
+    LeCunUniform: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
 }
 
 _DESCRIBED = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def _promise_class(cls: Any) -> type | None:
+    """The class in ``_PROMISES`` whose promise ``cls`` keeps: itself, or a base whose fill it inherits."""
+    for base in getattr(cls, "__mro__", ()):
+        if base in _PROMISES and getattr(cls, "fill", None) is getattr(base, "fill", None):
+            return base
+    return None
+
+
+def _field_value(kind: Any, text: str) -> Any:
+    if kind in ("float", float):
+        return float(text)
+    if kind in ("bool", bool):
+        return {"True": True, "False": False}[text]
+    return text
 
 
 def _initializer_from_text(text: str | None) -> Any:
@@ -233,18 +284,19 @@ def _initializer_from_text(text: str | None) -> Any:
     if match is None or match.group(1) not in WEIGHT_INITIALIZERS:
         return None
     cls = WEIGHT_INITIALIZERS.get(match.group(1))
-    if cls not in _PROMISES:
+    if _promise_class(cls) is None:
         return None
-    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for part in filter(None, match.group(2).split(", ")):
         key, _, value = part.partition("=")
-        if key not in types:
+        if key not in fields:
             return None
-        try:
-            kwargs[key] = float(value) if types[key] in ("float", float) else value
-        except ValueError:
-            return None
+        if fields[key].init:
+            try:
+                kwargs[key] = _field_value(fields[key].type, value)
+            except (KeyError, ValueError):
+                return None
     try:
         return cls(**kwargs)
     except (ConfigError, TypeError, ValueError):
@@ -267,7 +319,7 @@ def promise_of(record: ParamRecord) -> Promise | None:
     if init is None:
         return None
     try:
-        return _PROMISES[type(init)](init, tuple(record.shape))
+        return _PROMISES[_promise_class(type(init))](init, tuple(record.shape))  # type: ignore[index]
     except ConfigError:  # a fan-based rule on a 1-d tensor cannot have been applied
         return None
 
