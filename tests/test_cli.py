@@ -419,6 +419,22 @@ def test_a_missing_config_file_and_a_bad_flag_exit_2(tmp_path: Path, capsys) -> 
     assert "argument --input-shape: expected sizes like 1,3,224,224, got '1,a'" in capsys.readouterr().err
 
 
+def test_a_missing_checkpoint_is_one_message_and_exit_2(py_cfg: Path) -> None:
+    option = 'model.init_cfg=[{"type": "Pretrained", "checkpoint": "missing.pth"}]'
+    code, _, err = run("plan", py_cfg, "--cfg-options", option)
+    assert code == 2 and err.startswith(
+        f"torchinit: error: {py_cfg}: checkpoint 'missing.pth' does not exist"
+    )
+
+
+def test_outside_a_checkout_the_default_config_asks_for_one(monkeypatch) -> None:
+    import torchinit._demo
+
+    monkeypatch.setattr(torchinit._demo, "_checkout", lambda: None)
+    code, _, err = run("init")
+    assert code == 2 and "Pass a config file: torchinit init my_config.py." in err
+
+
 def test_an_error_with_json_also_prints_an_error_object(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("model: {type: Nope}\n")
     code, out, _ = run("plan", tmp_path / "bad.yaml", "--json")

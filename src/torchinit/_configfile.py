@@ -434,7 +434,7 @@ def innermost_message(exc: BaseException) -> str:
 
 def explain(config: ConfigFile, exc: BaseException, doing: str = "") -> str:
     """``'<file>: <key path>: <message>'`` for an error raised while using ``config``'s model."""
-    from .errors import UnknownTypeError
+    from .errors import TorchInitError, UnknownTypeError
 
     path = key_path_of(exc, config.model)
     if path is not None and isinstance(innermost_error(exc), UnknownTypeError):
@@ -442,7 +442,7 @@ def explain(config: ConfigFile, exc: BaseException, doing: str = "") -> str:
         if isinstance(node, dict) and "type" in node:
             path += ".type"
     message = innermost_message(exc)
-    if doing and not isinstance(innermost_error(exc), ConfigError):
+    if doing and not isinstance(innermost_error(exc), TorchInitError):
         message = f"{doing} raised {message}"
     where = f"{config.path}: {path}: " if path else f"{config.path}: "
     return message if message.startswith(config.path) else where + message
