@@ -38,7 +38,7 @@ from torch import nn  # noqa: E402
 
 import torchinit  # noqa: E402
 from torchinit import initializers as I  # noqa: E402
-from torchinit.engine import _Fill, _Planner  # noqa: E402
+from torchinit._planner import _Fill, _Planner  # noqa: E402
 
 try:
     import logging

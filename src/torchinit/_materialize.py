@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .engine import _Call, _check_run_args, _Fill, _Planner, _run, derive_seed, plan_model
+from ._planner import _Call, _Fill, _Planner
+from .engine import _check_run_args, _run, derive_seed, plan_model
 from .errors import ConfigTypeError, InitStateError
 from .registry import describe_value
 from .report import InitReport
