@@ -258,8 +258,8 @@ def _emit_json(out: Any, payload: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- commands
 def cmd_plan(args: argparse.Namespace, out: Any) -> int:
+    from . import plan
     from ._render import print_report
-    from .engine import plan
 
     config = _load(args)
     model, device = _build_meta(config)
@@ -354,7 +354,7 @@ def _save(model: Any, path: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace, out: Any) -> int:
-    from .engine import plan
+    from . import plan
     from .initializers import Pretrained
     from .pretrained import plan_pretrained
 
