@@ -1,0 +1,158 @@
+"""mmengine's initialization functions on modules: fill ``module.weight``, set ``module.bias``.
+
+Each acts on that module only (no recursion) and leaves a missing or None weight or bias
+alone; the bias always gets the constant. They are re-exported by
+:mod:`torchinit.functional` and the top-level package.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigTypeError, ConfigValueError
+from .functional import (
+    Distribution,
+    _check_distribution,
+    caffe2_xavier_,
+    constant_,
+    kaiming_,
+    normal_,
+    trunc_normal_,
+    uniform_,
+    xavier_,
+)
+from .registry import describe_value
+
+__all__ = [
+    "bias_init_with_prob",
+    "caffe2_xavier_init",
+    "constant_init",
+    "kaiming_init",
+    "normal_init",
+    "trunc_normal_init",
+    "uniform_init",
+    "xavier_init",
+]
+
+
+def _fill_bias(module: nn.Module, bias: float) -> None:
+    b = getattr(module, "bias", None)
+    if isinstance(b, Tensor):
+        constant_(b, bias)
+
+
+def _weight(module: nn.Module) -> Tensor | None:
+    w = getattr(module, "weight", None)
+    return w if isinstance(w, Tensor) else None
+
+
+def constant_init(module: nn.Module, val: float, bias: float = 0) -> None:
+    """Set ``module.weight`` to ``val`` and ``module.bias`` to ``bias`` (those that exist)."""
+    if (w := _weight(module)) is not None:
+        constant_(w, val)
+    _fill_bias(module, bias)
+
+
+def xavier_init(
+    module: nn.Module,
+    gain: float = 1,
+    bias: float = 0,
+    distribution: Distribution = "normal",
+    *,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Xavier-fill ``module.weight`` (see :func:`xavier_`), set ``module.bias`` to ``bias``."""
+    _check_distribution(distribution)
+    if (w := _weight(module)) is not None:
+        xavier_(w, gain, distribution, generator=generator)
+    _fill_bias(module, bias)
+
+
+def normal_init(
+    module: nn.Module,
+    mean: float = 0,
+    std: float = 1,
+    bias: float = 0,
+    *,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Fill ``module.weight`` from N(mean, std²), set ``module.bias`` to ``bias``."""
+    if (w := _weight(module)) is not None:
+        normal_(w, mean, std, generator=generator)
+    _fill_bias(module, bias)
+
+
+def trunc_normal_init(
+    module: nn.Module,
+    mean: float = 0,
+    std: float = 1,
+    a: float = -2,
+    b: float = 2,
+    bias: float = 0,
+    *,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Fill ``module.weight`` from N(mean, std²) cut to the absolute range [a, b]."""
+    if (w := _weight(module)) is not None:
+        trunc_normal_(w, mean, std, a, b, generator=generator)
+    _fill_bias(module, bias)
+
+
+def uniform_init(
+    module: nn.Module,
+    a: float = 0,
+    b: float = 1,
+    bias: float = 0,
+    *,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Fill ``module.weight`` from U(a, b), set ``module.bias`` to ``bias``."""
+    if (w := _weight(module)) is not None:
+        uniform_(w, a, b, generator=generator)
+    _fill_bias(module, bias)
+
+
+def kaiming_init(
+    module: nn.Module,
+    a: float = 0,
+    mode: Literal["fan_in", "fan_out"] = "fan_out",
+    nonlinearity: str = "relu",
+    bias: float = 0,
+    distribution: Distribution = "normal",
+    *,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Kaiming-fill ``module.weight`` (see :func:`kaiming_`), set ``module.bias`` to ``bias``."""
+    _check_distribution(distribution)
+    if (w := _weight(module)) is not None:
+        kaiming_(w, a, mode, nonlinearity, distribution, generator=generator)
+    _fill_bias(module, bias)
+
+
+def caffe2_xavier_init(
+    module: nn.Module, bias: float = 0, *, generator: torch.Generator | None = None
+) -> None:
+    """Caffe2-Xavier-fill ``module.weight`` (U(±√(3/fan_in))), set ``module.bias``."""
+    if (w := _weight(module)) is not None:
+        caffe2_xavier_(w, generator=generator)
+    _fill_bias(module, bias)
+
+
+def bias_init_with_prob(prior_prob: float) -> float:
+    """The bias that makes a sigmoid output ``prior_prob`` at init: ``-log((1 - p) / p)``.
+
+    Lin et al. (2017), Focal Loss for Dense Object Detection.
+
+    Example:
+        >>> bias_init_with_prob(0.01)
+        -4.59511985013459
+    """
+    if isinstance(prior_prob, bool) or not isinstance(prior_prob, (int, float)):
+        raise ConfigTypeError(f"prior_prob must be a number, got {describe_value(prior_prob)}.")
+    if not 0 < prior_prob < 1:
+        raise ConfigValueError(f"prior_prob must lie strictly between 0 and 1, got {prior_prob!r}.")
+    return float(-math.log((1 - prior_prob) / prior_prob))
