@@ -435,3 +435,5 @@ def test_an_initializer_with_specialize_gets_each_tensors_qualified_name_and_the
     initialize(model, dict(type=ByIndex, override=dict(name="blocks.*.attn.proj")))
     assert [float(b["attn"]["proj"].weight.detach()[0, 0]) for b in model.blocks] == [0.0, 1.0, 2.0]
     assert "blocks.2.attn.proj.weight" in seen
+    report = torchinit.plan(model, dict(type=ByIndex, override=dict(name="blocks.*.attn.proj")))
+    assert report["blocks.2.attn.proj.weight"].initializer == "ByIndex(index=2)"

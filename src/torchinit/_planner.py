@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .config import RuleSpec, parse_init_cfg
 from .errors import ConfigError
-from .initializers import Constant
+from .initializers import Constant, describe_initializer
 from .module import BaseModule, has_user_init_weights
 from .report import ParamRecord, RuleRecord, Source
 from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
@@ -332,14 +332,16 @@ class _Planner:
             ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
         else:
             init = best.rule.init
+            text = best.ref.initializer
             specialize = getattr(init, "specialize", None)
             if specialize is not None:  # position-aware initializers (e.g. depth-scaled)
                 init = specialize(slot.name, self.root)
+                text = describe_initializer(init)
             check = getattr(init, "check_tensor", None)
             if check is not None:
                 check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
-            ref = best.ref if name == "weight" else _Ref(best.ref.source, best.ref.initializer, best.ref.owner,
-                                                         "tensor", best.ref.rule)
+            role = "weight" if name == "weight" else "tensor"
+            ref = _Ref(best.ref.source, text, best.ref.owner, role, best.ref.rule)
         fill = _Fill(slot, init, ref)
         seen = {id(best.ref.rule)}
         for part in sorted(found, key=lambda p: -p.seq):
