@@ -1,0 +1,205 @@
+"""What a rule promises about the values it writes: mean, std, range, or one constant.
+
+:func:`promise_of` reads the provenance record of a tensor (the rule's ``describe()`` text,
+or a bias constant), rebuilds the built-in initializer and says how its values are
+distributed for that tensor's shape: ``Kaiming(mode='fan_out', nonlinearity='relu')`` on a
+conv of fan_out 784 promises mean 0 and std ``sqrt(2/784)``. The health check compares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import functional as F
+from .errors import ConfigError
+from .initializers import (
+    WEIGHT_INITIALIZERS,
+    Caffe2Xavier,
+    Constant,
+    Kaiming,
+    LeCunNormal,
+    LeCunUniform,
+    Normal,
+    TruncNormal,
+    TruncNormalTF,
+    Uniform,
+    VarianceScaling,
+    Xavier,
+)
+from .report import ParamRecord
+
+__all__ = ["Promise", "promise_of"]
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What a rule promises about a tensor's values.
+
+    ``constant`` means every value equals ``mean``; otherwise the values are drawn with this
+    mean and std, inside ``[low, high]``. ``text`` says where the std comes from.
+    """
+
+    mean: float
+    std: float
+    low: float = -math.inf
+    high: float = math.inf
+    constant: bool = False
+    text: str = ""
+
+
+def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
+    """Mean and std of N(mean, std²) truncated to [a, b]."""
+    if std == 0:
+        return min(max(mean, a), b), 0.0
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    pdf = [math.exp(-x * x / 2) / math.sqrt(2 * math.pi) if math.isfinite(x) else 0.0 for x in (alpha, beta)]
+    mass = 0.5 * (math.erfc(-beta / math.sqrt(2)) - math.erfc(-alpha / math.sqrt(2)))
+    if mass <= 0:
+        return (a if alpha > 0 else b), 0.0
+    shift = (pdf[0] - pdf[1]) / mass
+    edge = (
+        (alpha * pdf[0] if math.isfinite(alpha) else 0.0) - (beta * pdf[1] if math.isfinite(beta) else 0.0)
+    ) / mass
+    return mean + std * shift, std * math.sqrt(max(1 + edge - shift * shift, 0.0))
+
+
+def _scaled(shape: tuple[int, ...], gain: float, mode: str, distribution: str, formula: str) -> Promise:
+    """Zero mean, std ``gain / sqrt(fan)``; the range of the uniform or the ±2-std truncated normal."""
+    fan_in, fan_out = F.compute_fans(shape)
+    fan = {
+        "fan_in": fan_in,
+        "fan_out": fan_out,
+        "fan_avg": (fan_in + fan_out) / 2,
+        "fan_geo_avg": math.sqrt(fan_in * fan_out),
+    }[mode]
+    std = gain / math.sqrt(fan)
+    bound = math.inf
+    if distribution == "uniform":
+        bound = math.sqrt(3.0) * std
+    elif distribution == "truncated_normal":
+        bound = 2 * std / F.truncated_normal_std(-2.0, 2.0)
+    fans = f"fan_in={fan_in}, fan_out={fan_out}" if mode in ("fan_avg", "fan_geo_avg") else f"{mode}={fan:g}"
+    return Promise(0.0, std, -bound, bound, text=f"{formula} = {std:.4g} with {fans}")
+
+
+def _gain_text(gain: float) -> str:
+    return "" if gain == 1 else f"{gain:g}*"
+
+
+def _trunc_tf(i: Any) -> Promise:
+    std = i.std / F.truncated_normal_std(i.a, i.b) if i.corrected else i.std
+    low, high = i.mean + i.a * std, i.mean + i.b * std
+    return Promise(
+        *_truncnormal(i.mean, std, low, high),
+        low,
+        high,
+        constant=std == 0,
+        text=f"std {std:.4g} cut at [{i.a:g}, {i.b:g}] std",
+    )
+
+
+# How each built-in initializer's values are distributed, for a weight of shape s.
+_PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise]] = {
+    Constant: lambda i, s: Promise(i.val, 0.0, constant=True, text=f"every value {i.val:g}"),
+    Normal: lambda i, s: Promise(i.mean, i.std, constant=i.std == 0, text=f"std {i.std:g}"),
+    Uniform: lambda i, s: Promise(
+        (i.a + i.b) / 2,
+        (i.b - i.a) / math.sqrt(12),
+        i.a,
+        i.b,
+        text=f"(b-a)/sqrt(12) = {(i.b - i.a) / math.sqrt(12):.4g}",
+    ),
+    TruncNormal: lambda i, s: Promise(
+        *_truncnormal(i.mean, i.std, i.a, i.b),
+        i.a,
+        i.b,
+        constant=i.std == 0,
+        text=f"std {i.std:g} cut to [{i.a:g}, {i.b:g}]",
+    ),
+    TruncNormalTF: lambda i, s: _trunc_tf(i),
+    Xavier: lambda i, s: _scaled(
+        s, i.gain, "fan_avg", i.distribution, f"{_gain_text(i.gain)}sqrt(2/(fan_in+fan_out))"
+    ),
+    Kaiming: lambda i, s: _scaled(
+        s,
+        F.calculate_gain(i.nonlinearity, i.a),
+        i.mode,
+        i.distribution,
+        f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
+    ),
+    Caffe2Xavier: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
+    VarianceScaling: lambda i, s: _scaled(
+        s, math.sqrt(i.scale), i.mode, i.distribution, f"sqrt({i.scale:g}/{i.mode})"
+    ),
+    LeCunNormal: lambda i, s: _scaled(s, 1.0, "fan_in", "truncated_normal", "sqrt(1/fan_in)"),
+    LeCunUniform: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
+}
+
+_DESCRIBED = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def _promise_class(cls: Any) -> type | None:
+    """The class in ``_PROMISES`` whose promise ``cls`` keeps: itself, or a base whose fill it inherits."""
+    for base in getattr(cls, "__mro__", ()):
+        if base in _PROMISES and getattr(cls, "fill", None) is getattr(base, "fill", None):
+            return base
+    return None
+
+
+def _field_value(kind: Any, text: str) -> Any:
+    if kind in ("float", float):
+        return float(text)
+    if kind in ("bool", bool):
+        return {"True": True, "False": False}[text]
+    return text
+
+
+def _initializer_from_text(text: str | None) -> Any:
+    """Rebuild a built-in initializer from its ``describe()`` text; None when not possible."""
+    match = _DESCRIBED.match(text or "")
+    if match is None or match.group(1) not in WEIGHT_INITIALIZERS:
+        return None
+    cls = WEIGHT_INITIALIZERS.get(match.group(1))
+    if _promise_class(cls) is None:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for part in filter(None, match.group(2).split(", ")):
+        key, _, value = part.partition("=")
+        if key not in fields:
+            return None
+        if fields[key].init:
+            try:
+                kwargs[key] = _field_value(fields[key].type, value)
+            except (KeyError, ValueError):
+                return None
+    try:
+        return cls(**kwargs)
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+def promise_of(record: ParamRecord) -> Promise | None:
+    """What the rule that set ``record`` promises about its values (None: no promise known).
+
+    A rule's bias is a constant; a weight's promise comes from its built-in initializer.
+    Checkpoints, user code, custom initializers and tensors left as built promise nothing.
+    """
+    if record.source not in ("rule", "default"):
+        return None
+    if record.role == "bias":
+        if record.value is None:
+            return None
+        return Promise(record.value, 0.0, constant=True, text=f"bias {record.value:g}")
+    init = _initializer_from_text(record.initializer)
+    if init is None:
+        return None
+    try:
+        return _PROMISES[_promise_class(type(init))](init, tuple(record.shape))  # type: ignore[index]
+    except ConfigError:  # a fan-based rule on a 1-d tensor cannot have been applied
+        return None
