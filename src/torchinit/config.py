@@ -16,7 +16,6 @@ A rule dict has the keys
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from torch import Tensor, nn
 from .errors import ConfigError, ConfigKeyError, ConfigTypeError, ConfigValueError
 from .functional import bias_init_with_prob
 from .initializers import WEIGHT_INITIALIZERS, BaseInit, Pretrained, describe_initializer
-from .registry import check_kwargs, describe_value
+from .registry import _signature, check_kwargs, describe_value
 
 __all__ = ["FunctionInit", "LayerSpec", "OverrideSpec", "RuleSpec", "parse_init_cfg"]
 
@@ -62,10 +61,8 @@ class FunctionInit:
 
 
 def _parameter_names(fn: Callable[..., Any]) -> set[str]:
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
+    signature = _signature(fn)
+    return set() if signature is None else set(signature.parameters)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ __all__ = ["get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
 
 logger = logging.getLogger("torchinit")
 
+# Below this many elements in a batch, seeded fills run on the calling thread: a thread pool
+# costs more than it saves (results are the same either way: each tensor has its own generator).
+_PARALLEL_MIN = 1 << 20
+
 COMPAT_MODES = ("torchinit", "mmengine")
 _compat_default = "torchinit"
 
@@ -168,7 +172,8 @@ class _Executor:
         if not batch:
             return
         threads = self.num_threads or torch.get_num_threads()
-        if self.seed is None or threads <= 1 or len(batch) == 1:
+        small = sum(_numel(f.slot) for f in batch) < _PARALLEL_MIN
+        if self.seed is None or threads <= 1 or len(batch) == 1 or small:
             for f in batch:
                 self.fill_one(f)
             return

@@ -25,6 +25,7 @@ DeltaOrthogonal, DepthScaledNormal) is in ``_catalogue.py`` and re-exported here
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import warnings
@@ -106,6 +107,12 @@ def _check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> 
         )
 
 
+@functools.cache
+def _number_fields(cls: type) -> tuple[str, ...]:
+    """Names of the ``float`` fields of a config class (checked to be numbers)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.type in ("float", float))
+
+
 @dataclass(frozen=True, kw_only=True)
 class FillInit:
     """Base of the fill initializers: numeric fields are checked on construction.
@@ -118,9 +125,8 @@ class FillInit:
     needs_fan: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            if field.type in ("float", float):
-                _check_number(type(self).__name__, field.name, getattr(self, field.name))
+        for name in _number_fields(type(self)):
+            _check_number(type(self).__name__, name, getattr(self, name))
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -180,11 +181,29 @@ class Registry:
         return build_from_cfg(cfg, self, *args, **kwargs)
 
 
+def _signature(target: Any) -> inspect.Signature | None:
+    """``inspect.signature``, cached for classes and functions (it is slow and called per rule)."""
+    try:
+        return _cached_signature(target)
+    except TypeError:  # unhashable callables
+        try:
+            return inspect.signature(target)
+        except (TypeError, ValueError):
+            return None
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_signature(target: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str) -> None:
     """Raise a ConfigTypeError naming the arguments ``target`` takes if ``kwargs`` has others."""
-    try:
-        signature = inspect.signature(target)
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+    signature = _signature(target)
+    if signature is None:  # builtins without a signature: let the call decide
         return
     params = signature.parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
