@@ -437,3 +437,14 @@ def test_an_initializer_with_specialize_gets_each_tensors_qualified_name_and_the
     assert "blocks.2.attn.proj.weight" in seen
     report = torchinit.plan(model, dict(type=ByIndex, override=dict(name="blocks.*.attn.proj")))
     assert report["blocks.2.attn.proj.weight"].initializer == "ByIndex(index=2)"
+
+
+def test_records_keep_the_initializer_object_but_json_leaves_it_out() -> None:
+    def ones_(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.fill_(1)
+
+    report = initialize(FooNet(), [dict(type="Normal", layer="Conv2d", std=0.5), dict(type=ones_, layer="Linear")])
+    assert isinstance(report["reg.weight"].init, torchinit.Normal) and report["reg.weight"].init.std == 0.5
+    assert report["reg.bias"].init == torchinit.Constant(val=0)
+    text = report.to_json()
+    assert '"init"' not in text and "ones_" in text

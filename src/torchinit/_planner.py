@@ -468,6 +468,7 @@ class _Planner:
             rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
                 ref.source, ref.initializer, ref.owner, ref.role, ref.value)
             rec.beaten = [b for b in fill.beaten if b]
+            rec.init = fill.init
             if ref.rule is not None:
                 ref.rule.tensors += 1
 

@@ -196,7 +196,7 @@ def promise_of(record: ParamRecord) -> Promise | None:
         if record.value is None:
             return None
         return Promise(record.value, 0.0, constant=True, text=f"bias {record.value:g}")
-    init = _initializer_from_text(record.initializer)
+    init = record.init if _promise_class(type(record.init)) is not None else _initializer_from_text(record.initializer)
     if init is None:
         return None
     try:

@@ -204,9 +204,11 @@ class _Executor:
             if inner is not None and inner[1:] == (id(t), t._version):
                 src = inner[0]
                 rec.source, rec.initializer, rec.role, rec.value = src.source, src.initializer, src.role, src.value
+                rec.init = src.init
                 rec.owner = _join(step.name, src.owner) if src.owner else step.name
             else:
                 rec.source, rec.initializer, rec.owner, rec.role = step.ref.source, step.ref.initializer, step.name, "tensor"
+                rec.init = None
             if step.ref.rule is not None and not (inner is not None and inner[1:] == (id(t), t._version)):
                 step.ref.rule.tensors += 1
 
@@ -363,6 +365,7 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
                     if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
                         rec.beaten.insert(0, _describe_ref(_Ref(rec.source, rec.initializer or "?", rec.owner or "",
                                                                 rec.role, None)))
+                    rec.init = None
                     rec.source, rec.initializer, rec.owner, rec.role = (
                         step.ref.source, step.ref.initializer, step.name, "tensor")
     return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,

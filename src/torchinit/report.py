@@ -39,6 +39,8 @@ class ParamRecord:
         owner: qualified name of the module whose ``init_cfg`` held the rule ('' is the root).
         role: ``'weight'``, ``'bias'`` (a bias gets the rule's constant) or ``'tensor'``.
         value: the constant a bias got.
+        init: the initializer object that set it (None for checkpoints and user code); kept
+            for tools such as the health check, not serialized.
         beaten: rules that also covered it and lost, in the order they were applied.
         is_buffer: a buffer (running statistics) rather than a parameter.
     """
@@ -52,6 +54,7 @@ class ParamRecord:
     beaten: list[str] = field(default_factory=list)
     is_buffer: bool = False
     value: float | None = None
+    init: Any = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.source == "none":
@@ -148,10 +151,15 @@ class InitReport:
             "rules": [asdict(r) for r in self.rules],
             "unmatched": list(self.unmatched),
             "loads": loads,
-            "params": {name: {**asdict(r), "describe": r.describe()} for name, r in self.params.items()},
+            "params": {name: {**_record_dict(r), "describe": r.describe()} for name, r in self.params.items()},
         }
 
     def to_json(self, **kwargs: Any) -> str:
         """The report as JSON (``json.dumps`` keyword arguments pass through)."""
         kwargs.setdefault("indent", 2)
         return json.dumps(self.to_dict(), **kwargs)
+
+
+def _record_dict(record: ParamRecord) -> dict[str, Any]:
+    return {f: getattr(record, f) for f in record.__dataclass_fields__ if f != "init"} | {
+        "shape": list(record.shape), "beaten": list(record.beaten)}
