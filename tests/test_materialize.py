@@ -152,3 +152,29 @@ def test_initialize_on_a_meta_model_records_without_writing() -> None:
         lin = nn.Linear(4, 4)
     report = initialize(lin, dict(type="Normal", layer="Linear"))
     assert report["weight"].source == "rule" and lin.weight.is_meta
+
+
+def test_pretrained_on_meta_assigns_the_checkpoint_tensors_and_the_rest_gets_its_rule(tmp_path: object) -> None:
+    from pathlib import Path
+
+    source = Block()
+    path = Path(str(tmp_path)) / "block.pth"
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("fc2.")}
+    torch.save(state, path)
+
+    class Holder(BaseModule):
+        def __init__(self) -> None:
+            super().__init__(init_cfg=[dict(type="Constant", layer="Linear", val=3),
+                                       dict(type="Pretrained", checkpoint=str(path))])
+            self.fc1 = nn.Linear(32, 64)
+            self.fc2 = nn.Linear(64, 32)
+            self.norm = nn.LayerNorm(32)
+            self.bn = nn.BatchNorm1d(32)
+
+    with torch.device("meta"):
+        model = Holder()
+    report = materialize(model, seed=0)
+    assert torch.equal(model.fc1.weight, source.fc1.weight)
+    assert torch.equal(model.bn.running_var, source.bn.running_var)
+    assert bool(torch.all(model.fc2.weight == 3))  # not in the checkpoint: its rule
+    assert report["fc1.weight"].source == "pretrained" and report["fc2.weight"].source == "rule"
