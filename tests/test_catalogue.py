@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import mpmath
 import numpy as np
 import pytest
 import torch
+from _helpers import gen, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from conftest import assert_unchanged, state_of
 from torch import Tensor, nn
 
@@ -56,18 +57,6 @@ STD_RTOL = 0.01  # a sample std's standard error here is ~0.2 %
 JAX_TRUNCATED_STD = 0.87962566103423978  # jax/_src/nn/initializers.py, variance_scaling
 
 Cdf = Callable[[Tensor], Tensor]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def phi(z: Tensor) -> Tensor:

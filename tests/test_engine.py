@@ -10,11 +10,11 @@ from torch import nn
 
 import torchinit
 from torchinit import (
+    WEIGHT_INITIALIZERS,
     BaseInit,
     ConfigValueError,
     InitWarning,
     OverrideNameError,
-    WEIGHT_INITIALIZERS,
     initialize,
 )
 

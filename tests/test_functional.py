@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from _helpers import gen, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from conftest import assert_unchanged, state_of
 from torch import Tensor, nn
 
@@ -37,19 +38,6 @@ Cdf = Callable[[Tensor], Tensor]
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Large fills and sorts here run faster on one thread when the few cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def phi(z: Tensor) -> Tensor:
     """The standard normal CDF Φ, via erfc so that both tails stay accurate."""
     return 0.5 * torch.special.erfc(-z / math.sqrt(2.0))

@@ -4,10 +4,11 @@ from an orthonormal start; failures change nothing."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
+from _helpers import gen, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from conftest import assert_unchanged, state_of
 from torch import Tensor, nn
 
@@ -15,18 +16,6 @@ import torchinit
 from torchinit import ConfigTypeError, ConfigValueError, InitWarning, lsuv_init
 
 TOL = 0.1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def mlp() -> nn.Sequential:

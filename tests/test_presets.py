@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
+from _helpers import one_thread  # noqa: F401  (autouse fixture)
 from torch import Tensor, nn
 
 from torchinit import OverrideNameError, initialize, presets
 
 JAX_TRUNCATED_STD = 0.87962566103423978
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def ks_two_sample(a: Tensor, b: Tensor) -> tuple[float, float]:
