@@ -81,7 +81,7 @@ __all__ = [
 # TruncNormal warns when its bounds are this many standard deviations out (mass beyond: 2e-9).
 _CUTS_NOTHING = 6.0
 
-WEIGHT_INITIALIZERS = Registry("weight initializer")
+WEIGHT_INITIALIZERS = Registry("weight initializer", import_path="torchinit.WEIGHT_INITIALIZERS")
 INITIALIZERS = WEIGHT_INITIALIZERS  # mmcv 1.x's name
 
 

@@ -25,7 +25,7 @@ from .registry import Registry, build_from_cfg
 
 __all__ = ["MODELS", "build_model"]
 
-MODELS = Registry("model")
+MODELS = Registry("model", import_path="torchinit.MODELS")
 
 
 def build_model(cfg: Mapping[str, Any], default_args: Mapping[str, Any] | None = None) -> nn.Module:

@@ -55,6 +55,7 @@ class Registry:
         name: what the table holds, used in messages (``'weight initializer'``).
         build_func: how :meth:`build` turns a cfg into an object; defaults to
             :func:`build_from_cfg` with this registry.
+        import_path: where users import the registry from (``'torchinit.MODELS'``), for hints.
 
     Example:
         >>> LAYERS = Registry('layer')
@@ -64,8 +65,9 @@ class Registry:
         True
     """
 
-    def __init__(self, name: str, build_func: Callable[..., Any] | None = None) -> None:
+    def __init__(self, name: str, build_func: Callable[..., Any] | None = None, *, import_path: str | None = None) -> None:
         self.name = name
+        self.import_path = import_path
         self._entries: dict[str, Any] = {}
         self._build_func = build_func
 
@@ -170,7 +172,7 @@ class Registry:
             raise UnknownTypeError(
                 f"{key!r} is not a registered {self.name}.{hint} "
                 f"Registered: {', '.join(self.names()) or '(none)'}. Register your own with "
-                f"@<REGISTRY>.register_module()."
+                f"@{self.import_path or 'this registry'}.register_module()."
             )
         return self._entries[resolved]
 

@@ -29,7 +29,7 @@ from ._build import LayerCfg, build_layer
 
 __all__ = ["ACTIVATION_LAYERS", "HSigmoid", "build_activation_layer"]
 
-ACTIVATION_LAYERS = Registry("activation layer")
+ACTIVATION_LAYERS = Registry("activation layer", import_path="torchinit.ACTIVATION_LAYERS")
 for _cls in (
     nn.ReLU,
     nn.LeakyReLU,

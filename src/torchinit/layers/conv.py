@@ -21,7 +21,7 @@ from ._build import LayerCfg, build_layer
 
 __all__ = ["CONV_LAYERS", "build_conv_layer"]
 
-CONV_LAYERS = Registry("conv layer")
+CONV_LAYERS = Registry("conv layer", import_path="torchinit.CONV_LAYERS")
 CONV_LAYERS.register_module("Conv1d", module=nn.Conv1d)
 CONV_LAYERS.register_module(["Conv2d", "Conv"], module=nn.Conv2d)
 CONV_LAYERS.register_module("Conv3d", module=nn.Conv3d)

@@ -32,7 +32,7 @@ from ._build import LayerCfg, build_layer, split_cfg
 
 __all__ = ["NORM_LAYERS", "build_norm_layer", "infer_abbr"]
 
-NORM_LAYERS = Registry("norm layer")
+NORM_LAYERS = Registry("norm layer", import_path="torchinit.NORM_LAYERS")
 NORM_LAYERS.register_module("BN1d", module=nn.BatchNorm1d)
 NORM_LAYERS.register_module(["BN2d", "BN"], module=nn.BatchNorm2d)
 NORM_LAYERS.register_module("BN3d", module=nn.BatchNorm3d)

@@ -20,7 +20,7 @@ from ._build import LayerCfg, build_layer
 
 __all__ = ["PADDING_LAYERS", "build_padding_layer"]
 
-PADDING_LAYERS = Registry("padding layer")
+PADDING_LAYERS = Registry("padding layer", import_path="torchinit.PADDING_LAYERS")
 PADDING_LAYERS.register_module("zero", module=nn.ZeroPad2d)
 PADDING_LAYERS.register_module("reflect", module=nn.ReflectionPad2d)
 PADDING_LAYERS.register_module("replicate", module=nn.ReplicationPad2d)

@@ -24,7 +24,7 @@ from ._build import LayerCfg, build_layer
 
 __all__ = ["UPSAMPLE_LAYERS", "PixelShufflePack", "build_upsample_layer"]
 
-UPSAMPLE_LAYERS = Registry("upsample layer")
+UPSAMPLE_LAYERS = Registry("upsample layer", import_path="torchinit.UPSAMPLE_LAYERS")
 UPSAMPLE_LAYERS.register_module("nearest", module=functools.partial(nn.Upsample, mode="nearest"))
 UPSAMPLE_LAYERS.register_module("bilinear", module=functools.partial(nn.Upsample, mode="bilinear"))
 UPSAMPLE_LAYERS.register_module("deconv", module=nn.ConvTranspose2d)
