@@ -8,6 +8,7 @@ alone; the bias always gets the constant. They are re-exported by
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -50,11 +51,16 @@ def _weight(module: nn.Module) -> Tensor | None:
     return w if isinstance(w, Tensor) else None
 
 
+def _on_module(module: nn.Module, fill: Callable[[Tensor], object], bias: float) -> None:
+    """Fill ``module.weight`` with ``fill`` and set ``module.bias``: each only if present."""
+    if (w := _weight(module)) is not None:
+        fill(w)
+    _fill_bias(module, bias)
+
+
 def constant_init(module: nn.Module, val: float, bias: float = 0) -> None:
     """Set ``module.weight`` to ``val`` and ``module.bias`` to ``bias`` (those that exist)."""
-    if (w := _weight(module)) is not None:
-        constant_(w, val)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: constant_(w, val), bias)
 
 
 def xavier_init(
@@ -67,9 +73,7 @@ def xavier_init(
 ) -> None:
     """Xavier-fill ``module.weight`` (see :func:`xavier_`), set ``module.bias`` to ``bias``."""
     _check_distribution(distribution)
-    if (w := _weight(module)) is not None:
-        xavier_(w, gain, distribution, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: xavier_(w, gain, distribution, generator=generator), bias)
 
 
 def normal_init(
@@ -81,9 +85,7 @@ def normal_init(
     generator: torch.Generator | None = None,
 ) -> None:
     """Fill ``module.weight`` from N(mean, std²), set ``module.bias`` to ``bias``."""
-    if (w := _weight(module)) is not None:
-        normal_(w, mean, std, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: normal_(w, mean, std, generator=generator), bias)
 
 
 def trunc_normal_init(
@@ -97,9 +99,7 @@ def trunc_normal_init(
     generator: torch.Generator | None = None,
 ) -> None:
     """Fill ``module.weight`` from N(mean, std²) cut to the absolute range [a, b]."""
-    if (w := _weight(module)) is not None:
-        trunc_normal_(w, mean, std, a, b, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: trunc_normal_(w, mean, std, a, b, generator=generator), bias)
 
 
 def uniform_init(
@@ -111,9 +111,7 @@ def uniform_init(
     generator: torch.Generator | None = None,
 ) -> None:
     """Fill ``module.weight`` from U(a, b), set ``module.bias`` to ``bias``."""
-    if (w := _weight(module)) is not None:
-        uniform_(w, a, b, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: uniform_(w, a, b, generator=generator), bias)
 
 
 def kaiming_init(
@@ -128,18 +126,14 @@ def kaiming_init(
 ) -> None:
     """Kaiming-fill ``module.weight`` (see :func:`kaiming_`), set ``module.bias`` to ``bias``."""
     _check_distribution(distribution)
-    if (w := _weight(module)) is not None:
-        kaiming_(w, a, mode, nonlinearity, distribution, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: kaiming_(w, a, mode, nonlinearity, distribution, generator=generator), bias)
 
 
 def caffe2_xavier_init(
     module: nn.Module, bias: float = 0, *, generator: torch.Generator | None = None
 ) -> None:
     """Caffe2-Xavier-fill ``module.weight`` (U(±√(3/fan_in))), set ``module.bias``."""
-    if (w := _weight(module)) is not None:
-        caffe2_xavier_(w, generator=generator)
-    _fill_bias(module, bias)
+    _on_module(module, lambda w: caffe2_xavier_(w, generator=generator), bias)
 
 
 def bias_init_with_prob(prior_prob: float) -> float:
