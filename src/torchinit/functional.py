@@ -205,6 +205,15 @@ _TRUNC_NORMAL_CHUNK = 1 << 22
 _REJECTION_MIN_MASS = 0.5
 
 
+def _check_truncation(fn: str, mean: float, std: float, a: float, b: float, units: str = "") -> None:
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        raise ConfigValueError(f"{fn} needs a finite mean and std, got mean={mean!r}, std={std!r}.")
+    if std < 0:
+        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
+    if not a < b:
+        raise ConfigValueError(f"{fn} needs a < b{units}, got a={a!r}, b={b!r}.")
+
+
 def trunc_normal_(
     tensor: Tensor,
     mean: float = 0.0,
@@ -233,14 +242,7 @@ def trunc_normal_(
         >>> bool(t.abs().max() <= 1.0)
         True
     """
-    if not (math.isfinite(mean) and math.isfinite(std)):
-        raise ConfigValueError(
-            f"trunc_normal_ needs a finite mean and std, got mean={mean!r}, std={std!r}."
-        )
-    if std < 0:
-        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
-    if not a < b:
-        raise ConfigValueError(f"trunc_normal_ needs a < b, got a={a!r}, b={b!r}.")
+    _check_truncation("trunc_normal_", mean, std, a, b)
     with torch.no_grad():
         if std == 0:
             return tensor.fill_(min(max(mean, a), b))
@@ -343,14 +345,7 @@ def trunc_normal_tf_(
         >>> bool(t.abs().max() <= 0.04)
         True
     """
-    if not (math.isfinite(mean) and math.isfinite(std)):
-        raise ConfigValueError(
-            f"trunc_normal_tf_ needs a finite mean and std, got mean={mean!r}, std={std!r}."
-        )
-    if std < 0:
-        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
-    if not a < b:
-        raise ConfigValueError(f"trunc_normal_tf_ needs a < b (in units of std), got a={a!r}, b={b!r}.")
+    _check_truncation("trunc_normal_tf_", mean, std, a, b, " (in units of std)")
     if corrected:
         std = std / truncated_normal_std(a, b)
     with torch.no_grad():
