@@ -448,3 +448,13 @@ def test_records_keep_the_initializer_object_but_json_leaves_it_out() -> None:
     assert report["reg.bias"].init == torchinit.Constant(val=0)
     text = report.to_json()
     assert '"init"' not in text and "ones_" in text
+
+
+def test_progress_reports_elements_written_up_to_the_total() -> None:
+    calls: list[tuple[int, int]] = []
+    model = FooNet()
+    initialize(model, dict(type="Normal", layer=["Conv1d", "Conv2d", "Linear"]), seed=0,
+               progress=lambda done, total: calls.append((done, total)))
+    total = sum(p.numel() for p in model.parameters())
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

@@ -98,11 +98,11 @@ def _init(out: Any, model: Any, config: Any, seed: int) -> tuple[Any, list[str],
             "init_cfg tree to initialize; derive it from torchinit.BaseModule."
         )
     n = sum(p.numel() for p in model.parameters())
-    progress = out.progress(f"Initializing {n:,} parameters") if n > BIG_MODEL else contextlib.nullcontext()
-    with warnings.catch_warnings(record=True) as caught, _in_config(config, "init_weights()"), progress:
+    display = out.progress(f"Initializing {n:,} parameters", total=n) if n > BIG_MODEL else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, _in_config(config, "init_weights()"), display as advance:
         warnings.simplefilter("always", InitWarning)
         start = time.perf_counter()
-        report = model.init_weights(seed=seed)
+        report = model.init_weights(seed=seed, progress=_elements_to(advance))
         elapsed = time.perf_counter() - start
     if report is None:
         raise CommandError(f"{config.path}: the model was already initialized (is_init is True).")
@@ -111,6 +111,19 @@ def _init(out: Any, model: Any, config: Any, seed: int) -> tuple[Any, list[str],
         if not issubclass(w.category, InitWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return report, extra, elapsed
+
+
+def _elements_to(advance: Any) -> Any:
+    """A ``progress(done, total)`` callback that advances a display by the new elements."""
+    if advance is None:
+        return None
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        advance(done - last[0])
+        last[0] = done
+
+    return progress
 
 
 def _header(out: Any, config: Any, model: Any) -> None:

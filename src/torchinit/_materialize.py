@@ -14,6 +14,7 @@ never allocated and filled first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ def materialize(
     dtype: torch.dtype | None = None,
     compat: str | None = None,
     num_threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> InitReport:
     """Allocate every meta-device tensor of ``model`` on ``device`` and initialize it once.
 
@@ -58,6 +60,7 @@ def materialize(
         seed: per-tensor generators (see ``init_weights``); also seeds each module's
             ``reset_parameters()`` by its name, so the result is reproducible.
         dtype: floating-point dtype to allocate (e.g. ``torch.bfloat16``); default: as built.
+        progress: called as ``progress(done, total)`` (elements) after each tensor is filled.
 
     Raises:
         InitStateError: a tensor that nothing would initialize; the model stays on meta.
@@ -111,7 +114,7 @@ def materialize(
                 if t is not None and rec is not None and (id(m), attr) not in fills:
                     rec.source, rec.initializer, rec.owner = "reset", f"{type(m).__name__}.reset_parameters()", name
 
-    return _run(planner, seed, num_threads, mode, None, prepare)
+    return _run(planner, seed, num_threads, mode, None, prepare, progress)
 
 
 def _opaque_modules(planner: _Planner) -> set[int]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -130,15 +131,23 @@ def _tensor_states(module: nn.Module, prefix: str) -> dict[str, tuple[int, int]]
     return states
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: elements written so far and in all, called after each tensor."""
+
+
 class _Executor:
     def __init__(self, planner: _Planner, seed: int | None, seed_prefix: str, num_threads: int | None,
-                 compat: str) -> None:
+                 compat: str, progress: Progress | None = None) -> None:
         self.planner = planner
         self.seed = seed
         self.seed_prefix = seed_prefix
         self.num_threads = num_threads
         self.compat = compat
         self.records = planner.records
+        self.progress = progress
+        self.total = sum(_numel(s.slot) for s in planner.steps if isinstance(s, _Fill)) if progress else 0
+        self.done = 0
+        self._lock = threading.Lock()
 
     def run(self) -> None:
         batch: list[_Fill] = []
@@ -167,6 +176,10 @@ class _Executor:
                 tensor.copy_(fill.value)
             else:
                 fill.init.fill(tensor, generator=self.generator(fill, tensor))
+        if self.progress is not None:
+            with self._lock:
+                self.done += tensor.numel()
+                self.progress(self.done, self.total)
 
     def fill(self, batch: list[_Fill]) -> None:
         if not batch:
@@ -227,7 +240,8 @@ def _check_run_args(seed: Any, num_threads: Any) -> None:
 
 
 def _run(planner: _Planner, seed: int | None, num_threads: int | None, compat: str,
-         ctx: _RunContext | None, prepare: Callable[[], None] | None = None) -> InitReport:
+         ctx: _RunContext | None, prepare: Callable[[], None] | None = None,
+         progress: Progress | None = None) -> InitReport:
     """Execute a finished plan; on any exception restore the tree (see _Snapshot).
 
     ``prepare`` runs after the plan is final and before the first write (materialize uses it
@@ -236,7 +250,7 @@ def _run(planner: _Planner, seed: int | None, num_threads: int | None, compat: s
     for message in planner.unmatched:
         warnings.warn(message, InitWarning, stacklevel=4)
     seed_prefix = ctx.seed_prefix if ctx is not None else ""
-    executor = _Executor(planner, seed, seed_prefix, num_threads, compat)
+    executor = _Executor(planner, seed, seed_prefix, num_threads, compat, progress)
     has_calls = any(isinstance(s, _Call) for s in planner.steps)
     snapshot = _Snapshot(planner.root, copy_values=has_calls or prepare is not None)
     try:
@@ -270,7 +284,7 @@ def _log(report: InitReport) -> None:
 
 
 def run_init_weights(root: nn.Module, *, seed: int | None = None, compat: str | None = None,
-                     num_threads: int | None = None) -> InitReport:
+                     num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
     """Initialize the tree under ``root`` from every ``init_cfg`` in it (see module docs)."""
     ctx = _CONTEXT.get()
     _check_run_args(seed, num_threads)
@@ -281,11 +295,11 @@ def run_init_weights(root: nn.Module, *, seed: int | None = None, compat: str | 
     mode = _check_compat(compat or _compat_default)
     planner = _Planner(root, mode)
     planner.plan_init_weights()
-    return _run(planner, seed, num_threads, mode, ctx)
+    return _run(planner, seed, num_threads, mode, ctx, progress=progress)
 
 
 def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, compat: str | None = None,
-               num_threads: int | None = None) -> InitReport:
+               num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
     """Apply one ``init_cfg`` (a rule dict or a list of them) to ``module`` and its subtree.
 
     The whole config is validated, and any checkpoint read, before one tensor changes.
@@ -299,6 +313,7 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
             global generator.
         compat: ``'mmengine'`` for mmengine's exact matching rules.
         num_threads: threads for seeded fills.
+        progress: called as ``progress(done, total)`` (elements) after each tensor is written.
 
     Returns:
         The provenance report.
@@ -321,7 +336,7 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
     rules = parse_init_cfg(init_cfg, "init_cfg")
     planner = _Planner(module, mode)
     planner.plan_initialize(rules)
-    return _run(planner, seed, num_threads, mode, ctx)
+    return _run(planner, seed, num_threads, mode, ctx, progress=progress)
 
 
 

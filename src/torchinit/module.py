@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -104,6 +104,7 @@ class BaseModule(nn.Module):
         seed: int | None = None,
         compat: str | None = None,
         num_threads: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> InitReport | None:
         """Initialize every parameter of this tree as the ``init_cfg`` rules say.
 
@@ -120,6 +121,8 @@ class BaseModule(nn.Module):
             compat: ``'mmengine'`` reproduces mmengine's outcome exactly (see docs);
                 None uses the process default (:func:`torchinit.set_compat`).
             num_threads: threads for seeded fills (default ``torch.get_num_threads()``).
+            progress: called as ``progress(done, total)`` (elements written) after each
+                tensor, e.g. to drive a progress bar for a large model.
 
         Returns:
             The provenance report, or None if the module was already initialized (a
@@ -135,7 +138,7 @@ class BaseModule(nn.Module):
             return None
         from .engine import run_init_weights
 
-        report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads)
+        report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
         self._init_report = report
         return report
 
