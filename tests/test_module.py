@@ -438,3 +438,13 @@ def test_extending_a_class_without_a_default_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigValueError, match="declares no default"):
         FooConv1d([..., CFG1])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports warn
+def test_compiled_and_data_parallel_children_are_unwrapped() -> None:
+    compiled_inner, dp_inner = FooConv1d(CFG1), FooConv1d(CFG1)
+    net = Sequential(torch.compile(compiled_inner), nn.DataParallel(dp_inner))
+    report = net.init_weights()
+    assert full(compiled_inner.conv1d.weight, 0) and compiled_inner.is_init
+    assert full(dp_inner.conv1d.weight, 0) and dp_inner.is_init
+    assert report is not None and report["0._orig_mod.conv1d.weight"].source == "rule"
