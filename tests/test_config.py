@@ -63,6 +63,8 @@ BAD_CONFIGS = [
     pytest.param(dict(type="Kaiming", layer=["Conv2d", "BatchNorm2d"]), ConfigValueError, ValueError, "bn.weight", id="fan-on-1d"),
     pytest.param(dict(type="Pretrained"), ConfigTypeError, TypeError, "'checkpoint'", id="pretrained-no-checkpoint"),
     pytest.param(dict(type="Pretrained", checkpoint="x.pth", layer="Conv2d"), ConfigTypeError, TypeError, "does not take 'layer'", id="pretrained-layer"),
+    pytest.param(dict(type="Pretrained", checkpoint="x.pth", param="weight"), ConfigTypeError, TypeError, "does not take 'param'", id="pretrained-param"),
+    pytest.param(dict(type="Normal", layer="Conv2d", param=""), ConfigTypeError, TypeError, "param must be", id="param-empty"),
     pytest.param("Kaiming", ConfigTypeError, TypeError, "dict or a list", id="init-cfg-str"),
     pytest.param(["Kaiming"], ConfigTypeError, TypeError, "each rule must be a dict", id="list-of-str"),
     pytest.param([GOOD, dict(type="Kaimng")], UnknownTypeError, KeyError, "init_cfg[1]", id="second-rule-bad"),

@@ -238,14 +238,10 @@ def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpe
         if not allow_override:
             raise _fail(ConfigValueError, where, "an override entry cannot hold another override.")
         overrides = _parse_overrides(cfg, where)
-    if params is not None and rule_is_special(init):
+    if params is not None and isinstance(init, BaseInit):  # Pretrained already refused 'param' above
         raise _fail(ConfigTypeError, where, f"param cannot be used with {describe_initializer(init)}.")
     return RuleSpec(init=init, layer=layer, params=params, bias=bias, overrides=overrides, where=where, raw=cfg)
 
-
-def rule_is_special(init: Any) -> bool:
-    """Pretrained and mmengine-style BaseInit rules are not per-tensor fills."""
-    return isinstance(init, (Pretrained, BaseInit))
 
 
 def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, ...]:

@@ -16,7 +16,7 @@ from .config import LayerSpec
 from .errors import OverrideNameError
 from .registry import close_matches
 
-__all__ = ["is_known_layer", "layer_matches", "resolve_override", "suggest_layer_names"]
+__all__ = ["is_known_layer", "layer_keys", "resolve_override", "suggest_layer_names"]
 
 
 def layer_keys(cls: type, compat: bool = False) -> tuple[LayerSpec, ...]:
@@ -28,12 +28,6 @@ def layer_keys(cls: type, compat: bool = False) -> tuple[LayerSpec, ...]:
     else:
         names = {c.__name__ for c in cls.__mro__}
     return (*names, *cls.__mro__)
-
-
-def layer_matches(module: nn.Module, layers: Iterable[LayerSpec], compat: bool = False) -> bool:
-    """True if ``module`` is one of ``layers`` (class names or classes)."""
-    keys = set(layer_keys(type(module), compat))
-    return any(layer in keys for layer in layers)
 
 
 def _all_module_classes() -> Iterable[type]:
