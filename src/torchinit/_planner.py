@@ -150,6 +150,7 @@ class _Planner:
         self._best: dict[int, tuple[int, _Fill]] = {}
         self._calls: list[tuple[int, _Call]] = []
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
+        self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
         self._stacks: dict[Any, list[_Part]] = {}
         self._pstacks: dict[Any, list[_Part]] = {}
         self._pending: dict[int, list[_Part]] = {}
@@ -176,7 +177,10 @@ class _Planner:
         return self._parsed[id(m)]
 
     def defaults_of(self, m: BaseModule) -> tuple[RuleSpec, ...]:
-        return parse_init_cfg(m.default_init_cfg(), f"default_init_cfg of {_label(self.name_of(m), m)}")
+        if id(m) not in self._defaults:
+            where = f"default_init_cfg of {_label(self.name_of(m), m)}"
+            self._defaults[id(m)] = parse_init_cfg(m.default_init_cfg(), where)
+        return self._defaults[id(m)]
 
     def validate_tree(self) -> None:
         """Parse every init_cfg in the tree, opaque subtrees included, before anything runs."""
