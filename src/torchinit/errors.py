@@ -13,6 +13,7 @@ class                           also a                 raised for
 ``RegistryError``               ``KeyError``           registering a name twice without ``force``
 ``OverrideNameError``           ``RuntimeError``       an ``override`` naming no submodule
 ``InitStateError``              ``RuntimeError``       a parameter left uninitialized after materializing
+``InitApplyError``              ``RuntimeError``       a write failed while the plan was applied (model restored)
 ``CheckpointError`` and kin     see ``pretrained.py``  anything about reading a checkpoint
 ==============================  =====================  ==========================================
 """
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigKeyError",
     "ConfigTypeError",
     "ConfigValueError",
+    "InitApplyError",
     "InitStateError",
     "InitWarning",
     "ModelZooError",
@@ -90,6 +92,14 @@ class OverrideNameError(ConfigError, RuntimeError):
 
 class InitStateError(TorchInitError, RuntimeError):
     """A parameter or buffer would reach the user uninitialized, or init state is inconsistent."""
+
+
+class InitApplyError(TorchInitError, RuntimeError):
+    """Applying a validated plan failed: a fill, a copy, user code or a callback raised.
+
+    Every parameter and buffer was restored first, and ``is_init`` flags too. The message
+    names the rule (or user code) and the tensor; the original exception is ``__cause__``.
+    """
 
 
 # --------------------------------------------------------------------------- checkpoints
