@@ -70,6 +70,7 @@ class Registry:
         self.import_path = import_path
         self._entries: dict[str, Any] = {}
         self._build_func = build_func
+        self._fallbacks: list[Callable[[str], Any]] = []
 
     # ------------------------------------------------------------------ registering
     def register_module(
@@ -132,7 +133,28 @@ class Registry:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._resolve_name(name) is not None
+        return isinstance(name, str) and (self._resolve_name(name) is not None or self._fallback(name) is not None)
+
+    def add_fallback(self, lookup: Callable[[str], Any]) -> Callable[[], None]:
+        """Consult ``lookup(name)`` (an object, or None) for names this table does not hold.
+
+        How another registry is bridged in (e.g. mmengine's, by
+        :func:`torchinit.adopt_mmengine`). Returns a function that removes the fallback.
+        """
+        self._fallbacks.append(lookup)
+
+        def remove() -> None:
+            if lookup in self._fallbacks:
+                self._fallbacks.remove(lookup)
+
+        return remove
+
+    def _fallback(self, name: str) -> Any:
+        for lookup in self._fallbacks:
+            found = lookup(name)
+            if found is not None:
+                return found
+        return None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -167,6 +189,8 @@ class Registry:
                 f"type must be a registered {self.name} name or a class, got {describe_value(key)}."
             )
         resolved = self._resolve_name(key)
+        if resolved is None and (found := self._fallback(key)) is not None:
+            return found
         if resolved is None:
             hint = did_you_mean(key.rsplit(".", 1)[-1], self._entries)  # 'mmengine.Kaimng' too
             raise UnknownTypeError(
