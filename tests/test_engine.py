@@ -82,10 +82,11 @@ def test_override_with_name_only_reuses_the_rule_and_nothing_else_changes() -> N
     assert torch.equal(model.cls[1].weight, cls_before)
 
 
-def test_a_rule_without_layer_or_override_initializes_nothing() -> None:
+def test_a_rule_without_layer_or_override_initializes_nothing_and_warns_so() -> None:
     model = FooNet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    report = initialize(model, dict(type="Constant", val=5))
+    with pytest.warns(InitWarning, match="has no layer, param or override, so it fills nothing"):
+        report = initialize(model, dict(type="Constant", val=5))
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert report.by_source("rule") == []

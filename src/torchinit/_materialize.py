@@ -20,7 +20,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._planner import _Call, _Fill, _Planner
+from ._plan_items import Call, Fill
+from ._planner import Planner
+from ._txn import Transaction
 from .engine import _check_run_args, _run, derive_seed, plan_model
 from .errors import ConfigTypeError, InitStateError
 from .registry import describe_value
@@ -74,13 +76,13 @@ def materialize(
     """
     if not isinstance(model, nn.Module):
         raise ConfigTypeError(f"materialize() needs an nn.Module, got {describe_value(model)}.")
-    _check_run_args(seed, num_threads)
+    _check_run_args(seed, num_threads, progress)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ConfigTypeError(f"dtype must be a floating-point torch.dtype, got {describe_value(dtype)}.")
     target = torch.device(device) if device is not None else torch.device("cpu")
     planner = plan_model(model, init_cfg, compat)
     mode = "mmengine" if planner.compat else "torchinit"
-    fills = {(id(f.slot.module), f.slot.attr): f for f in planner.steps if isinstance(f, _Fill)}
+    fills = {(id(f.slot.module), f.slot.attr): f for f in planner.steps if isinstance(f, Fill)}
     opaque = _opaque_modules(planner)
     to_reset: list[tuple[str, nn.Module]] = []
     uncovered: list[str] = []
@@ -105,8 +107,13 @@ def materialize(
             "reset_parameters(), or load them with Pretrained. The model is still on the meta device."
         )
 
-    def prepare() -> None:
+    def prepare(txn: Transaction) -> None:
         _allocate(planner, fills, target, dtype)
+        txn.refresh(planner.root, fresh=True)
+        for _, m in to_reset:  # a module with real tensors beside meta ones: reset writes them too
+            for t in [*m._parameters.values(), *m._buffers.values()]:
+                if t is not None:
+                    txn.save(t)
         _reset(to_reset, seed, target)
         for name, m in to_reset:
             for attr, t in m._parameters.items():
@@ -114,14 +121,14 @@ def materialize(
                 if t is not None and rec is not None and (id(m), attr) not in fills:
                     rec.source, rec.initializer, rec.owner = "reset", f"{type(m).__name__}.reset_parameters()", name
 
-    return _run(planner, seed, num_threads, mode, None, prepare, progress)
+    return _run(planner, seed, num_threads, mode, prepare, progress)
 
 
-def _opaque_modules(planner: _Planner) -> set[int]:
+def _opaque_modules(planner: Planner) -> set[int]:
     """Modules inside the subtree of a user-written init_weights (trusted to cover them)."""
     inside: set[int] = set()
     for step in planner.steps:
-        if isinstance(step, _Call) and step.ref.source == "user":
+        if isinstance(step, Call) and step.ref.source == "user":
             stack = [step.module]
             while stack:
                 m = stack.pop()
@@ -131,7 +138,7 @@ def _opaque_modules(planner: _Planner) -> set[int]:
     return inside
 
 
-def _allocate(planner: _Planner, fills: dict[tuple[int, str], _Fill], device: torch.device,
+def _allocate(planner: Planner, fills: dict[tuple[int, str], Fill], device: torch.device,
               dtype: torch.dtype | None) -> None:
     done: dict[int, Tensor] = {}
     for _, m in planner.order:

@@ -1,8 +1,8 @@
 """The planner: one walk of a module tree that resolves, for every tensor, the last write.
 
 See :mod:`torchinit.engine` for the order it reproduces and docs/design.md for the data flow.
-Nothing here writes to a tensor: the planner produces ordered steps (:class:`_Fill`,
-:class:`_Call`) and provenance records that :mod:`torchinit.engine` executes.
+Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fill`,
+:class:`Call`) and provenance records that :mod:`torchinit._txn` performs.
 """
 
 from __future__ import annotations
@@ -14,79 +14,35 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from .config import RuleSpec, parse_init_cfg
 from .errors import ConfigError
 from .initializers import Constant, describe_initializer
-from .module import BaseModule, has_user_init_weights
+from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
 from .report import ParamRecord, RuleRecord, Source
 from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
 
-# --------------------------------------------------------------------------- plan items
-@dataclass
-class _Slot:
-    """One tensor of the tree, found again through its module at write time."""
+__all__ = ["MAX_BEATEN", "Planner"]
 
-    name: str
-    module: nn.Module
-    attr: str
-    is_buffer: bool
-
-    def current(self) -> Tensor | None:
-        t = self.module._buffers.get(self.attr) if self.is_buffer else self.module._parameters.get(self.attr)
-        if t is None:
-            t = getattr(self.module, self.attr, None)
-        return t if isinstance(t, Tensor) else None
-
-
-@dataclass
-class _Ref:
-    """Provenance of one planned write."""
-
-    source: Source
-    initializer: str
-    owner: str
-    role: str
-    rule: RuleRecord | None
-    value: float | None = None
-
-
-@dataclass
-class _Fill:
-    slot: _Slot
-    init: Any  # has .fill(tensor, generator=...) or is None for a checkpoint copy
-    ref: _Ref
-    value: Tensor | None = None
-    beaten: list[str] = field(default_factory=list)
-    done: bool = False  # already in place (a checkpoint tensor assigned by materialize)
-
-
-@dataclass
-class _Call:
-    """Opaque code run at its place in the order: a user init_weights or a BaseInit."""
-
-    module: nn.Module
-    name: str
-    fn: Callable[[], Any]
-    ref: _Ref
-
-
-
-
-# --------------------------------------------------------------------------- planning
 _DEFAULT_SEQ = -(1 << 60)  # default rules sort before every other write
 _ANY_MODULE = "*"  # stack key of ``param`` rules without ``layer``: they reach every module
 MAX_BEATEN = 8  # rules listed per tensor as beaten (the count is always exact up to here)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Part:
-    """One write-producing piece of a rule: its layer fill, or one override."""
+    """One write-producing piece of a rule: its layer fill, or one override.
+
+    On a per-class stack, ``best`` is the part of highest ``seq`` at or below this one, so
+    the winner for a module is read off the top in constant time, however deep the nesting.
+    """
 
     seq: int
     rule: RuleSpec
-    ref: _Ref
+    ref: Ref
     bias_init: Any
     matched: bool = False
+    best: _Part | None = None
 
     def covers(self, name: str) -> bool:
         """Does this part fill the parameter with local name ``name`` of a module it reaches?"""
@@ -100,27 +56,12 @@ class _Frame:
     """Exit marker of the iterative walk: what to undo when leaving a module."""
 
     module: nn.Module
-    pushed: list[tuple[Any, _Part]]
-    overrides: list[_Part]
-    owner_rules: tuple[RuleSpec, ...] | None
+    pushed: list[tuple[Any, _Part]] = field(default_factory=list)
+    overrides: list[_Part] = field(default_factory=list)
+    owner_rules: tuple[RuleSpec, ...] | None = None
 
 
-def _preorder(root: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``root.named_modules()`` without recursion (linear even for deeply nested trees)."""
-    out: list[tuple[str, nn.Module]] = []
-    seen: set[int] = set()
-    stack = [("", root)]
-    while stack:
-        name, m = stack.pop()
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        out.append((name, m))
-        stack.extend(reversed([(_join(name, k), c) for k, c in m._modules.items() if c is not None]))
-    return out
-
-
-class _Planner:
+class Planner:
     """Resolves, in one walk, the last write of every tensor in mmengine's order.
 
     Layer parts live on per-class stacks while the walk is inside their owner, so each
@@ -131,24 +72,23 @@ class _Planner:
     def __init__(self, root: nn.Module, compat: str) -> None:
         self.root = root
         self.compat = compat == "mmengine"
-        self.order = _preorder(root)
+        self.functional = False  # initialize(): only the given rules, no init_cfg of the tree
+        self.order = preorder(root)
         self.names = {id(m): name for name, m in self.order}
-        self.slots: dict[int, _Slot] = {}
+        self.slots: dict[int, Slot] = {}
         for mname, m in self.order:
-            for attr, t in m._parameters.items():
-                if t is not None and id(t) not in self.slots:
-                    self.slots[id(t)] = _Slot(_join(mname, attr), m, attr, False)
-            for attr, t in m._buffers.items():
-                if t is not None and id(t) not in self.slots:
-                    self.slots[id(t)] = _Slot(_join(mname, attr), m, attr, True)
+            for table, is_buffer in ((m._parameters, False), (m._buffers, True)):
+                for attr, t in table.items():
+                    if t is not None and id(t) not in self.slots:
+                        self.slots[id(t)] = Slot(join(mname, attr), m, attr, is_buffer)
         self.rules: list[RuleRecord] = []
         self.loads: list[Any] = []
         self.unmatched: list[str] = []
-        self.owners: list[BaseModule] = []
+        self.owners: list[nn.Module] = []
         self.records: dict[str, ParamRecord] = {}
-        self.steps: list[_Fill | _Call] = []
-        self._best: dict[int, tuple[int, _Fill]] = {}
-        self._calls: list[tuple[int, _Call]] = []
+        self.steps: list[Fill | Call] = []
+        self._best: dict[int, tuple[int, Fill]] = {}
+        self._calls: list[tuple[int, Call]] = []
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
         self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
         self._stacks: dict[Any, list[_Part]] = {}
@@ -172,22 +112,23 @@ class _Planner:
 
     def rules_of(self, m: nn.Module) -> tuple[RuleSpec, ...]:
         if id(m) not in self._parsed:
-            where = f"init_cfg of {_label(self.name_of(m), m)}"
+            where = f"init_cfg of {label(self.name_of(m), m)}"
             self._parsed[id(m)] = parse_init_cfg(getattr(m, "init_cfg", None), where)
         return self._parsed[id(m)]
 
-    def defaults_of(self, m: BaseModule) -> tuple[RuleSpec, ...]:
+    def defaults_of(self, m: nn.Module) -> tuple[RuleSpec, ...]:
         if id(m) not in self._defaults:
-            where = f"default_init_cfg of {_label(self.name_of(m), m)}"
-            self._defaults[id(m)] = parse_init_cfg(m.default_init_cfg(), where)
+            where = f"default_init_cfg of {label(self.name_of(m), m)}"
+            self._defaults[id(m)] = parse_init_cfg(default_rules_of(m), where)
         return self._defaults[id(m)]
 
     def validate_tree(self) -> None:
-        """Parse every init_cfg in the tree, opaque subtrees included, before anything runs."""
+        """Parse every init_cfg and default in the tree, opaque subtrees included, before
+        anything runs."""
         for _, m in self.order:
-            if isinstance(m, BaseModule):
+            if is_init_owner(m):
                 self.rules_of(m)
-                self.defaults_of(m)
+            self.defaults_of(m)
 
     def keys_of(self, m: nn.Module) -> tuple[Any, ...]:
         cls = type(m)
@@ -196,7 +137,7 @@ class _Planner:
             keys = self._keys[cls] = layer_keys(cls, self.compat)
         return keys
 
-    def slot(self, module: nn.Module, attr: str) -> _Slot | None:
+    def slot(self, module: nn.Module, attr: str) -> Slot | None:
         t = module._parameters.get(attr)
         if t is None:
             t = module._buffers.get(attr)
@@ -206,10 +147,10 @@ class _Planner:
             return None
         found = self.slots.get(id(t))
         if found is None:
-            found = self.slots[id(t)] = _Slot(_join(self.name_of(module), attr), module, attr, False)
+            found = self.slots[id(t)] = Slot(join(self.name_of(module), attr), module, attr, False)
         return found
 
-    def offer(self, seq: int, fill: _Fill) -> None:
+    def offer(self, seq: int, fill: Fill) -> None:
         """Record a candidate write; the highest seq wins, the loser is listed as beaten."""
         key = id(fill.slot)
         current = self._best.get(key)
@@ -221,7 +162,7 @@ class _Planner:
             self._best[key] = (seq, fill)
         if loser.ref.rule is not None:
             loser.ref.rule.beaten_tensors += 1
-        winner.beaten[:0] = [_describe_ref(loser.ref), *loser.beaten][: MAX_BEATEN - len(winner.beaten)]
+        winner.beaten[:0] = [describe_ref(loser.ref), *loser.beaten][: MAX_BEATEN - len(winner.beaten)]
 
     # -- parts of a rule
     def new_record(self, rule: RuleSpec, owner: str) -> RuleRecord:
@@ -234,49 +175,74 @@ class _Planner:
         owner_name = self.name_of(owner)
         for rule in rules:
             if rule.is_pretrained:
+                if self.functional and self.compat:  # mmengine's initialize(): in list order
+                    self.plan_pretrained_rule(owner, rule)
                 continue
             record = self.new_record(rule, owner_name)
-            ref = _Ref(source, rule.describe(), owner_name, "weight", record)
-            if rule.layer or rule.params is not None:
+            ref = Ref(source, rule.describe(), owner_name, "weight", record)
+            if rule.is_opaque:  # mmengine calls an initializer object whatever its layer says
+                rule.init.wholemodule = False
+                self._calls.append((self.next_seq(default), Call(owner, owner_name, _bind(rule.init, owner), ref)))
+            elif rule.layer or rule.params is not None:
                 seq = self.next_seq(default)
-                if rule.is_opaque:
-                    rule.init.wholemodule = False
-                    self._calls.append((seq, _Call(owner, owner_name, _bind(rule.init, owner), ref)))
+                bias_init = Constant(val=rule.bias)
+                stacks = self._stacks if rule.params is None else self._pstacks
+                for key in rule.layer or (_ANY_MODULE,):
+                    entry = _Part(seq, rule, ref, bias_init)
+                    stack = stacks.setdefault(key, [])
+                    below = stack[-1].best if stack else None
+                    entry.best = entry if below is None or seq >= below.seq else below
+                    stack.append(entry)
+                    frame.pushed.append((key, entry))
+            elif not rule.overrides:
+                self.unmatched.append(
+                    f"{rule.where}: {rule.describe()} has no layer, param or override, so it fills nothing. Say "
+                    "what it fills, e.g. layer='Conv2d', param='weight' or override=dict(name='head')."
+                )
+            self.enter_overrides(owner, rule, source, default)
+
+    def enter_overrides(self, owner: nn.Module, rule: RuleSpec, source: Source, default: bool = False,
+                        now: bool = False) -> None:
+        """Plan ``rule``'s overrides; ``now``: fill their subtrees at once (after a load)
+        instead of when the walk reaches them."""
+        owner_name = self.name_of(owner)
+        for ov in rule.overrides:
+            try:
+                targets = resolve_override(owner, ov.name)
+            except ConfigError as exc:
+                raise type(exc)(f"{ov.rule.where}: {exc}") from None
+            sub_record = self.new_record(ov.rule, owner_name)
+            sub_ref = Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
+            seq = self.next_seq(default)
+            for target in targets:
+                if ov.rule.is_pretrained:
+                    self.plan_pretrained(target, ov.rule, sub_ref, seq)
+                elif ov.rule.is_opaque:
+                    ov.rule.init.wholemodule = True
+                    self._calls.append((seq, Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
+                elif now:
+                    part = _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
+                    for _, m in preorder(target):
+                        self._visit_parts(m, [part])
                 else:
-                    bias_init = Constant(val=rule.bias)
-                    stacks = self._stacks if rule.params is None else self._pstacks
-                    for key in rule.layer or (_ANY_MODULE,):
-                        entry = _Part(seq, rule, ref, bias_init)
-                        stacks.setdefault(key, []).append(entry)
-                        frame.pushed.append((key, entry))
-            for ov in rule.overrides:
-                try:
-                    targets = resolve_override(owner, ov.name)
-                except ConfigError as exc:
-                    raise type(exc)(f"{ov.rule.where}: {exc}") from None
-                sub_record = self.new_record(ov.rule, owner_name)
-                sub_ref = _Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
-                seq = self.next_seq(default)
-                for target in targets:
-                    if ov.rule.is_pretrained:
-                        self.plan_pretrained(target, ov.rule, sub_ref, seq)
-                    elif ov.rule.is_opaque:
-                        ov.rule.init.wholemodule = True
-                        self._calls.append(
-                            (seq, _Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
-                    else:
-                        self._pending.setdefault(id(target), []).append(
-                            _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias)))
+                    self._pending.setdefault(id(target), []).append(
+                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias)))
 
     def exit_pretrained(self, owner: nn.Module, rules: tuple[RuleSpec, ...]) -> None:
-        owner_name = self.name_of(owner)
+        if self.functional and self.compat:
+            return  # planned in list order by enter_rules
         for rule in rules:
             if rule.is_pretrained:
-                record = self.new_record(rule, owner_name)
-                self.plan_pretrained(owner, rule, _Ref("rule", rule.describe(), owner_name, "tensor", record),
-                                     self.next_seq())
+                self.plan_pretrained_rule(owner, rule)
 
-    def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: _Ref, seq: int) -> None:
+    def plan_pretrained_rule(self, owner: nn.Module, rule: RuleSpec) -> None:
+        """A Pretrained rule of ``owner``: the load, then its overrides (they beat the load)."""
+        owner_name = self.name_of(owner)
+        record = self.new_record(rule, owner_name)
+        self.plan_pretrained(owner, rule, Ref("rule", rule.describe(), owner_name, "tensor", record), self.next_seq())
+        self.enter_overrides(owner, rule, "rule", now=True)
+
+    def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: Ref, seq: int) -> None:
         from .pretrained import plan_pretrained
 
         load = plan_pretrained(rule.init, scope)
@@ -288,14 +254,14 @@ class _Planner:
             module = scope.get_submodule(modpath) if modpath else scope
             slot = self.slot(module, attr)
             if slot is not None:
-                pref = _Ref("pretrained", rule.describe(), ref.owner, "tensor", ref.rule)
-                self.offer(seq, _Fill(slot, None, pref, value))
+                pref = Ref("pretrained", rule.describe(), ref.owner, "tensor", ref.rule)
+                self.offer(seq, Fill(slot, None, pref, value))
 
     # -- the walk
     def visit_module(self, m: nn.Module) -> None:
         """Offer the winning rule for each tensor of ``m`` that some rule covers.
 
-        Layer rules sit on per-class stacks (the top is the latest, so the winner); rules
+        Layer rules sit on per-class stacks (``best`` at the top is the winner); rules
         with ``param`` sit on their own stacks and are checked name by name; overrides
         active here cover their whole subtree.
         """
@@ -304,20 +270,27 @@ class _Planner:
         for key in keys:
             stack = self._stacks.get(key)
             if stack:
-                stack[-1].matched = True
-                layer_parts.extend(stack[: -MAX_BEATEN - 2 : -1])
+                top = stack[-1]
+                assert top.best is not None
+                top.matched = top.best.matched = True
+                shown = stack[: -MAX_BEATEN - 2 : -1]
+                layer_parts.extend(shown)
+                if not any(p is top.best for p in shown):
+                    layer_parts.append(top.best)
         param_parts = [p for key in (*keys, _ANY_MODULE) for p in self._pstacks.get(key, ())]
-        if not (layer_parts or param_parts or self._active):
-            return
+        if layer_parts or param_parts or self._active:
+            self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
+
+    def _visit_parts(self, m: nn.Module, parts: list[_Part]) -> None:
         names = ["weight", "bias"]
-        if param_parts or any(p.rule.params is not None for p in self._active):
+        if any(p.rule.params is not None for p in parts):
             names += [n for n in m._parameters if n not in ("weight", "bias")]
         counted: set[int] = set()
         for name in names:
             slot = self.slot(m, name)
             if slot is None:
                 continue
-            found = [p for p in (*layer_parts, *param_parts, *self._active) if p.covers(name)]
+            found = [p for p in parts if p.covers(name)]
             if not found:
                 continue
             best = max(found, key=lambda p: p.seq)
@@ -328,12 +301,13 @@ class _Planner:
                 counted.add(id(best.ref.rule))
                 best.ref.rule.modules += 1
 
-    def _offer_part(self, best: _Part, name: str, slot: _Slot, found: list[_Part]) -> None:
+    def _offer_part(self, best: _Part, name: str, slot: Slot, found: list[_Part]) -> None:
         tensor = slot.current()
         assert tensor is not None
+        where = f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}"
         if best.rule.params is None and name == "bias":
             init = best.bias_init
-            ref = _Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
+            ref = Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
         else:
             init = best.rule.init
             text = best.ref.initializer
@@ -341,17 +315,17 @@ class _Planner:
             if specialize is not None:  # position-aware initializers (e.g. depth-scaled)
                 init = specialize(slot.name, self.root)
                 text = describe_initializer(init)
-            check = getattr(init, "check_tensor", None)
-            if check is not None:
-                check(tensor, f"{slot.name} (shape {tuple(tensor.shape)}) in {best.rule.where}")
             role = "weight" if name == "weight" else "tensor"
-            ref = _Ref(best.ref.source, text, best.ref.owner, role, best.ref.rule)
-        fill = _Fill(slot, init, ref)
+            ref = Ref(best.ref.source, text, best.ref.owner, role, best.ref.rule)
+        check = getattr(init, "check_tensor", None)
+        if check is not None:
+            check(tensor, where)
+        fill = Fill(slot, init, ref)
         seen = {id(best.ref.rule)}
         for part in sorted(found, key=lambda p: -p.seq):
             if id(part.ref.rule) not in seen and len(fill.beaten) < MAX_BEATEN:
                 seen.add(id(part.ref.rule))
-                fill.beaten.append(_describe_ref(part.ref))
+                fill.beaten.append(describe_ref(part.ref))
                 if part.ref.rule is not None:
                     part.ref.rule.beaten_tensors += 1
         self.offer(best.seq, fill)
@@ -369,16 +343,19 @@ class _Planner:
             if id(m) in seen:
                 continue
             seen.add(id(m))
-            frame = _Frame(m, [], [], None)
+            frame = _Frame(m)
             is_root = m is self.root
             if is_root and root_rules is not None:
                 frame.owner_rules = root_rules
                 self.enter_rules(m, root_rules, "rule", frame)
-            elif reach and not opaque and isinstance(m, BaseModule) and (is_root or not m.is_init):
-                self.owners.append(m)
-                frame.owner_rules = self.rules_of(m)
-                self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
-                self.enter_rules(m, frame.owner_rules, "rule", frame)
+            elif reach and not opaque:
+                if is_init_owner(m) and (is_root or not get_is_init(m)):
+                    self.owners.append(m)
+                    frame.owner_rules = self.rules_of(m)
+                    self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
+                    self.enter_rules(m, frame.owner_rules, "rule", frame)
+                elif not is_init_owner(m):
+                    self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
             for part in self._pending.pop(id(m), ()):
                 self._active.append(part)
                 frame.overrides.append(part)
@@ -399,13 +376,13 @@ class _Planner:
         if self.compat:
             reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
         if reach and not module_mod.is_model_wrapper(child) and has_user_init_weights(child):
-            if getattr(child, "is_init", False):
+            if get_is_init(child):
                 return (child, False, False)
             name = self.name_of(child)
-            self._calls.append((self.next_seq(), _Call(child, name, child.init_weights,
-                                                       _Ref("user", type(child).__name__, name, "tensor", None))))
+            self._calls.append((self.next_seq(), Call(child, name, _init_weights_of(child),
+                                                      Ref("user", type(child).__name__, name, "tensor", None))))
             return (child, False, True)
-        if isinstance(child, BaseModule) and child.is_init:
+        if get_is_init(child):
             return (child, False, False)
         return (child, reach, False)
 
@@ -436,15 +413,19 @@ class _Planner:
             where = "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
             self.unmatched.append(
                 f"{entry.rule.where}: param={list(entry.rule.params)!r} of {entry.rule.describe()} matches no "
-                f"parameter{where} under {_label(self.name_of(scope), scope)}."
+                f"parameter{where} under {label(self.name_of(scope), scope)}."
             )
             return
         shown = key if isinstance(key, str) else key.__name__
-        hints = suggest_layer_names(shown, (m for _, m in _preorder(scope)))
-        hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
+        if self.compat and isinstance(key, type):
+            hint = (" In compat='mmengine' mode a class object in layer matches nothing (mmengine compares class "
+                    f"names): write layer={key.__name__!r}.")
+        else:
+            hints = suggest_layer_names(shown, (m for _, m in preorder(scope)))
+            hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
         self.unmatched.append(
             f"{entry.rule.where}: layer={shown!r} of {entry.rule.describe()} matches no module under "
-            f"{_label(self.name_of(scope), scope)}.{hint}"
+            f"{label(self.name_of(scope), scope)}.{hint}"
         )
 
     # -- entry points
@@ -454,19 +435,20 @@ class _Planner:
         self.finish()
 
     def plan_initialize(self, rules: tuple[RuleSpec, ...]) -> None:
+        self.functional = True
         self.walk(rules)
         self.finish()
 
     def finish(self) -> None:
         """Order the winning writes and opaque calls by their place in the sequence."""
-        items: list[tuple[int, int, _Fill | _Call]] = [(seq, 1, f) for seq, f in self._best.values()]
+        items: list[tuple[int, int, Fill | Call]] = [(seq, 1, f) for seq, f in self._best.values()]
         items += [(seq, 0, c) for seq, c in self._calls]
         items.sort(key=lambda x: (x[0], x[1]))
         self.steps = [step for _, _, step in items]
         for slot in self.slots.values():
             if not slot.is_buffer:
                 self.record_for(slot)
-        for seq, fill in self._best.values():
+        for _, fill in self._best.values():
             rec = self.record_for(fill.slot)
             ref = fill.ref
             rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
@@ -476,7 +458,7 @@ class _Planner:
             if ref.rule is not None:
                 ref.rule.tensors += 1
 
-    def record_for(self, slot: _Slot) -> ParamRecord:
+    def record_for(self, slot: Slot) -> ParamRecord:
         rec = self.records.get(slot.name)
         if rec is None:
             t = slot.current()
@@ -484,18 +466,15 @@ class _Planner:
                 slot.name, tuple(t.shape) if t is not None else (), is_buffer=slot.is_buffer)
         return rec
 
-
-def _describe_ref(ref: _Ref) -> str:
-    return f"{ref.initializer} ({ref.source}, {ref.owner or 'root'})"
+    def mark_owners_initialized(self) -> None:
+        for m in self.owners:
+            set_is_init(m, True)
 
 
 def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:
     return lambda: init(module)
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _label(name: str, m: nn.Module) -> str:
-    return f"{name} ({type(m).__name__})" if name else f"the root ({type(m).__name__})"
+def _init_weights_of(module: nn.Module) -> Callable[[], Any]:
+    """The module's init_weights as it is when called (an instance attribute wins)."""
+    return lambda: module.init_weights()

@@ -23,33 +23,28 @@ ConvModule would apply them: when the module is reached, before its own rules.
 
 from __future__ import annotations
 
-import contextvars
-import hashlib
 import logging
-import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from ._planner import MAX_BEATEN, _Call, _describe_ref, _Fill, _join, _Planner, _preorder, _Ref, _Slot
+from . import _txn
+from ._plan_items import Call, Fill, Ref, describe_ref, join
+from ._planner import MAX_BEATEN, Planner
+from ._txn import Progress, Transaction, derive_seed
 from .config import parse_init_cfg
 from .errors import ConfigTypeError, ConfigValueError, InitWarning
-from .module import BaseModule, unwrap_model
+from .module import is_init_owner, unwrap_model
 from .registry import describe_value
-from .report import InitReport, ParamRecord
+from .report import InitReport, ParamRecord, RuleRecord
 
-__all__ = ["get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
+__all__ = ["derive_seed", "get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
 
 logger = logging.getLogger("torchinit")
-
-# Below this many elements in a batch, seeded fills run on the calling thread: a thread pool
-# costs more than it saves (results are the same either way: each tensor has its own generator).
-_PARALLEL_MIN = 1 << 20
 
 COMPAT_MODES = ("torchinit", "mmengine")
 _compat_default = "torchinit"
@@ -72,206 +67,105 @@ def _check_compat(mode: Any) -> str:
     return str(mode)
 
 
-@dataclass
-class _RunContext:
-    """What a nested run (inside a user's init_weights) inherits from the run around it."""
-
-    seed: int | None
-    seed_prefix: str
-    compat: str
-    num_threads: int | None
-    sink: dict[str, tuple[ParamRecord, int, int]] = field(default_factory=dict)
-
-
-_CONTEXT: contextvars.ContextVar[_RunContext | None] = contextvars.ContextVar("torchinit_run", default=None)
-
-
-# --------------------------------------------------------------------------- applying
-def derive_seed(seed: int, name: str) -> int:
-    """The seed of one tensor's own generator: a stable hash of (seed, qualified name)."""
-    digest = hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-class _Snapshot:
-    """Everything a failed run must put back: tensors' values, which object each
-    attribute holds, and the ``is_init`` flags."""
-
-    def __init__(self, root: nn.Module, copy_values: bool) -> None:
-        self.modules = [m for _, m in _preorder(root)]
-        self.flags = {id(m): m._is_init for m in self.modules if isinstance(m, BaseModule)}
-        self.params = [(m, dict(m._parameters), dict(m._buffers)) for m in self.modules] if copy_values else []
-        self.values: list[tuple[Tensor, Tensor]] = []
-        if copy_values:
-            seen: set[int] = set()
-            for _, params, buffers in self.params:
-                for t in [*params.values(), *buffers.values()]:
-                    if t is not None and id(t) not in seen and not t.is_meta:
-                        seen.add(id(t))
-                        self.values.append((t, t.detach().clone()))
-
-    def restore(self) -> None:
-        for m in self.modules:
-            if isinstance(m, BaseModule):
-                m._is_init = self.flags[id(m)]
-        for m, params, buffers in self.params:
-            m._parameters.clear()
-            m._parameters.update(params)
-            m._buffers.clear()
-            m._buffers.update(buffers)
-        with torch.no_grad():
-            for t, saved in self.values:
-                t.copy_(saved)
-
-
-def _tensor_states(module: nn.Module, prefix: str) -> dict[str, tuple[int, int]]:
-    states = {}
-    for name, t in [*module.named_parameters(prefix), *module.named_buffers(prefix)]:
-        states[name] = (id(t), t._version)
-    return states
-
-
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``: elements written so far and in all, called after each tensor."""
-
-
-class _Executor:
-    def __init__(self, planner: _Planner, seed: int | None, seed_prefix: str, num_threads: int | None,
-                 compat: str, progress: Progress | None = None) -> None:
-        self.planner = planner
-        self.seed = seed
-        self.seed_prefix = seed_prefix
-        self.num_threads = num_threads
-        self.compat = compat
-        self.records = planner.records
-        self.progress = progress
-        self.total = sum(_numel(s.slot) for s in planner.steps if isinstance(s, _Fill)) if progress else 0
-        self.done = 0
-        self._lock = threading.Lock()
-
-    def run(self) -> None:
-        batch: list[_Fill] = []
-        for step in self.planner.steps:
-            if isinstance(step, _Call):
-                self.fill(batch)
-                batch = []
-                self.call(step)
-            else:
-                batch.append(step)
-        self.fill(batch)
-
-    def generator(self, fill: _Fill, tensor: Tensor) -> torch.Generator | None:
-        if self.seed is None or not getattr(fill.init, "random", True):
-            return None
-        gen = torch.Generator(device=tensor.device)
-        gen.manual_seed(derive_seed(self.seed, self.seed_prefix + fill.slot.name))
-        return gen
-
-    def fill_one(self, fill: _Fill) -> None:
-        tensor = fill.slot.current()
-        if tensor is None or tensor.is_meta or fill.done:
-            return
-        with torch.no_grad():
-            if fill.value is not None:
-                tensor.copy_(fill.value)
-            else:
-                fill.init.fill(tensor, generator=self.generator(fill, tensor))
-        if self.progress is not None:
-            with self._lock:
-                self.done += tensor.numel()
-                self.progress(self.done, self.total)
-
-    def fill(self, batch: list[_Fill]) -> None:
-        if not batch:
-            return
-        threads = self.num_threads or torch.get_num_threads()
-        small = sum(_numel(f.slot) for f in batch) < _PARALLEL_MIN
-        if self.seed is None or threads <= 1 or len(batch) == 1 or small:
-            for f in batch:
-                self.fill_one(f)
-            return
-        ordered = sorted(batch, key=lambda f: -_numel(f.slot))
-        with ThreadPoolExecutor(max_workers=min(threads, len(ordered))) as pool:
-            for future in [pool.submit(self.fill_one, f) for f in ordered]:
-                future.result()
-
-    def call(self, step: _Call) -> None:
-        prefix = _join(step.name, "")
-        before = _tensor_states(step.module, step.name)
-        ctx = _RunContext(self.seed, self.seed_prefix + prefix, self.compat, self.num_threads)
-        token = _CONTEXT.set(ctx)
-        try:
-            step.fn()
-        finally:
-            _CONTEXT.reset(token)
-        params = dict(step.module.named_parameters(step.name))
-        for name, t in [*params.items(), *step.module.named_buffers(step.name)]:
-            if before.get(name) == (id(t), t._version):
-                continue
-            inner = ctx.sink.get(self.seed_prefix + name)
-            rec = self.records.get(name)
-            if rec is None:
-                rec = self.records[name] = ParamRecord(name, tuple(t.shape), is_buffer=name not in params)
-            if rec.source != "none" and rec.initializer is not None and len(rec.beaten) < MAX_BEATEN:
-                rec.beaten.insert(0, f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
-            if inner is not None and inner[1:] == (id(t), t._version):
-                src = inner[0]
-                rec.source, rec.initializer, rec.role, rec.value = src.source, src.initializer, src.role, src.value
-                rec.init = src.init
-                rec.owner = _join(step.name, src.owner) if src.owner else step.name
-            else:
-                rec.source, rec.initializer, rec.owner, rec.role = step.ref.source, step.ref.initializer, step.name, "tensor"
-                rec.init = None
-            if step.ref.rule is not None and not (inner is not None and inner[1:] == (id(t), t._version)):
-                step.ref.rule.tensors += 1
-
-
-def _numel(slot: _Slot) -> int:
-    t = slot.current()
-    return t.numel() if t is not None else 0
-
-
-# --------------------------------------------------------------------------- entry points
-def _check_run_args(seed: Any, num_threads: Any) -> None:
+# --------------------------------------------------------------------------- running a plan
+def _check_run_args(seed: Any, num_threads: Any, progress: Any = None) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigTypeError(f"seed must be a non-negative int or None, got {describe_value(seed)}.")
     if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
         raise ConfigTypeError(f"num_threads must be a positive int or None, got {describe_value(num_threads)}.")
+    if progress is not None and not callable(progress):
+        raise ConfigTypeError(
+            f"progress must be a function progress(done, total) or None, got {describe_value(progress)}.")
 
 
-def _run(planner: _Planner, seed: int | None, num_threads: int | None, compat: str,
-         ctx: _RunContext | None, prepare: Callable[[], None] | None = None,
-         progress: Progress | None = None) -> InitReport:
-    """Execute a finished plan; on any exception restore the tree (see _Snapshot).
+def _issue_plan(planner: Planner, txn: Transaction, seed: int | None) -> None:
+    """Hand the plan's steps to the transaction, in order (see torchinit._txn)."""
+    root = txn.names.get(id(planner.root), "")
+    for step in planner.steps:
+        if isinstance(step, Call):
+            txn.run_call(step)
+            continue
+        owner = join(root, step.ref.owner) if step.ref.owner else root
+        taken = txn.issue(step.slot, join(root, step.slot.name), step.ref, owner, init=step.init, value=step.value,
+                          done=step.done, seed=seed)
+        if not taken:  # a default under a rule of an enclosing run: report what holds the tensor
+            held = txn.last[step.slot.key]
+            rec = planner.record_for(step.slot)
+            rec.beaten.insert(0, describe_ref(step.ref))
+            rec.source, rec.initializer, rec.owner, rec.role = (
+                held.ref.source, held.ref.initializer, held.owner, held.ref.role)
+            rec.init = held.init
+
+
+def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: str,
+         prepare: Callable[[Transaction], None] | None = None, progress: Progress | None = None) -> InitReport:
+    """Perform a finished plan in a transaction (see torchinit._txn): on any exception every
+    tensor is restored. Inside user code of another run, join that run's transaction.
 
     ``prepare`` runs after the plan is final and before the first write (materialize uses it
     to allocate meta tensors); a failure there is rolled back too.
     """
     for message in planner.unmatched:
         warnings.warn(message, InitWarning, stacklevel=4)
-    seed_prefix = ctx.seed_prefix if ctx is not None else ""
-    executor = _Executor(planner, seed, seed_prefix, num_threads, compat, progress)
-    has_calls = any(isinstance(s, _Call) for s in planner.steps)
-    snapshot = _Snapshot(planner.root, copy_values=has_calls or prepare is not None)
+    txn = _txn.current()
+    if txn is not None:
+        txn.cover(planner.root)
+        txn.nested_rules.append((planner.rules, txn.names.get(id(planner.root), "")))
+        _issue_plan(planner, txn, txn.seed if seed is None else seed)
+        planner.mark_owners_initialized()
+        return _report(planner, seed, compat)
+    txn = Transaction(seed, num_threads, compat, progress)
+    token = _txn._CURRENT.set(txn)
     try:
+        txn.cover(planner.root)
         if prepare is not None:
-            prepare()
-        executor.run()
-        for m in planner.owners:
-            m._is_init = True
+            prepare(txn)
+        _issue_plan(planner, txn, seed)
+        txn.commit()
+        planner.mark_owners_initialized()
     except BaseException:
-        snapshot.restore()
+        txn.rollback()
         raise
-    report = InitReport(params=executor.records, rules=planner.rules, loads=planner.loads,
-                        unmatched=planner.unmatched, seed=seed, compat=compat)
-    if ctx is not None:
-        by_name = {s.name: s for s in planner.slots.values()}
-        for name, rec in report.params.items():
-            t = by_name[name].current() if name in by_name else None
-            if t is not None and rec.source != "none":
-                ctx.sink[seed_prefix + name] = (rec, id(t), t._version)
+    finally:
+        _txn._CURRENT.reset(token)
+    _apply_provenance(planner, txn)
+    report = _report(planner, seed, compat)
     _log(report)
+    if txn.interrupted:
+        raise KeyboardInterrupt  # held while the checked writes finished (see torchinit._txn)
     return report
+
+
+def _report(planner: Planner, seed: int | None, compat: str) -> InitReport:
+    return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
+                      unmatched=planner.unmatched, seed=seed, compat=compat)
+
+
+def _apply_provenance(planner: Planner, txn: Transaction) -> None:
+    """Final provenance: the last write of each tensor across every run of the transaction
+    (user code, nested runs), and per-rule counts of the tensors each finally set."""
+    own = {id(fill.slot): fill.ref for _, fill in planner._best.values()}
+    copies: dict[int, RuleRecord] = {}
+    for rules, prefix in txn.nested_rules:
+        for r in rules:
+            copies[id(r)] = replace(r, owner=join(prefix, r.owner) if r.owner else prefix)
+    for r in [*planner.rules, *copies.values()]:
+        r.tensors = 0
+    for slot in planner.slots.values():
+        held = txn.last.get(slot.key)
+        if held is None:
+            continue
+        rec = planner.record_for(slot)
+        if own.get(id(slot)) is not held.ref:
+            if rec.source != "none" and rec.initializer is not None and len(rec.beaten) < MAX_BEATEN:
+                rec.beaten.insert(0, f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
+            rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
+                held.ref.source, held.ref.initializer, held.owner, held.ref.role, held.ref.value)
+            rec.init = held.init
+        rule = held.ref.rule
+        if rule is not None:
+            copies.get(id(rule), rule).tensors += 1
+    planner.rules.extend(copies.values())
 
 
 def _log(report: InitReport) -> None:
@@ -283,28 +177,34 @@ def _log(report: InitReport) -> None:
         logger.debug("init provenance:\n%s", report.table())
 
 
+# --------------------------------------------------------------------------- entry points
+def _resolve_mode(seed: Any, num_threads: Any, compat: Any, progress: Any) -> tuple[int | None, str]:
+    _check_run_args(seed, num_threads, progress)
+    txn = _txn.current()
+    if txn is not None:
+        seed = txn.seed if seed is None else seed
+        compat = compat or ("mmengine" if txn.compat else None)
+    return seed, _check_compat(compat or _compat_default)
+
+
 def run_init_weights(root: nn.Module, *, seed: int | None = None, compat: str | None = None,
                      num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
     """Initialize the tree under ``root`` from every ``init_cfg`` in it (see module docs)."""
-    ctx = _CONTEXT.get()
-    _check_run_args(seed, num_threads)
-    if ctx is not None:
-        seed = ctx.seed if seed is None else seed
-        compat = compat or ctx.compat
-        num_threads = num_threads or ctx.num_threads
-    mode = _check_compat(compat or _compat_default)
-    planner = _Planner(root, mode)
+    seed, mode = _resolve_mode(seed, num_threads, compat, progress)
+    planner = Planner(root, mode)
     planner.plan_init_weights()
-    return _run(planner, seed, num_threads, mode, ctx, progress=progress)
+    return _run(planner, seed, num_threads, mode, progress=progress)
 
 
 def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, compat: str | None = None,
                num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
     """Apply one ``init_cfg`` (a rule dict or a list of them) to ``module`` and its subtree.
 
-    The whole config is validated, and any checkpoint read, before one tensor changes.
+    The whole config is validated, and any checkpoint read, before one tensor changes; if
+    anything fails later (a user's fill function, a callback), every tensor is restored.
     Children's own ``init_cfg`` and ``init_weights`` are not involved (use
-    ``BaseModule.init_weights()`` for that). ``Pretrained`` rules apply last.
+    ``BaseModule.init_weights()`` for that). ``Pretrained`` rules apply last (in list
+    order with ``compat='mmengine'``, as mmengine's ``initialize``).
 
     Args:
         module: the model (a wrapper such as DistributedDataParallel is unwrapped).
@@ -313,7 +213,9 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
             global generator.
         compat: ``'mmengine'`` for mmengine's exact matching rules.
         num_threads: threads for seeded fills.
-        progress: called as ``progress(done, total)`` (elements) after each tensor is written.
+        progress: called as ``progress(done, total)`` (elements) after each tensor is
+            written. It is user code: if it raises, the run is undone, so each tensor is
+            copied before it is written (one more copy of the model at the peak).
 
     Returns:
         The provenance report.
@@ -326,26 +228,20 @@ def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, com
     """
     if not isinstance(module, nn.Module):
         raise ConfigTypeError(f"initialize() needs an nn.Module, got {describe_value(module)}.")
-    ctx = _CONTEXT.get()
-    _check_run_args(seed, num_threads)
-    if ctx is not None:
-        seed = ctx.seed if seed is None else seed
-        compat = compat or ctx.compat
-    mode = _check_compat(compat or _compat_default)
+    seed, mode = _resolve_mode(seed, num_threads, compat, progress)
     module = unwrap_model(module)
     rules = parse_init_cfg(init_cfg, "init_cfg")
-    planner = _Planner(module, mode)
+    planner = Planner(module, mode)
     planner.plan_initialize(rules)
-    return _run(planner, seed, num_threads, mode, ctx, progress=progress)
+    return _run(planner, seed, num_threads, mode, progress=progress)
 
 
-
-def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> _Planner:
+def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> Planner:
     """A finished plan: ``initialize(model, init_cfg)`` semantics if ``init_cfg`` is given or
-    the model is not a BaseModule, else ``init_weights()`` semantics."""
+    the model holds no init owner at its root, else ``init_weights()`` semantics."""
     root = unwrap_model(model)
-    planner = _Planner(root, _check_compat(compat or _compat_default))
-    if init_cfg is not None or not isinstance(root, BaseModule):
+    planner = Planner(root, _check_compat(compat or _compat_default))
+    if init_cfg is not None or not is_init_owner(root):
         planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
     else:
         planner.plan_init_weights()
@@ -360,7 +256,8 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
     returned report lists every parameter and buffer with the rule that would set it, the
     module whose ``init_cfg`` holds that rule and the rules it would beat; tensors inside a
     module with a user-written ``init_weights`` are marked as left to it. Rules whose
-    ``layer`` matches nothing are in ``report.unmatched`` (no warning is issued).
+    ``layer`` matches nothing are in ``report.unmatched`` (no warning is issued). A model
+    built with mmengine's or mmcv's BaseModule is planned from its ``init_cfg`` too.
 
     Args:
         model: a BaseModule (its ``init_cfg`` tree is planned) or any module with ``init_cfg``.
@@ -373,13 +270,13 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
     for slot in planner.slots.values():
         planner.record_for(slot)
     for step in planner.steps:
-        if isinstance(step, _Call):
+        if isinstance(step, Call):
             for name, _ in [*step.module.named_parameters(step.name), *step.module.named_buffers(step.name)]:
                 rec = planner.records.get(name)
                 if rec is not None:
                     if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
-                        rec.beaten.insert(0, _describe_ref(_Ref(rec.source, rec.initializer or "?", rec.owner or "",
-                                                                rec.role, None)))
+                        rec.beaten.insert(0, describe_ref(Ref(rec.source, rec.initializer or "?", rec.owner or "",
+                                                               rec.role, None)))
                     rec.init = None
                     rec.source, rec.initializer, rec.owner, rec.role = (
                         step.ref.source, step.ref.initializer, step.name, "tensor")

@@ -9,7 +9,9 @@ those rules have the lowest priority of all and fill only what no ``init_cfg`` c
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,17 @@ from .errors import ConfigValueError, InitWarning
 if TYPE_CHECKING:
     from .report import InitReport
 
-__all__ = ["BaseModule", "ModuleDict", "ModuleList", "Sequential", "is_model_wrapper"]
+__all__ = [
+    "BaseModule",
+    "ModuleDict",
+    "ModuleList",
+    "Sequential",
+    "is_init_owner",
+    "is_model_wrapper",
+    "register_default_init",
+]
+
+logger = logging.getLogger("torchinit")
 
 InitCfg = Mapping[str, Any] | Iterable[Mapping[str, Any]]
 
@@ -129,12 +141,10 @@ class BaseModule(nn.Module):
             warning says so and nothing changes).
         """
         if self._is_init:
-            warnings.warn(
-                f"init_weights of {type(self).__name__} has been called more than once; "
-                "nothing was changed. Set `module.is_init = False` to initialize again.",
-                InitWarning,
-                stacklevel=2,
-            )
+            message = (f"init_weights of {type(self).__name__} has been called more than once; "
+                       "nothing was changed. Set `module.is_init = False` to initialize again.")
+            logger.warning(message)
+            warnings.warn(message, InitWarning, stacklevel=2)
             return None
         from .engine import run_init_weights
 
@@ -204,10 +214,113 @@ def _resolve_extension(cls: type, init_cfg: Any) -> Any:
     return [*base, *init_cfg[1:]]
 
 
+# --------------------------------------------------------------------------- owners
+# The BaseModule classes of the OpenMMLab libraries, by module path. Their instances carry
+# ``init_cfg`` and ``is_init`` like ours; the engine honours them (plan, initialize, and
+# init_weights once adopted: see torchinit.openmmlab) without importing those libraries.
+FOREIGN_BASES = ("mmengine.model.base_module", "mmcv.runner.base_module")
+
+
+@functools.lru_cache(maxsize=1024)
+def foreign_base(cls: type) -> type | None:
+    """The OpenMMLab ``BaseModule`` class that ``cls`` derives from, or None."""
+    if issubclass(cls, BaseModule):
+        return None
+    for klass in cls.__mro__:
+        if klass.__name__ == "BaseModule" and klass.__module__ in FOREIGN_BASES:
+            return klass
+    return None
+
+
+def is_init_owner(module: nn.Module) -> bool:
+    """True for modules whose ``init_cfg`` the engine applies: torchinit's BaseModule and
+    the BaseModule of mmengine (and of mmcv 1.x)."""
+    return isinstance(module, BaseModule) or foreign_base(type(module)) is not None
+
+
+def get_is_init(module: nn.Module) -> bool:
+    """``module.is_init`` of an init owner (False for any other module)."""
+    return bool(getattr(module, "_is_init", False)) if is_init_owner(module) else False
+
+
+def set_is_init(module: nn.Module, value: bool) -> None:
+    module._is_init = bool(value)
+
+
 def has_user_init_weights(module: nn.Module) -> bool:
-    """True if ``module`` defines its own ``init_weights`` (not BaseModule's)."""
+    """True if ``module`` has ``init_weights`` code of its own: a method its class defines
+    beyond the stock BaseModule one, or a function set on the instance. A layer whose
+    ``init_weights`` only applies a registered default (:func:`register_default_init`,
+    e.g. mmcv's ConvModule) has none: its default is planned as a default rule."""
+    if "init_weights" in vars(module):
+        return callable(vars(module)["init_weights"])
+    cls = type(module)
     if isinstance(module, BaseModule):
-        return type(module).init_weights is not BaseModule.init_weights
+        return cls.init_weights is not BaseModule.init_weights
+    base = foreign_base(cls)
+    if base is not None:
+        return cls.init_weights is not base.__dict__.get("init_weights")
+    if _registered_default(cls) is not None:
+        return False
     return callable(getattr(module, "init_weights", None))
+
+
+# --------------------------------------------------------------------------- default rules
+DefaultRules = Callable[[nn.Module], "InitCfg | None"]
+_DEFAULT_INITS: dict[str, DefaultRules] = {}
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_default_init(target: type | str, rules: DefaultRules) -> None:
+    """Declare that ``target``'s ``init_weights`` only applies a default, given as rules.
+
+    ``rules(module)`` returns the init_cfg rules that ``init_weights`` amounts to (e.g.
+    ``[dict(type='Kaiming', override=dict(name='conv'))]``). The engine then plans them as a
+    default: the lowest priority, so a user's rule that covers a tensor beats it (in
+    ``compat='mmengine'`` mode they apply where mmengine would call the method). ``target``
+    is a class or its qualified name (``'mmcv.cnn.bricks.conv_module.ConvModule'``), which
+    works without importing the library. mmcv's ConvModule and PixelShufflePack are
+    registered by torchinit.
+
+    Example:
+        >>> class Stem(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.conv = nn.Conv2d(3, 8, 3)
+        ...     def init_weights(self):
+        ...         kaiming_init(self.conv)
+        >>> register_default_init(Stem, lambda m: dict(type='Kaiming', override=dict(name='conv')))
+    """
+    if not callable(rules):
+        raise ConfigValueError(f"register_default_init: rules must be callable(module), got {rules!r}.")
+    if isinstance(target, type):
+        target = _qualname(target)
+    if not isinstance(target, str) or not target:
+        raise ConfigValueError(f"register_default_init: target must be a class or its qualified name, got {target!r}.")
+    _DEFAULT_INITS[target] = rules
+    _registered_default.cache_clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _registered_default(cls: type) -> DefaultRules | None:
+    if not _DEFAULT_INITS:
+        from .openmmlab import defaults  # noqa: F401  (registers mmcv's layers by name)
+    for klass in cls.__mro__:
+        found = _DEFAULT_INITS.get(_qualname(klass))
+        if found is not None:  # only while the method is that class's own, not a subclass's code
+            return found if getattr(cls, "init_weights", None) is getattr(klass, "init_weights", None) else None
+    return None
+
+
+def default_rules_of(module: nn.Module) -> Any:
+    """The lowest-priority rules of ``module``: its ``default_init_cfg()`` (a torchinit
+    BaseModule) or its registered default (:func:`register_default_init`), or None."""
+    if isinstance(module, BaseModule):
+        return module.default_init_cfg()
+    rules = _registered_default(type(module))
+    return None if rules is None else rules(module)
 
 

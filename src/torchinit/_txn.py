@@ -1,0 +1,497 @@
+"""The transaction: perform a plan so that any failure leaves every tensor as it was.
+
+A run (``init_weights``, ``initialize``, ``materialize``) and every run nested inside user
+code it calls share one :class:`Transaction`. It works in two phases:
+
+1. **Issue.** The plan's steps are taken in order. A planned write (a rule's fill, a
+   checkpoint copy) is not performed: it becomes the *pending* write of its tensor,
+   replacing the one before (the last write wins). Opaque code (a user ``init_weights``,
+   an mmengine-style initializer) runs at its place, under a guard (a
+   ``TorchDispatchMode``) that sees every op it performs on the model's tensors:
+
+   * a whole-tensor fill with scalar arguments (``normal_``, ``uniform_``, ``fill_``,
+     ``zero_``...) is deferred like a planned write;
+   * any other write, or a read of a tensor with a pending write, first saves the tensor's
+     current value (once per run), then performs the pending write, then the op.
+
+   A run nested inside user code (``super().init_weights()``) plans and issues into the same
+   transaction; in the default mode its ``default`` writes never replace a rule's or a
+   checkpoint's write (a default never beats a rule, however the code is nested).
+2. **Commit.** The pending writes are performed in the order they were issued: writes that
+   run foreign code (user fills, functions as ``type``, or all writes when a ``progress``
+   callback is user code) first, each after saving its tensor; then the writes of
+   torchinit's own, validated initializers and checked checkpoint tensors, which cannot
+   fail. A Ctrl-C during that last part is held until it ends (the run completes, then
+   ``KeyboardInterrupt`` is raised).
+
+Any exception before the commit's safe part restores, from what was saved: tensor values,
+the tensor each attribute holds (and the storage each tensor uses), and ``is_init`` flags.
+So a run whose user code writes little costs almost no memory; what it reads after
+writing, or writes in part, is saved once. See docs/design.md ("Atomicity").
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ._plan_items import Call, Ref, Slot, join, preorder
+from .errors import InitApplyError, TorchInitError
+from .module import get_is_init, is_init_owner, set_is_init
+
+__all__ = ["Transaction", "current", "derive_seed"]
+
+Progress = Callable[[int, int], None]
+
+# Below this many elements, seeded fills run on the calling thread: a thread pool costs more
+# than it saves (results are the same either way: each tensor has its own generator).
+_PARALLEL_MIN = 1 << 20
+# Initializers defined here are validated against each tensor before the commit and cannot fail.
+_TRUSTED_MODULES = ("torchinit.initializers", "torchinit._catalogue")
+
+_CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("torchinit_txn", default=None)
+
+
+def current() -> Transaction | None:
+    """The transaction of the run this code is inside, if any."""
+    return _CURRENT.get()
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """The seed of one tensor's own generator: a stable hash of (seed, qualified name)."""
+    digest = hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@dataclass(eq=False)
+class _Write:
+    """A pending write: a fill, a checkpoint copy or a deferred op of user code."""
+
+    slot: Slot
+    name: str  # qualified name in the transaction's root (seeds, messages)
+    ref: Ref
+    init: Any = None
+    value: Tensor | None = None
+    op: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None
+    order: int = 0
+    tensor_id: int = 0
+    storage: int = 0
+    risky: bool = False
+    seed: int | None = None
+
+    def describe(self) -> str:
+        if self.op is not None:
+            return f"{self.ref.initializer} (user code: {self.op[0]})"
+        what = "checkpoint copy" if self.value is not None else self.ref.initializer
+        return f"{what} from the {'init_cfg' if self.ref.source != 'default' else 'default rule'} of " \
+               f"{self.ref.owner or 'the root'}"
+
+
+@dataclass
+class Provenance:
+    """The last write of a tensor in this transaction."""
+
+    ref: Ref
+    owner: str  # qualified in the transaction's root
+    init: Any = None
+
+
+def _storage_of(t: Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr() if not t.is_meta and t.numel() else 0
+    except (RuntimeError, NotImplementedError):  # sparse and other storage-less layouts
+        return 0
+
+
+class Transaction:
+    """See the module docstring."""
+
+    def __init__(self, seed: int | None, num_threads: int | None, compat: str,
+                 progress: Progress | None = None) -> None:
+        self.seed = seed
+        self.num_threads = num_threads
+        self.compat = compat == "mmengine"
+        self.progress = progress
+        self.progress_is_user_code = progress is not None and not getattr(progress, "_torchinit_trusted", False)
+        self.names: dict[int, str] = {}
+        self.pending: dict[tuple[int, str], _Write] = {}
+        self.last: dict[tuple[int, str], Provenance] = {}
+        self.storage: dict[int, list[Slot]] = {}
+        self.saved: dict[int, tuple[Tensor, Tensor]] = {}
+        self.fresh: set[int] = set()
+        self.aliases: list[tuple[Tensor, Tensor]] = []
+        self.holders: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]] = []
+        self.flags: list[tuple[nn.Module, bool]] = []
+        self.calls: list[Call] = []
+        self.nested_rules: list[tuple[list[Any], str]] = []  # (rules of a nested run, where its root is)
+        self.issued = 0
+        self.interrupted = False
+        self._guard = _Guard(self)
+        self._guard_depth = 0
+        self._covered: set[int] = set()
+
+    # ------------------------------------------------------------------ what a failure restores
+    def cover(self, root: nn.Module) -> None:
+        """Remember, for every module under ``root`` not seen yet, what a failure restores:
+        the objects its attributes hold, the storage of each tensor, its ``is_init``."""
+        prefix = self.names.get(id(root), "")
+        for name, m in preorder(root):
+            if id(m) in self._covered:
+                continue
+            self._covered.add(id(m))
+            self.names.setdefault(id(m), join(prefix, name) if name else prefix)
+            self.holders.append((m, dict(m._parameters), dict(m._buffers)))
+            if is_init_owner(m):
+                self.flags.append((m, get_is_init(m)))
+            self._index(m)
+
+    def _index(self, m: nn.Module) -> None:
+        for table, is_buffer in ((m._parameters, False), (m._buffers, True)):
+            for attr, t in table.items():
+                if t is None or t.is_meta:
+                    continue
+                ptr = _storage_of(t)
+                slots = self.storage.setdefault(ptr, []) if ptr else None
+                if slots is not None and not any(s.key == (id(m), attr) for s in slots):
+                    slots.append(Slot(join(self.names.get(id(m), ""), attr), m, attr, is_buffer))
+                    self.aliases.append((t, t.detach()))
+
+    def refresh(self, root: nn.Module, fresh: bool) -> None:
+        """Index tensors that appeared under ``root`` (allocated by materialize, or put there by
+        user code): they are new objects, so a failure only has to put the old ones back."""
+        for _, m in preorder(root):
+            for t in [*m._parameters.values(), *m._buffers.values()]:
+                if t is not None and not t.is_meta and _storage_of(t) not in self.storage:
+                    if fresh:
+                        self.fresh.add(id(t))
+            self._index(m)
+
+    def save(self, t: Tensor) -> None:
+        """Keep a copy of ``t``'s current value (once per run) unless it is new in this run."""
+        if id(t) in self.saved or id(t) in self.fresh or t.is_meta:
+            return
+        with torch.no_grad():
+            self.saved[id(t)] = (t, t.detach().clone())
+
+    def rollback(self) -> None:
+        for m, flag in self.flags:
+            set_is_init(m, flag)
+        for m, params, buffers in self.holders:
+            m._parameters.clear()
+            m._parameters.update(params)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+        with torch.no_grad():
+            for t, alias in self.aliases:
+                if _storage_of(t) != _storage_of(alias) or t.shape != alias.shape or t.stride() != alias.stride():
+                    t.data = alias
+            for t, value in self.saved.values():
+                t.copy_(value)
+        self.pending.clear()
+
+    # ------------------------------------------------------------------ issuing
+    def issue(self, slot: Slot, name: str, ref: Ref, owner: str, *, init: Any = None, value: Tensor | None = None,
+              op: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None, done: bool = False,
+              seed: int | None = None) -> bool:
+        """Make this write the pending one of its tensor; False if a rule's write already
+        holds the tensor and this is a default (default mode)."""
+        t = slot.current()
+        if t is None:
+            return False
+        key = slot.key
+        previous = self.last.get(key)
+        if (ref.source == "default" and not self.compat and previous is not None
+                and previous.ref.source in ("rule", "pretrained")):
+            return False
+        self.last[key] = Provenance(ref, owner, init)
+        if done or t.is_meta:
+            self.pending.pop(key, None)
+            return True
+        self.issued += 1
+        risky = op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES
+        self.pending[key] = _Write(slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed)
+        return True
+
+    def run_call(self, call: Call) -> None:
+        """Run opaque code under the guard; attribute what it writes to it."""
+        before = self._states(call.module)
+        self.calls.append(call)
+        try:
+            if self._guard_depth == 0:
+                self._guard_depth += 1
+                try:
+                    with self._guard:
+                        call.fn()
+                finally:
+                    self._guard_depth -= 1
+            else:
+                call.fn()
+        except BaseException as exc:
+            _reraise(exc, _call_text(call))
+        finally:
+            self.calls.pop()
+        self._after_call(call, before)
+
+    @staticmethod
+    def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:
+        return {(id(m), attr): (id(t), _storage_of(t)) for _, m in preorder(root)
+                for table in (m._parameters, m._buffers) for attr, t in table.items() if t is not None}
+
+    def _after_call(self, call: Call, before: dict[tuple[int, str], tuple[int, int]]) -> None:
+        """Writes the guard cannot see: a tensor replaced, or given new storage (``.data = x``)."""
+        owner = self.names.get(id(call.module), call.name)
+        for key, state in self._states(call.module).items():
+            if before.get(key) == state:
+                continue
+            pending = self.pending.get(key)
+            if pending is not None and (pending.tensor_id, pending.storage) != state:
+                del self.pending[key]  # planned before the replacement: the user's tensor wins
+                pending = None
+            if pending is None:
+                self.last[key] = Provenance(call.ref, owner)
+        self.refresh(call.module, fresh=True)
+
+    # ------------------------------------------------------------------ performing
+    def generator(self, write: _Write, tensor: Tensor) -> torch.Generator | None:
+        if write.seed is None or write.op is not None or not getattr(write.init, "random", True):
+            return None
+        gen = torch.Generator(device=tensor.device)
+        gen.manual_seed(derive_seed(write.seed, write.name))
+        return gen
+
+    def perform(self, write: _Write) -> int:
+        """Do one write now; returns the elements written (0 if its tensor is gone)."""
+        t = write.slot.current()
+        if t is None or t.is_meta or id(t) != write.tensor_id:
+            return 0
+        with torch.no_grad():
+            if write.value is not None:
+                t.copy_(write.value)
+            elif write.op is not None:
+                func, args, kwargs = write.op
+                func(t.detach(), *args[1:], **kwargs)
+            else:
+                write.init.fill(t, generator=self.generator(write, t))
+        return t.numel()
+
+    def flush(self, key: tuple[int, str]) -> None:
+        """Perform the pending write of ``key`` now (user code is about to read the tensor)."""
+        write = self.pending.pop(key, None)
+        if write is None:
+            return
+        t = write.slot.current()
+        if t is not None:
+            self.save(t)
+        try:
+            self.perform(write)
+        except BaseException as exc:
+            _reraise(exc, f"{write.describe()} while filling {write.name}")
+
+    def commit(self) -> None:
+        writes = sorted(self.pending.values(), key=lambda w: w.order)
+        self.pending.clear()
+        risky = [w for w in writes if w.risky or self.progress_is_user_code]
+        safe = [w for w in writes if not (w.risky or self.progress_is_user_code)]
+        total = sum(_numel(w) for w in writes) if self.progress is not None else 0
+        done = 0
+        for w in risky:
+            t = w.slot.current()
+            if t is not None:
+                self.save(t)
+            try:
+                done += self.perform(w)
+            except BaseException as exc:
+                _reraise(exc, f"{w.describe()} while filling {w.name}")
+            if self.progress is not None:
+                try:
+                    self.progress(done, total)
+                except BaseException as exc:
+                    _reraise(exc, "the progress callback")
+        with self._hold_interrupts():
+            try:
+                self._commit_safe(safe, done, total)
+            except BaseException as exc:  # checked writes cannot fail: a bug or the machine (memory)
+                _reraise(exc, "writing the values the plan checked")
+
+    def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
+        lock = threading.Lock()
+        counter = [done]
+
+        def one(w: _Write) -> None:
+            n = self.perform(w)
+            if self.progress is not None:
+                with lock:
+                    counter[0] += n
+                    self.progress(counter[0], total)
+
+        threads = self.num_threads or torch.get_num_threads()
+        if all(w.seed is None for w in writes) or threads <= 1 or len(writes) <= 1 or sum(_numel(w) for w in writes) < _PARALLEL_MIN:
+            for w in writes:
+                one(w)
+            return
+        with ThreadPoolExecutor(max_workers=min(threads, len(writes))) as pool:
+            for future in [pool.submit(one, w) for w in sorted(writes, key=lambda w: -_numel(w))]:
+                future.result()
+
+    @contextmanager
+    def _hold_interrupts(self) -> Iterator[None]:
+        """Hold a Ctrl-C until the writes that cannot fail are all done (see module doc)."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+
+        def hold(signum: int, frame: Any) -> None:
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, hold)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _numel(write: _Write) -> int:
+    t = write.slot.current()
+    return t.numel() if t is not None else 0
+
+
+def _call_text(call: Call) -> str:
+    if call.ref.source == "user":
+        return f"the user-defined init_weights of {call.name or 'the root'} ({type(call.module).__name__})"
+    return f"{call.ref.initializer} (from the init_cfg of {call.ref.owner or 'the root'}) on {call.name or 'the root'}"
+
+
+# --------------------------------------------------------------------------- errors
+_BUILTIN_BASES = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError,
+                  AssertionError, NotImplementedError, RecursionError, LookupError, ArithmeticError)
+_ERROR_CLASSES: dict[type, type] = {}
+
+
+def _reraise(exc: BaseException, what: str) -> None:
+    error = wrap_error(exc, what)
+    if error is exc:
+        raise exc
+    raise error from exc
+
+
+def wrap_error(exc: BaseException, what: str) -> BaseException:
+    """``exc`` as an :class:`InitApplyError` naming ``what`` (still an instance of the builtin
+    family it belonged to, so ``except ValueError`` keeps working). torchinit's own errors,
+    and ``KeyboardInterrupt``/``SystemExit``, pass through unchanged."""
+    if not isinstance(exc, Exception) or isinstance(exc, TorchInitError):
+        return exc
+    base = next((b for b in type(exc).__mro__ if b in _BUILTIN_BASES), None)
+    cls = InitApplyError
+    if base is not None:
+        cls = _ERROR_CLASSES.get(base) or _ERROR_CLASSES.setdefault(
+            base, type(f"InitApplyError[{base.__name__}]", (InitApplyError, base), {"__module__": __name__}))
+    text = str(exc).strip().splitlines()
+    reason = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    return cls(f"{what} raised {reason}. Every parameter and buffer was restored to its value before the run.")
+
+
+# --------------------------------------------------------------------------- the guard
+_DEFERRABLE = frozenset(
+    getattr(torch.ops.aten, name).default if "." not in name else
+    getattr(getattr(torch.ops.aten, name.split(".")[0]), name.split(".")[1])
+    for name in ("fill_.Scalar", "zero_", "normal_", "uniform_", "bernoulli_.float", "exponential_", "geometric_",
+                 "log_normal_", "cauchy_", "random_", "random_.from", "random_.to")
+)
+_RANDOM = frozenset(op for op in _DEFERRABLE if "fill_" not in str(op) and "zero_" not in str(op))
+_OP_INFO: dict[Any, tuple[tuple[int, ...], tuple[str, ...], bool]] = {}
+
+
+def _op_info(func: Any) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
+    """(positions, names) of the arguments ``func`` writes, and whether it returns a view."""
+    info = _OP_INFO.get(func)
+    if info is None:
+        schema = func._schema
+        written = [(i, a.name) for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write]
+        returns = schema.returns
+        view = bool(returns) and returns[0].alias_info is not None and not returns[0].alias_info.is_write and not written
+        info = _OP_INFO[func] = (tuple(i for i, _ in written), tuple(n for _, n in written), view)
+    return info
+
+
+def _tensors(value: Any) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, Tensor)]
+    return []
+
+
+def _whole(view: Tensor, t: Tensor) -> bool:
+    """Does ``view`` cover exactly all of ``t``'s elements, with its dtype?"""
+    if view.dtype != t.dtype or view.storage_offset() != t.storage_offset() or view.numel() != t.numel():
+        return False
+    return (view.shape == t.shape and view.stride() == t.stride()) or (view.is_contiguous() and t.is_contiguous())
+
+
+def _trial(func: Any, target: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Run a deferred op on one element of the same dtype and device: its scalar arguments
+    fail there if they would fail on the tensor (no generator state is consumed)."""
+    scratch = torch.empty(1, dtype=target.dtype, device=target.device)
+    extra = {"generator": torch.Generator(device=target.device)} if "generator" in kwargs or func in _RANDOM else {}
+    func(scratch, *args[1:], **{**kwargs, **extra})
+
+
+class _Guard(TorchDispatchMode):
+    """Sees every op that opaque code performs while a transaction runs it."""
+
+    def __init__(self, txn: Transaction) -> None:
+        super().__init__()
+        self.txn = txn
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        txn = self.txn
+        positions, names, view = _op_info(func)
+        if view:
+            return func(*args, **kwargs)
+        written = [t for i in positions if i < len(args) for t in _tensors(args[i])]
+        written += [t for n in names if n in kwargs for t in _tensors(kwargs[n])]
+        flat, _ = tree_flatten((args, kwargs))
+        hits = [(a, txn.storage.get(_storage_of(a))) for a in flat if isinstance(a, Tensor)]
+        hits = [(a, slots) for a, slots in hits if slots]
+        if not hits:
+            return func(*args, **kwargs)
+        call = txn.calls[-1] if txn.calls else None
+        if (call is not None and func in _DEFERRABLE and len(written) == 1 and written[0] is args[0]
+                and kwargs.get("generator") is None and not any(isinstance(a, Tensor) for a in flat[1:])):
+            target = args[0]
+            slots = txn.storage.get(_storage_of(target)) or []
+            whole = [s for s in slots if (cur := s.current()) is not None and _whole(target, cur)]
+            if len(whole) == 1 and len(slots) == 1:
+                _trial(func, target, args, kwargs)  # raises here, as the op itself would
+                slot = whole[0]
+                owner = txn.names.get(id(call.module), call.name)
+                txn.issue(slot, slot.name, call.ref, owner, op=(func, args, kwargs))
+                return target
+        for a, slots in hits:
+            for slot in slots:
+                t = slot.current()
+                if t is None:
+                    continue
+                if slot.key in txn.pending:
+                    txn.flush(slot.key)
+                if any(w is a for w in written):
+                    txn.save(t)
+                    txn.pending.pop(slot.key, None)
+                    if call is not None:
+                        txn.last[slot.key] = Provenance(call.ref, txn.names.get(id(call.module), call.name))
+        return func(*args, **kwargs)

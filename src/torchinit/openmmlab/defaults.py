@@ -1,0 +1,49 @@
+"""mmcv's layers whose ``init_weights`` only applies a documented default, as default rules.
+
+mmcv 2.x's ``ConvModule`` and ``PixelShufflePack`` are plain ``nn.Module``s whose
+``init_weights`` applies Kaiming (conv) and 1/0 (norm), or Xavier uniform. Registered by
+qualified name (nothing of mmcv is imported), the engine plans them as defaults: in the
+default mode a user's rule that covers the same tensor wins, wherever the module sits; in
+``compat='mmengine'`` mode they apply where mmengine would call the method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..module import register_default_init
+
+__all__ = ["mmcv_conv_module_rules", "mmcv_pixel_shuffle_rules"]
+
+
+def mmcv_conv_module_rules(module: nn.Module) -> list[dict[str, Any]]:
+    """What mmcv's ``ConvModule.init_weights`` does (v1.7 and v2.x read the same).
+
+    Kaiming normal (fan_out; leaky_relu with the cfg's ``negative_slope``, default 0.01,
+    when the activation cfg is a LeakyReLU, else relu), bias 0, on ``conv`` unless the conv
+    has an ``init_weights`` of its own; weight 1, bias 0 on the norm.
+    """
+    rules: list[dict[str, Any]] = []
+    if not hasattr(module.conv, "init_weights"):
+        act_cfg = getattr(module, "act_cfg", None) or {}
+        if getattr(module, "with_activation", False) and act_cfg.get("type") == "LeakyReLU":
+            nonlinearity, a = "leaky_relu", float(act_cfg.get("negative_slope", 0.01))
+        else:
+            nonlinearity, a = "relu", 0.0
+        rules.append(dict(type="Kaiming", a=a, mode="fan_out", nonlinearity=nonlinearity, distribution="normal",
+                          bias=0, override=dict(name="conv")))
+    if getattr(module, "with_norm", False) and getattr(module, "norm_name", None):
+        rules.append(dict(type="Constant", val=1, bias=0, override=dict(name=module.norm_name)))
+    return rules
+
+
+def mmcv_pixel_shuffle_rules(module: nn.Module) -> dict[str, Any]:
+    """What mmcv's ``PixelShufflePack.init_weights`` does: Xavier uniform, bias 0, on ``upsample_conv``."""
+    return dict(type="Xavier", distribution="uniform", bias=0, override=dict(name="upsample_conv"))
+
+
+for _path in ("mmcv.cnn.bricks.conv_module.ConvModule",):
+    register_default_init(_path, mmcv_conv_module_rules)
+register_default_init("mmcv.cnn.bricks.upsample.PixelShufflePack", mmcv_pixel_shuffle_rules)
