@@ -13,7 +13,7 @@ from torchinit import (
     UnknownTypeError,
     build_activation_layer,
 )
-from torchinit.layers import HSigmoid
+from torchinit.layers import Clamp, HSigmoid
 
 EXPECTED: dict[str, type[nn.Module]] = {
     "ReLU": nn.ReLU,
@@ -30,6 +30,8 @@ EXPECTED: dict[str, type[nn.Module]] = {
     "HSigmoid": HSigmoid,
     "HSwish": nn.Hardswish,
     "Mish": nn.Mish,
+    "Clamp": Clamp,
+    "Clip": Clamp,
 }
 
 X = torch.linspace(-5, 5, 41)
@@ -85,6 +87,20 @@ def test_hsigmoid_takes_mmcvs_bias_divisor_and_bounds() -> None:
 def test_hsigmoid_rejects_a_zero_divisor() -> None:
     with pytest.raises(ConfigValueError, match="divisor must not be 0"):
         build_activation_layer(dict(type="HSigmoid", divisor=0))
+
+
+def test_clamp_bounds_every_value_to_minus_one_and_one_by_default() -> None:
+    assert torch.equal(build_activation_layer(dict(type="Clamp"))(X), X.clamp(-1.0, 1.0))
+
+
+@pytest.mark.parametrize(("cfg", "low", "high"), [(dict(type="Clip", min=0), 0.0, 1.0), (dict(type="Clamp", max=0), -1.0, 0.0)])
+def test_clip_is_clamp_and_takes_mmcvs_min_and_max(cfg: dict, low: float, high: float) -> None:
+    assert torch.equal(build_activation_layer(cfg)(X), X.clamp(low, high))
+
+
+def test_clamp_rejects_a_min_above_the_max() -> None:
+    with pytest.raises(ConfigValueError, match="Clamp: min must not exceed max, got min=2, max=1"):
+        Clamp(min=2, max=1)
 
 
 def test_type_may_be_the_class_itself() -> None:

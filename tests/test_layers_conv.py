@@ -13,7 +13,16 @@ from torchinit import (
     build_conv_layer,
 )
 
-EXPECTED = {"Conv": nn.Conv2d, "Conv1d": nn.Conv1d, "Conv2d": nn.Conv2d, "Conv3d": nn.Conv3d}
+EXPECTED = {
+    "Conv": nn.Conv2d,
+    "Conv1d": nn.Conv1d,
+    "Conv2d": nn.Conv2d,
+    "Conv3d": nn.Conv3d,
+    "deconv": nn.ConvTranspose2d,
+    "ConvTranspose2d": nn.ConvTranspose2d,
+    "deconv3d": nn.ConvTranspose3d,
+    "ConvTranspose3d": nn.ConvTranspose3d,
+}
 
 
 @CONV_LAYERS.register_module()
@@ -47,6 +56,13 @@ def test_each_registered_name_builds_its_layer(name: str) -> None:
 
 def test_conv_is_an_alias_of_conv2d() -> None:
     assert CONV_LAYERS.get("Conv") is nn.Conv2d
+
+
+def test_deconv_builds_a_transposed_conv_with_mmcvs_arguments() -> None:
+    layer = build_conv_layer(dict(type="deconv"), in_channels=4, out_channels=8, kernel_size=3, groups=2, dilation=2)
+    assert type(layer) is nn.ConvTranspose2d
+    assert (layer.in_channels, layer.out_channels, layer.groups, layer.dilation) == (4, 8, 2, (2, 2))
+    assert tuple(layer.weight.shape) == (4, 4, 3, 3)  # (in, out / groups, k, k): mmcv's checkpoints load
 
 
 def test_none_means_conv2d() -> None:

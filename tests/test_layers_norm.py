@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from torchinit import (
     NORM_LAYERS,
@@ -14,7 +15,7 @@ from torchinit import (
     UnknownTypeError,
     build_norm_layer,
 )
-from torchinit.layers import infer_abbr
+from torchinit.layers import infer_abbr, is_norm
 
 # type -> (class, abbreviation, extra cfg keys)
 EXPECTED: dict[str, tuple[type[nn.Module], str, dict]] = {
@@ -183,3 +184,47 @@ def test_a_requires_grad_that_is_not_a_bool_is_a_type_error() -> None:
 def test_a_postfix_that_is_not_an_int_or_str_is_a_type_error(postfix: object) -> None:
     with pytest.raises(ConfigTypeError, match="postfix must be an int or a str"):
         build_norm_layer(dict(type="BN"), 4, postfix=postfix)  # type: ignore[arg-type]
+
+
+class EpsNorm(nn.LayerNorm):
+    """A registered norm whose own default eps is not 1e-5."""
+
+    def __init__(self, num_features: int, eps: float = 1e-6) -> None:
+        super().__init__(num_features, eps=eps)
+
+
+class NoEpsNorm(nn.Module):
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+
+def test_a_norm_that_takes_eps_gets_mmcvs_1e_5_unless_the_cfg_sets_it() -> None:
+    assert build_norm_layer(dict(type=EpsNorm), 4)[1].eps == 1e-5
+    assert build_norm_layer(dict(type=EpsNorm, eps=1e-6), 4)[1].eps == 1e-6
+    assert build_norm_layer(dict(type="GN", num_groups=2, eps=1e-3), 4)[1].eps == 1e-3
+
+
+def test_a_norm_without_eps_is_built_without_it() -> None:
+    assert build_norm_layer(dict(type=NoEpsNorm), 4)[1].num_features == 4
+
+
+@pytest.mark.parametrize(
+    "layer", [nn.BatchNorm1d(3), nn.SyncBatchNorm(3), nn.InstanceNorm2d(3), nn.GroupNorm(1, 3), nn.LayerNorm(3)]
+)
+def test_is_norm_recognizes_batch_instance_group_and_layer_norms(layer: nn.Module) -> None:
+    assert is_norm(layer)
+    assert not is_norm(layer, exclude=type(layer))
+
+
+def test_is_norm_is_false_for_other_layers_and_for_excluded_bases() -> None:
+    assert not is_norm(nn.Conv2d(3, 8, 1))
+    assert not is_norm(EpsNorm(3), exclude=(nn.LayerNorm,))
+    assert not is_norm(nn.BatchNorm2d(3), exclude=_BatchNorm)
+    assert is_norm(nn.BatchNorm2d(3), exclude=())
+
+
+@pytest.mark.parametrize("exclude", ["BN", ("BN",), [nn.BatchNorm2d]])
+def test_is_norm_rejects_an_exclude_that_is_not_classes(exclude: object) -> None:
+    with pytest.raises(ConfigTypeError, match="is_norm: exclude must be None, a class or a tuple of classes"):
+        is_norm(nn.BatchNorm1d(3), exclude=exclude)  # type: ignore[arg-type]

@@ -3,6 +3,15 @@
 Every ``build_*_layer`` goes through :func:`build_layer`, so each of them rejects the same
 mistakes with the same sentences: a cfg that is not a dict, a missing or unknown ``type``,
 an argument the layer does not take, a required one nobody gave, or one given twice.
+
+A ``type`` name is looked up, first match wins (mmcv 2.x keeps every layer in one
+``MODELS`` registry and falls back to mmengine's; this is the same search over our tables):
+
+1. the builder's own table (``CONV_LAYERS`` for :func:`build_conv_layer`, ...), with the
+   lookups added to it by ``Registry.add_fallback``;
+2. ``torchinit.MODELS`` (where downstream code registers layers such as mmdet's ``SAC``),
+   with its added lookups. So one ``MODELS.add_fallback(other_registry.get)`` (what the
+   mmengine bridge does with mmengine's ``MODELS``) reaches every layer builder.
 """
 
 from __future__ import annotations
@@ -12,14 +21,51 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from ..errors import ConfigKeyError, ConfigTypeError, ConfigValueError
+from ..errors import ConfigKeyError, ConfigTypeError, ConfigValueError, UnknownTypeError
+from ..models import MODELS
 from ..registry import Registry, describe_value, did_you_mean
 
-__all__ = ["LayerCfg", "build_layer", "check_call", "split_cfg"]
+__all__ = [
+    "LayerCfg",
+    "build_layer",
+    "check_call",
+    "find_layer_type",
+    "resolve_layer_type",
+    "split_cfg",
+    "takes_argument",
+]
 
 LayerCfg: TypeAlias = Mapping[str, Any]
 """A layer config: a dict with ``type`` (a registered name or a class) and the layer's
 keyword arguments, e.g. ``dict(type='GN', num_groups=32)``."""
+
+
+def find_layer_type(registry: Registry, name: str) -> Any | None:
+    """What ``name`` means for the builder of ``registry`` (see the module docstring), or None."""
+    if name in registry:
+        return registry.get(name)
+    if name in MODELS:
+        return MODELS.get(name)
+    return None
+
+
+def resolve_layer_type(registry: Registry, layer_type: Any) -> Any:
+    """The class (or function) a cfg's ``type`` names: a class as it is, a name looked up.
+
+    Raises:
+        ConfigTypeError: ``layer_type`` is neither a str nor callable.
+        UnknownTypeError: no table holds the name (close names and every registered name listed).
+    """
+    if not isinstance(layer_type, str):
+        return registry.get(layer_type)
+    found = find_layer_type(registry, layer_type)
+    if found is not None:
+        return found
+    try:
+        registry.get(layer_type)
+    except UnknownTypeError as exc:
+        raise UnknownTypeError(f"{exc} It is not in torchinit.MODELS either.") from None
+    raise AssertionError("unreachable: the registry holds a name find_layer_type missed")
 
 
 def split_cfg(cfg: Any, registry: Registry) -> tuple[Callable[..., Any], str, dict[str, Any]]:
@@ -38,9 +84,17 @@ def split_cfg(cfg: Any, registry: Registry) -> tuple[Callable[..., Any], str, di
         )
     rest = dict(cfg)
     layer_type = rest.pop("type")
-    target = registry.get(layer_type)
+    target = resolve_layer_type(registry, layer_type)
     name = layer_type if isinstance(layer_type, str) else getattr(target, "__name__", repr(target))
     return target, name, rest
+
+
+def takes_argument(target: Any, argument: str) -> bool:
+    """Whether ``target``'s signature names ``argument`` (False when it has no signature)."""
+    try:
+        return argument in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _accepted(signature: inspect.Signature) -> list[str]:
@@ -84,8 +138,8 @@ def build_layer(
     """Build ``registry.get(cfg['type'])(*args, **kwargs, **other_cfg_keys)``.
 
     A key may come from the cfg or from the caller, not both. When the registered entry is a
-    ``functools.partial`` (``'nearest'`` is ``partial(nn.Upsample, mode='nearest')``), the
-    arguments it fixes cannot be given again.
+    ``functools.partial`` (``'nearest'`` is ``partial(nn.Upsample, mode='nearest')``), an
+    argument it fixes may be given again only with the same value.
 
     Raises:
         ConfigTypeError: cfg is not a dict; an argument is unknown, missing or given twice;
@@ -103,14 +157,17 @@ def build_layer(
             f"{what}: {', '.join(repr(k) for k in twice)} given both in the cfg {dict(cfg)!r} "
             "and by the caller; remove it from one of them."
         )
-    if isinstance(target, functools.partial):
-        fixed = sorted(set(target.keywords) & (set(rest) | set(kwargs)))
-        if fixed:
-            raise ConfigTypeError(
-                f"{what} sets {', '.join(f'{k}={target.keywords[k]!r}' for k in fixed)} itself; "
-                f"remove {', '.join(repr(k) for k in fixed)} from the cfg."
-            )
     kwargs.update(rest)
+    if isinstance(target, functools.partial):
+        fixed = set(target.keywords) & set(kwargs)
+        clash = sorted(k for k in fixed if kwargs[k] != target.keywords[k])
+        if clash:
+            raise ConfigTypeError(
+                f"{what} sets {', '.join(f'{k}={target.keywords[k]!r}' for k in clash)} itself; "
+                f"remove {', '.join(repr(k) for k in clash)} from the cfg."
+            )
+        for key in fixed:  # the same value again (mode='nearest' with type='nearest'): harmless
+            del kwargs[key]
     check_call(target, args, kwargs, what)
     try:
         return target(*args, **kwargs)

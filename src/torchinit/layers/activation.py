@@ -16,7 +16,12 @@ SiLU, Swish    ``nn.SiLU``           x · sigmoid(x)
 HSigmoid       :class:`HSigmoid`     clamp((x + bias) / divisor, min, max)
 HSwish         ``nn.Hardswish``      x · ReLU6(x + 3) / 6
 Mish           ``nn.Mish``           x · tanh(softplus(x))
+Clamp, Clip    :class:`Clamp`        clamp(x, min, max)
 =============  ====================  ==========================================
+
+The names are mmcv's (``Mish`` is ours too). mmcv registers its own ``Swish`` class and,
+before torch 1.7, its own ``HSwish``; they compute the same functions and have no
+parameters, so configs and checkpoints are unaffected.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from ..errors import ConfigValueError
 from ..registry import Registry
 from ._build import LayerCfg, build_layer
 
-__all__ = ["ACTIVATION_LAYERS", "HSigmoid", "build_activation_layer"]
+__all__ = ["ACTIVATION_LAYERS", "Clamp", "HSigmoid", "build_activation_layer"]
 
 ACTIVATION_LAYERS = Registry("activation layer", import_path="torchinit.ACTIVATION_LAYERS")
 for _cls in (
@@ -79,6 +84,32 @@ class HSigmoid(nn.Module):
             f"bias={self.bias}, divisor={self.divisor}, "
             f"min_value={self.min_value}, max_value={self.max_value}"
         )
+
+
+@ACTIVATION_LAYERS.register_module(["Clamp", "Clip"])
+class Clamp(nn.Module):
+    """Clamp every value to ``[min, max]`` (``torch.clamp``); mmcv's ``Clamp``, alias ``Clip``.
+
+    It has no parameters.
+
+    Example:
+        >>> import torch
+        >>> Clamp(min=0.0)(torch.tensor([-2.0, 0.5, 3.0]))
+        tensor([0.0000, 0.5000, 1.0000])
+    """
+
+    def __init__(self, min: float = -1.0, max: float = 1.0) -> None:  # mmcv's argument names
+        super().__init__()
+        if min > max:
+            raise ConfigValueError(f"Clamp: min must not exceed max, got min={min!r}, max={max!r}.")
+        self.min = min
+        self.max = max
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.clamp(self.min, self.max)
+
+    def extra_repr(self) -> str:
+        return f"min={self.min}, max={self.max}"
 
 
 def build_activation_layer(cfg: LayerCfg) -> nn.Module:

@@ -1,13 +1,19 @@
 """``build_conv_layer`` and its name table ``CONV_LAYERS``.
 
-=========  =================
-type       layer
-=========  =================
-Conv1d     ``nn.Conv1d``
-Conv2d     ``nn.Conv2d``
-Conv3d     ``nn.Conv3d``
-Conv       ``nn.Conv2d`` (alias)
-=========  =================
+============================  ========================
+type                          layer
+============================  ========================
+Conv1d                        ``nn.Conv1d``
+Conv2d, Conv                  ``nn.Conv2d``
+Conv3d                        ``nn.Conv3d``
+deconv, ConvTranspose2d       ``nn.ConvTranspose2d``
+deconv3d, ConvTranspose3d     ``nn.ConvTranspose3d``
+============================  ========================
+
+These are mmcv's names (1.x ``CONV_LAYERS``, 2.x ``MODELS``). mmcv registers its own
+subclasses for ``Conv``, ``Conv3d`` and the transposed convs (they only add empty-tensor
+support for torch < 1.5); the parameters and their names are the same. A name in none of
+the tables here is also looked up in ``torchinit.MODELS`` (see ``_build``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ CONV_LAYERS = Registry("conv layer", import_path="torchinit.CONV_LAYERS")
 CONV_LAYERS.register_module("Conv1d", module=nn.Conv1d)
 CONV_LAYERS.register_module(["Conv2d", "Conv"], module=nn.Conv2d)
 CONV_LAYERS.register_module("Conv3d", module=nn.Conv3d)
+CONV_LAYERS.register_module(["deconv", "ConvTranspose2d"], module=nn.ConvTranspose2d)
+CONV_LAYERS.register_module(["deconv3d", "ConvTranspose3d"], module=nn.ConvTranspose3d)
 
 
 def build_conv_layer(cfg: LayerCfg | None, *args: Any, **kwargs: Any) -> nn.Module:
@@ -32,7 +40,8 @@ def build_conv_layer(cfg: LayerCfg | None, *args: Any, **kwargs: Any) -> nn.Modu
 
     Args:
         cfg: ``dict(type=...)`` plus the layer's own arguments; ``type`` is a name from
-            ``CONV_LAYERS`` or a class. None means ``dict(type='Conv2d')``.
+            ``CONV_LAYERS`` (or ``torchinit.MODELS``) or a class. None means
+            ``dict(type='Conv2d')``.
         args, kwargs: passed to the layer (``in_channels, out_channels, kernel_size, ...``).
 
     Example:

@@ -19,7 +19,6 @@ IN3d    ``nn.InstanceNorm3d``      in
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
@@ -28,9 +27,9 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from ..errors import ConfigTypeError
 from ..registry import Registry, describe_value
-from ._build import LayerCfg, build_layer, split_cfg
+from ._build import LayerCfg, build_layer, split_cfg, takes_argument
 
-__all__ = ["NORM_LAYERS", "build_norm_layer", "infer_abbr"]
+__all__ = ["NORM_LAYERS", "build_norm_layer", "infer_abbr", "is_norm"]
 
 NORM_LAYERS = Registry("norm layer", import_path="torchinit.NORM_LAYERS")
 NORM_LAYERS.register_module("BN1d", module=nn.BatchNorm1d)
@@ -42,6 +41,11 @@ NORM_LAYERS.register_module("LN", module=nn.LayerNorm)
 NORM_LAYERS.register_module("IN1d", module=nn.InstanceNorm1d)
 NORM_LAYERS.register_module(["IN2d", "IN"], module=nn.InstanceNorm2d)
 NORM_LAYERS.register_module("IN3d", module=nn.InstanceNorm3d)
+
+DEFAULT_EPS = 1e-5
+"""The ``eps`` every norm layer built from a cfg gets unless the cfg sets it (mmcv's rule)."""
+
+_NORM_BASES: tuple[type, ...] = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 
 # Checked in this order: an instance norm is tested before a batch norm, since older torch
 # versions derived one from the other.
@@ -90,19 +94,15 @@ def infer_abbr(class_type: type) -> str:
     return "norm_layer"
 
 
-def _takes_num_channels(target: Any) -> bool:
-    try:
-        return "num_channels" in inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def build_norm_layer(cfg: LayerCfg, num_features: int, postfix: int | str = "") -> tuple[str, nn.Module]:
     """Build a normalization layer for ``num_features`` channels and name it.
 
     Args:
         cfg: ``dict(type=...)`` plus the layer's arguments (``num_groups`` for GN).
-            ``requires_grad=False`` in it freezes the layer's parameters.
+            ``requires_grad=False`` in it freezes the layer's parameters. A layer that takes
+            ``eps`` gets ``eps=1e-5`` unless the cfg sets it, as mmcv does, even when the
+            layer's own default differs (a model built by mmcv and by torchinit computes the
+            same).
         num_features: channels to normalize; given as ``num_channels`` to layers that take
             that argument (GN), as the first positional argument otherwise.
         postfix: appended to the name (``postfix=1`` gives ``bn1``).
@@ -126,10 +126,35 @@ def build_norm_layer(cfg: LayerCfg, num_features: int, postfix: int | str = "") 
     if not isinstance(target, type):
         raise ConfigTypeError(f"a norm layer type must be a class, got {describe_value(target)}.")
     layer_cfg = {k: v for k, v in cfg.items() if k != "requires_grad"}
-    if _takes_num_channels(target):
-        layer = build_layer(NORM_LAYERS, layer_cfg, (), {"num_channels": num_features})
+    kwargs: dict[str, Any] = {}
+    if "eps" not in layer_cfg and takes_argument(target, "eps"):
+        kwargs["eps"] = DEFAULT_EPS
+    if takes_argument(target, "num_channels"):
+        layer = build_layer(NORM_LAYERS, layer_cfg, (), {"num_channels": num_features, **kwargs})
     else:
-        layer = build_layer(NORM_LAYERS, layer_cfg, (num_features,))
+        layer = build_layer(NORM_LAYERS, layer_cfg, (num_features,), kwargs)
     for param in layer.parameters():
         param.requires_grad = requires_grad
     return infer_abbr(target) + str(postfix), layer
+
+
+def is_norm(layer: nn.Module, exclude: type | tuple[type, ...] | None = None) -> bool:
+    """Whether ``layer`` is a batch, instance, group or layer norm (or a subclass of one).
+
+    Args:
+        layer: the module to check.
+        exclude: a class or a tuple of classes; a layer of one of them counts as no norm.
+
+    Example:
+        >>> is_norm(nn.BatchNorm2d(3)), is_norm(nn.BatchNorm2d(3), exclude=_BatchNorm)
+        (True, False)
+    """
+    if exclude is not None:
+        excluded = exclude if isinstance(exclude, tuple) else (exclude,)
+        if not all(isinstance(cls, type) for cls in excluded):
+            raise ConfigTypeError(
+                f"is_norm: exclude must be None, a class or a tuple of classes, got {describe_value(exclude)}."
+            )
+        if isinstance(layer, excluded):
+            return False
+    return isinstance(layer, _NORM_BASES)
