@@ -185,6 +185,10 @@ class Transaction:
         with torch.no_grad():
             self.saved[id(t)] = (t, t.detach().clone())
 
+    def saved_bytes(self) -> int:
+        """What was copied so that a failure could be undone."""
+        return sum(v.numel() * v.element_size() for _, v in self.saved.values())
+
     def rollback(self) -> None:
         for m, flag in self.flags:
             set_is_init(m, flag)

@@ -130,6 +130,7 @@ def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: st
         _txn._CURRENT.reset(token)
     _apply_provenance(planner, txn)
     report = _report(planner, seed, compat)
+    report.saved_bytes = txn.saved_bytes()
     _log(report)
     if txn.interrupted:
         raise KeyboardInterrupt  # held while the checked writes finished (see torchinit._txn)

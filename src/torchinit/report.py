@@ -96,6 +96,10 @@ class RuleRecord:
 class InitReport:
     """The result of one initialization run.
 
+    ``saved_bytes`` is what the run copied so that a failure could be undone (the extra
+    memory its rollback needed at the peak): 0 unless user code read or partly wrote
+    tensors, or user-defined fills ran.
+
     Index it by parameter name (``report['conv.weight'].describe()``), iterate it for the
     records, render it with :meth:`table`, or serialize it with :meth:`to_json`.
     """
@@ -106,6 +110,7 @@ class InitReport:
     unmatched: list[str] = field(default_factory=list)
     seed: int | None = None
     compat: str = "torchinit"
+    saved_bytes: int = 0
 
     def __getitem__(self, name: str) -> ParamRecord:
         return self.params[name]
@@ -147,6 +152,7 @@ class InitReport:
         return {
             "seed": self.seed,
             "compat": self.compat,
+            "saved_bytes": self.saved_bytes,
             "summary": self.summary(),
             "rules": [asdict(r) for r in self.rules],
             "unmatched": list(self.unmatched),

@@ -22,12 +22,10 @@ __all__ = ["is_known_layer", "layer_keys", "resolve_override", "suggest_layer_na
 def layer_keys(cls: type, compat: bool = False) -> tuple[LayerSpec, ...]:
     """What a ``layer`` entry may say to match modules of class ``cls``: the names (and the
     classes themselves) of its whole MRO; in mmengine mode only its own and its direct
-    bases' names, plus the MRO classes."""
+    bases' names (mmengine compares names, so a class object in ``layer`` matches nothing)."""
     if compat:
-        names = {cls.__name__, *(base.__name__ for base in cls.__bases__)}
-    else:
-        names = {c.__name__ for c in cls.__mro__}
-    return (*names, *cls.__mro__)
+        return (cls.__name__, *(base.__name__ for base in cls.__bases__))
+    return (*{c.__name__ for c in cls.__mro__}, *cls.__mro__)
 
 
 def _all_module_classes() -> Iterable[type]:

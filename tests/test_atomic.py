@@ -1,0 +1,332 @@
+"""After any exception a run leaves every tensor as it was; success costs almost no memory.
+
+The failures come late here: in user code after it wrote, in a user fill on one shape, in
+a progress callback, as a KeyboardInterrupt. Each test compares every parameter and buffer
+bit for bit, and the ``is_init`` flags, with what they were before the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import torchinit
+from torchinit import (
+    WEIGHT_INITIALIZERS,
+    BaseModule,
+    ConvModule,
+    FillInit,
+    InitApplyError,
+    InitWarning,
+    constant_init,
+    initialize,
+    normal_init,
+)
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_unchanged(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        assert torch.equal(after[k], v), k
+
+
+def flags(model: nn.Module) -> dict[str, bool]:
+    return {n: m.is_init for n, m in model.named_modules() if isinstance(m, BaseModule)}
+
+
+class Block(BaseModule):
+    def __init__(self, fail: bool = False, init_cfg: Any = None) -> None:
+        super().__init__(init_cfg)
+        self.conv = nn.Conv2d(4, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.fail = fail
+
+    def init_weights(self, **kwargs: Any) -> Any:
+        report = super().init_weights(**kwargs)
+        constant_init(self.bn, 0)
+        if self.fail:
+            raise ValueError("boom after writing")
+        return report
+
+
+class Net(BaseModule):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(init_cfg=dict(type="Normal", std=0.5, layer="Conv2d"))
+        self.stem = nn.Conv2d(3, 4, 3)
+        self.block = Block(fail, init_cfg=dict(type="Constant", val=2, layer="Conv2d"))
+        self.head = nn.Linear(4, 2)
+
+
+def test_user_code_that_fails_after_writing_leaves_every_tensor_and_flag_as_it_was() -> None:
+    net = Net(fail=True)
+    before, before_flags = snapshot(net), flags(net)
+    with pytest.raises(InitApplyError, match="user-defined init_weights of block") as info:
+        net.init_weights()
+    assert isinstance(info.value, ValueError)  # `except ValueError` written for mmengine still works
+    assert isinstance(info.value.__cause__, ValueError) and "boom" in str(info.value.__cause__)
+    assert "restored" in str(info.value)
+    assert_unchanged(net, before)
+    assert flags(net) == before_flags
+
+
+def test_a_successful_run_with_user_code_saves_no_tensor_it_only_overwrites_whole() -> None:
+    net = Net()
+    report = net.init_weights()
+    assert report.saved_bytes == 0
+    assert torch.equal(net.block.conv.weight, torch.full_like(net.block.conv.weight, 2))
+    assert torch.equal(net.block.bn.weight, torch.zeros(4))
+    assert report["block.conv.weight"].source == "rule"
+    assert report["block.bn.weight"].source == "user"
+    assert report["stem.weight"].describe().startswith("Normal(mean=0, std=0.5)")
+
+
+class Reads(BaseModule):
+    """User code that reads what the parent's rule wrote and scales it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+        self.small = nn.Linear(2, 2)
+
+    def init_weights(self, **kwargs: Any) -> None:
+        with torch.no_grad():
+            self.small.weight.mul_(0.5)
+
+
+def test_user_code_reads_the_values_planned_before_it_and_only_what_it_reads_is_saved() -> None:
+    net = nn.Sequential(Reads())
+    net = torchinit.Sequential(*net, init_cfg=dict(type="Constant", val=4, layer="Linear"))
+    report = net.init_weights()
+    assert torch.equal(net[0].small.weight, torch.full((2, 2), 2.0))
+    assert torch.equal(net[0].fc.weight, torch.full((64, 64), 4.0))
+    assert report.saved_bytes == 2 * 2 * 4  # small.weight only: fc was never read by user code
+
+
+class DataAssign(BaseModule):
+    def __init__(self, fail: bool) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.fail = fail
+
+    def init_weights(self, **kwargs: Any) -> None:
+        self.fc.weight.data = torch.ones(3, 3)
+        self.fc.bias = nn.Parameter(torch.zeros(3))
+        self.fc.weight.data.normal_()  # a write through .data: seen, and still undone
+        if self.fail:
+            raise RuntimeError("late")
+
+
+def test_storage_swaps_replaced_parameters_and_writes_through_data_are_undone() -> None:
+    net = torchinit.Sequential(DataAssign(fail=True))
+    weight, bias = net[0].fc.weight, net[0].fc.bias
+    before = snapshot(net)
+    with pytest.raises(InitApplyError, match="late"):
+        net.init_weights()
+    assert net[0].fc.weight is weight and net[0].fc.bias is bias
+    assert_unchanged(net, before)
+
+
+def test_writes_through_data_are_reported_as_user_code() -> None:
+    net = torchinit.Sequential(DataAssign(fail=False))
+    report = net.init_weights()
+    assert report["0.fc.weight"].source == "user"
+    assert report["0.fc.bias"].source == "user"
+
+
+@WEIGHT_INITIALIZERS.register_module(name="FailsOnBias", force=True)
+@dataclass(frozen=True, kw_only=True)
+class FailsOnBias(FillInit):
+    """A user initializer that cannot fill 1-d tensors (and says so only when filling)."""
+
+    def fill(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        if tensor.dim() == 1:
+            raise TypeError("cannot fill a 1-d tensor")
+        return tensor.fill_(7)
+
+
+def test_a_user_fill_that_fails_on_one_shape_after_others_were_written_changes_nothing() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.LayerNorm(4))
+    before = snapshot(model)
+    cfg = [dict(type="FailsOnBias", layer="Linear"), dict(type="FailsOnBias", layer="LayerNorm")]
+    with pytest.raises(InitApplyError, match=r"FailsOnBias.*while filling 2\.weight") as info:
+        initialize(model, cfg)
+    assert isinstance(info.value, TypeError)
+    assert_unchanged(model, before)
+
+
+def test_a_function_as_type_that_fails_at_fill_time_changes_nothing() -> None:
+    def fill_odd(tensor: torch.Tensor) -> None:
+        if tensor.shape[0] == 3:
+            raise RuntimeError("odd rows")
+        tensor.fill_(1)
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 3))
+    before = snapshot(model)
+    with pytest.raises(InitApplyError, match="odd rows"):
+        initialize(model, dict(type=fill_odd, layer="Linear"))
+    assert_unchanged(model, before)
+
+
+def test_a_progress_callback_that_raises_midway_changes_nothing() -> None:
+    model = nn.Sequential(*[nn.Linear(8, 8) for _ in range(4)])
+    before = snapshot(model)
+    calls = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 3:
+            raise RuntimeError("cancelled")
+
+    with pytest.raises(InitApplyError, match="the progress callback raised RuntimeError: cancelled"):
+        initialize(model, dict(type="Normal", layer="Linear"), progress=progress)
+    assert_unchanged(model, before)
+
+
+def test_keyboard_interrupt_in_user_code_restores_everything_and_stays_a_keyboard_interrupt() -> None:
+    class Interrupted(BaseModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def init_weights(self, **kwargs: Any) -> None:
+            nn.init.zeros_(self.fc.weight)
+            with torch.no_grad():
+                self.fc.bias.mul_(2)
+            raise KeyboardInterrupt
+
+    net = torchinit.Sequential(Interrupted(), nn.Linear(3, 3), init_cfg=dict(type="Constant", val=3, layer="Linear"))
+    before, before_flags = snapshot(net), flags(net)
+    with pytest.raises(KeyboardInterrupt):
+        net.init_weights()
+    assert_unchanged(net, before)
+    assert flags(net) == before_flags
+
+
+def test_progress_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="progress must be a function"):
+        initialize(nn.Linear(2, 2), dict(type="Constant", val=1, layer="Linear"), progress=5)
+
+
+# --------------------------------------------------------------------------- defaults never beat rules
+class Head(BaseModule):
+    def __init__(self, user_code: bool) -> None:
+        super().__init__()
+        self.conv = ConvModule(4, 4, 3, norm_cfg=dict(type="BN"))
+        if user_code:
+            self.init_weights = self._only_super  # type: ignore[method-assign]
+
+    def _only_super(self, **kwargs: Any) -> Any:
+        return BaseModule.init_weights(self, **kwargs)
+
+
+class Outer(BaseModule):
+    def __init__(self, user_code: bool) -> None:
+        super().__init__(init_cfg=dict(type="Constant", val=3, bias=1, layer="Conv2d"))
+        self.head = Head(user_code)
+
+
+@pytest.mark.parametrize("user_code", [False, True])
+def test_a_default_never_beats_an_outer_rule_even_through_user_code_that_calls_super(user_code: bool) -> None:
+    net = Outer(user_code)
+    report = net.init_weights()
+    assert torch.equal(net.head.conv.conv.weight, torch.full_like(net.head.conv.conv.weight, 3))
+    assert report["head.conv.conv.weight"].source == "rule"
+    assert torch.equal(net.head.conv.bn.weight, torch.ones(4))  # the default still fills what no rule covers
+
+
+class Deep(BaseModule):
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.inner = Deep(depth - 1) if depth > 1 else None
+
+    def default_init_cfg(self) -> Any:
+        return dict(type="Constant", val=-1, layer="Conv2d")
+
+
+@pytest.mark.parametrize("depth", [1, 9, 10, 30])
+def test_nested_defaults_never_beat_an_ancestors_rule_at_any_depth(depth: int) -> None:
+    net = torchinit.Sequential(Deep(depth), init_cfg=dict(type="Constant", val=5, layer="Conv2d"))
+    net.init_weights()
+    for name, p in net.named_parameters():
+        assert torch.equal(p, torch.full_like(p, 5) if name.endswith("weight") else torch.zeros_like(p)), name
+
+
+def test_init_weights_set_on_an_instance_is_honoured() -> None:
+    net = Net()
+    net.block.init_weights = lambda **kwargs: None  # type: ignore[method-assign]
+    before = snapshot(net)
+    report = net.init_weights()
+    # the parent's Normal rule reaches block.conv (mmengine's order: parent rules, then the child's code)
+    assert report["block.conv.weight"].describe().startswith("Normal")
+    assert torch.equal(net.block.bn.weight, before["block.bn.weight"])
+
+
+# --------------------------------------------------------------------------- compat mode
+def test_compat_mode_class_objects_in_layer_match_nothing_as_in_mmengine() -> None:
+    model = nn.Sequential(nn.Linear(2, 2))
+    before = snapshot(model)
+    with pytest.warns(InitWarning, match="class object in layer matches nothing"):
+        initialize(model, dict(type="Constant", val=1, layer=[nn.Linear]), compat="mmengine")
+    assert_unchanged(model, before)
+    initialize(model, dict(type="Constant", val=1, layer=[nn.Linear]))
+    assert torch.equal(model[0].weight, torch.ones(2, 2))
+
+
+def test_compat_mode_applies_pretrained_in_list_order_in_initialize(tmp_path) -> None:
+    path = tmp_path / "w.pth"
+    torch.save({"0.weight": torch.full((2, 2), 9.0), "0.bias": torch.zeros(2)}, path)
+    cfg = [dict(type="Pretrained", checkpoint=str(path)), dict(type="Constant", val=1, layer="Linear")]
+    model = nn.Sequential(nn.Linear(2, 2))
+    initialize(model, cfg, compat="mmengine")
+    assert torch.equal(model[0].weight, torch.ones(2, 2))
+    initialize(model, cfg)
+    assert torch.equal(model[0].weight, torch.full((2, 2), 9.0))
+
+
+def test_an_override_inside_a_pretrained_rule_applies_after_the_load(tmp_path) -> None:
+    path = tmp_path / "w.pth"
+    net0 = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    torch.save({k: torch.full_like(v, 9.0) for k, v in net0.state_dict().items()}, path)
+    net = torchinit.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), init_cfg=dict(
+        type="Pretrained", checkpoint=str(path), override=dict(name="1", type="Constant", val=1, bias=0)))
+    report = net.init_weights()
+    assert torch.equal(net[0].weight, torch.full((2, 2), 9.0))
+    assert torch.equal(net[1].weight, torch.ones(2, 2)) and torch.equal(net[1].bias, torch.zeros(2))
+    assert report["1.weight"].source == "rule" and report["0.weight"].source == "pretrained"
+
+
+def test_pretrained_after_user_code_is_reported_as_pretrained(tmp_path) -> None:
+    path = tmp_path / "w.pth"
+    net = Net()
+    torch.save({k: torch.full_like(v, 0.25) for k, v in net.state_dict().items()}, path)
+    net.init_cfg = [net.init_cfg, dict(type="Pretrained", checkpoint=str(path))]
+    report = net.init_weights()
+    assert report["block.bn.weight"].source == "pretrained"
+    assert torch.equal(net.block.bn.weight, torch.full((4,), 0.25))
+
+
+def test_normal_init_in_user_code_is_deferred_and_still_visible_to_later_reads() -> None:
+    class Scaled(BaseModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+
+        def init_weights(self, **kwargs: Any) -> None:
+            normal_init(self.fc, std=1.0, bias=0.5)
+            self.total = float(self.fc.bias.detach().sum())
+
+    torch.manual_seed(0)
+    net = torchinit.Sequential(Scaled())
+    net.init_weights()
+    assert net[0].total == pytest.approx(8.0)
+    assert 0.7 < float(net[0].fc.weight.detach().std()) < 1.3
