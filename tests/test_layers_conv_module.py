@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from torchinit import BaseModule, ConfigTypeError, ConfigValueError, ConvModule, UnknownTypeError
+from torchinit import MODELS, BaseModule, ConfigTypeError, ConfigValueError, ConvModule, UnknownTypeError, build_model
 
 X = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(1))
 
@@ -106,8 +106,8 @@ def test_auto_bias_means_a_bias_only_without_norm() -> None:
     assert ConvModule(3, 8, 1, norm_cfg=dict(type="GN", num_groups=2)).with_bias is False
 
 
-def test_an_explicit_bias_is_kept_and_warned_about_before_batch_norm() -> None:
-    with pytest.warns(UserWarning, match="bias before a batch/instance norm"):
+def test_an_explicit_bias_is_kept_and_warned_about_before_batch_norm_in_mmcvs_words_first() -> None:
+    with pytest.warns(UserWarning, match="^Unnecessary conv bias before batch/instance norm: .*bias='auto'"):
         conv = ConvModule(3, 8, 1, bias=True, norm_cfg=dict(type="BN"))
     assert conv.conv.bias is not None
 
@@ -179,9 +179,10 @@ def test_spectral_norm_wraps_the_conv() -> None:
 
 
 # --------------------------------------------------------------------------- bad arguments
-def test_an_unknown_padding_mode_lists_the_choices() -> None:
-    with pytest.raises(ConfigValueError, match="padding_mode must be one of 'zeros', 'circular', 'reflect'"):
+def test_an_unknown_padding_mode_is_a_key_error_listing_the_choices() -> None:
+    with pytest.raises(UnknownTypeError, match="padding_mode must be one of 'zeros', 'circular', 'reflect'") as info:
         ConvModule(3, 8, 3, padding_mode="mirror")
+    assert isinstance(info.value, KeyError)
 
 
 @pytest.mark.parametrize(
@@ -267,6 +268,125 @@ def test_init_weights_uses_the_leaky_relu_gain_for_a_leaky_relu() -> None:
     conv.init_weights()
     assert conv.conv.weight.std().item() == pytest.approx(kaiming_std(128 * 9, 0.5), rel=0.02)
     assert torch.all(conv.conv.bias == 0.0)
+
+
+# --------------------------------------------------------------------------- at construction
+def test_a_new_convmodule_is_already_kaiming_fan_out_with_zero_bias_as_in_mmcv() -> None:
+    torch.manual_seed(0)
+    conv = ConvModule(64, 128, 3)
+    # torch's own init (kaiming uniform, a=sqrt(5)) would give std 1/sqrt(3 fan_in) = 0.024, not 0.042
+    assert conv.conv.weight.std().item() == pytest.approx(kaiming_std(128 * 9), rel=0.02)
+    assert torch.all(conv.conv.bias == 0.0)
+
+
+def test_a_new_convmodule_has_its_norm_at_one_and_zero() -> None:
+    conv = ConvModule(3, 8, 3, norm_cfg=dict(type="GN", num_groups=2))
+    assert torch.all(conv.gn.weight == 1.0) and torch.all(conv.gn.bias == 0.0)
+
+
+def test_a_new_convmodule_uses_the_leaky_relu_gain_of_its_activation() -> None:
+    torch.manual_seed(0)
+    conv = ConvModule(64, 128, 3, act_cfg=dict(type="LeakyReLU", negative_slope=0.5))
+    assert conv.conv.weight.std().item() == pytest.approx(kaiming_std(128 * 9, 0.5), rel=0.02)
+
+
+class ConstantDefault(ConvModule):
+    def default_init_cfg(self) -> list[dict]:
+        return [dict(type="Constant", val=0.5, bias=0.25, override=dict(name="conv"))]
+
+
+def test_construction_applies_the_rules_default_init_cfg_returns() -> None:
+    conv = ConstantDefault(3, 8, 3)
+    assert torch.all(conv.conv.weight == 0.5) and torch.all(conv.conv.bias == 0.25)
+
+
+def test_a_conv_with_its_own_init_weights_is_left_as_it_built_itself() -> None:
+    torch.manual_seed(3)
+    expected = SelfInitConv(3, 8, 3, bias=False).weight.detach().clone()
+    torch.manual_seed(3)
+    conv = ConvModule(3, 8, 3, conv_cfg=dict(type=SelfInitConv), norm_cfg=dict(type="BN"))
+    assert torch.equal(conv.conv.weight, expected)
+
+
+def test_a_convmodule_can_be_built_on_the_meta_device() -> None:
+    with torch.device("meta"):
+        conv = ConvModule(3, 8, 3, norm_cfg=dict(type="BN"))
+    assert conv.conv.weight.is_meta and conv.bn.weight.is_meta
+
+
+def test_a_parents_rule_still_beats_the_default_after_construction() -> None:
+    parent = Parent(init_cfg=dict(type="Constant", layer="Conv2d", val=0.5, bias=0.0))
+    parent.init_weights()
+    assert torch.all(parent.cm.conv.weight == 0.5)
+    assert torch.all(parent.cm.bn.weight == 1.0)
+
+
+# --------------------------------------------------------------------------- mmcv 2.x extras
+def test_convmodule_is_registered_in_models_and_abbreviated_conv_block() -> None:
+    built = build_model(dict(type="ConvModule", in_channels=3, out_channels=8, kernel_size=3))
+    assert type(built) is ConvModule and MODELS.get("ConvModule") is ConvModule
+    assert ConvModule._abbr_ == "conv_block"
+
+
+def bn_eval_pair(**kwargs: object) -> tuple[ConvModule, ConvModule]:
+    """Two equal ConvModules with non-trivial running stats, in eval mode: folded and plain."""
+    folded = ConvModule(3, 8, 3, norm_cfg=dict(type="BN"), efficient_conv_bn_eval=True, **kwargs)
+    with torch.no_grad():
+        folded.bn.running_mean.uniform_(-1, 1)
+        folded.bn.running_var.uniform_(0.5, 2)
+        folded.bn.weight.uniform_(0.5, 2)
+        folded.bn.bias.uniform_(-1, 1)
+    plain = ConvModule(3, 8, 3, norm_cfg=dict(type="BN"), **kwargs)
+    plain.load_state_dict(folded.state_dict())
+    return folded.eval(), plain.eval()
+
+
+def test_efficient_conv_bn_eval_gives_the_plain_output_in_eval_mode() -> None:
+    folded, plain = bn_eval_pair()
+    assert folded.efficient_conv_bn_eval_forward is not None and plain.efficient_conv_bn_eval_forward is None
+    assert torch.allclose(folded(X), plain(X), atol=1e-5)
+    assert not torch.allclose(folded(X), torch.relu(folded.conv(X)), atol=1e-3)  # the norm did act
+
+
+def test_efficient_conv_bn_eval_sends_gradients_to_the_conv_and_the_norm() -> None:
+    folded, _ = bn_eval_pair()
+    folded(X).sum().backward()
+    assert folded.conv.weight.grad is not None and folded.bn.weight.grad is not None
+    assert folded.bn.bias.grad is not None
+
+
+def test_efficient_conv_bn_eval_uses_a_conv_replaced_after_construction() -> None:
+    folded, _ = bn_eval_pair()
+    folded.conv = nn.Conv2d(3, 8, 3).eval()
+    assert torch.allclose(folded(X), torch.relu(folded.bn(folded.conv(X))), atol=1e-5)
+
+
+def test_efficient_conv_bn_eval_runs_the_convs_hooks_and_restores_its_forward() -> None:
+    folded, plain = bn_eval_pair(with_spectral_norm=True)
+    assert torch.allclose(folded(X), plain(X), atol=1e-5)
+    assert "forward" not in vars(folded.conv)
+
+
+def test_efficient_conv_bn_eval_is_off_in_training_mode_and_with_norm_false() -> None:
+    folded, plain = bn_eval_pair()
+    assert torch.allclose(folded(X, norm=False), plain(X, norm=False), atol=1e-6)
+    folded.train(), plain.train()
+    assert torch.allclose(folded(X), plain(X), atol=1e-5)
+
+
+def test_efficient_conv_bn_eval_stays_off_without_a_batch_norm() -> None:
+    conv = ConvModule(3, 8, 3, norm_cfg=dict(type="GN", num_groups=2), efficient_conv_bn_eval=True)
+    assert conv.efficient_conv_bn_eval_forward is None
+
+
+def test_create_from_conv_bn_wraps_the_given_modules_without_touching_them() -> None:
+    conv, bn = nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)
+    weight = conv.weight.detach().clone()
+    module = ConvModule.create_from_conv_bn(conv, bn)
+    assert module.conv is conv and module.bn is bn and module.norm is bn
+    assert torch.equal(conv.weight, weight)
+    assert [name for name, _ in module.named_children()] == ["conv", "bn"]
+    assert torch.allclose(module.eval()(X), bn.eval()(conv(X)), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- precedence

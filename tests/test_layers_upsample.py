@@ -22,7 +22,7 @@ class MyUpsample:
         pass
 
 
-EXPECTED = {"nearest", "bilinear", "deconv", "pixel_shuffle"}
+EXPECTED = {"nearest", "bilinear", "deconv", "deconv3d", "pixel_shuffle"}
 
 
 def test_the_reference_extension_example_builds_the_registered_class() -> None:
@@ -56,15 +56,32 @@ def test_pixel_shuffle_builds_a_conv_then_a_pixel_shuffle() -> None:
     assert layer(torch.zeros(1, 4, 5, 5)).shape == (1, 2, 10, 10)
 
 
-def test_pixel_shuffle_defaults_to_xavier_uniform_with_zero_bias() -> None:
-    layer = PixelShufflePack(16, 16, scale_factor=2, upsample_kernel=3)
-    layer.init_weights()
+def assert_xavier_uniform_with_zero_bias(layer: PixelShufflePack) -> None:
     fan_in, fan_out = 16 * 9, 64 * 9
     bound = math.sqrt(6 / (fan_in + fan_out))
     weight = layer.upsample_conv.weight
     assert weight.abs().max() <= bound
+    # torch's own init (kaiming uniform, a=sqrt(5)) has std 1/sqrt(3 fan_in) = 0.048, Xavier 0.053
     assert weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
     assert torch.equal(layer.upsample_conv.bias, torch.zeros(64))
+
+
+def test_pixel_shuffle_is_xavier_uniform_with_zero_bias_right_after_construction() -> None:
+    torch.manual_seed(0)
+    assert_xavier_uniform_with_zero_bias(PixelShufflePack(16, 16, scale_factor=2, upsample_kernel=3))
+
+
+def test_pixel_shuffle_defaults_to_xavier_uniform_with_zero_bias_in_init_weights() -> None:
+    layer = PixelShufflePack(16, 16, scale_factor=2, upsample_kernel=3)
+    torch.nn.init.constant_(layer.upsample_conv.weight, 5.0)
+    layer.init_weights()
+    assert_xavier_uniform_with_zero_bias(layer)
+
+
+def test_pixel_shuffle_can_be_built_on_the_meta_device() -> None:
+    with torch.device("meta"):
+        layer = PixelShufflePack(16, 16, scale_factor=2, upsample_kernel=3)
+    assert layer.upsample_conv.weight.is_meta
 
 
 def test_a_parents_rule_beats_the_pixel_shuffle_default() -> None:
@@ -83,6 +100,17 @@ def test_the_callers_cfg_is_not_modified() -> None:
     cfg = dict(type="nearest", scale_factor=2)
     build_upsample_layer(cfg)
     assert cfg == dict(type="nearest", scale_factor=2)
+
+
+def test_deconv3d_builds_a_3d_transposed_conv() -> None:
+    layer = build_upsample_layer(dict(type="deconv3d"), 4, 2, kernel_size=2, stride=2)
+    assert type(layer) is nn.ConvTranspose3d
+    assert layer(torch.zeros(1, 4, 2, 3, 3)).shape == (1, 2, 4, 6, 6)
+
+
+def test_a_mode_that_repeats_the_type_is_accepted() -> None:
+    layer = build_upsample_layer(dict(type="bilinear", scale_factor=2, mode="bilinear", align_corners=False))
+    assert (layer.mode, layer.align_corners) == ("bilinear", False)
 
 
 def test_a_mode_that_contradicts_the_type_is_rejected() -> None:

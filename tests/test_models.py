@@ -115,3 +115,11 @@ def test_an_unexpected_argument_is_named() -> None:
 def test_a_missing_argument_is_named() -> None:
     with pytest.raises(ConfigTypeError, match="missing required argument\\(s\\) 'backbone'"):
         build_model(dict(type="MyDetector"))
+
+
+def test_the_bricks_are_registered_in_models_as_in_mmcv_2() -> None:
+    from torchinit.layers import PixelShufflePack
+
+    assert MODELS.get("ConvModule") is ConvModule and MODELS.get("PixelShufflePack") is PixelShufflePack
+    up = build_model(dict(type="PixelShufflePack", in_channels=2, out_channels=2, scale_factor=2, upsample_kernel=3))
+    assert up(torch.zeros(1, 2, 3, 3)).shape == (1, 2, 6, 6)

@@ -12,6 +12,11 @@ OpenMMLab style::
     model = build_model(dict(type='MyDetector', backbone=dict(type='MyBackbone'),
                              init_cfg=dict(type='Kaiming', layer='Conv2d')))
     model.init_weights()
+
+As in mmcv 2.x, ``MODELS`` is also where the layer builders (``build_conv_layer`` & co.)
+look for a type their own table lacks, so layers registered here (mmdet's ``SAC``, say) can
+be named in a ``conv_cfg``; ``ConvModule`` and ``PixelShufflePack`` are registered here.
+``MODELS.add_fallback(lookup)`` adds another registry's lookup for every builder at once.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-import inspect
+import functools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -13,10 +13,13 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from ..errors import ConfigTypeError, ConfigValueError
+from ..errors import ConfigTypeError, ConfigValueError, UnknownTypeError
+from ..models import MODELS
 from ..module import BaseModule, InitCfg
 from ..registry import describe_value
-from ._build import LayerCfg, split_cfg
+from ._build import LayerCfg, find_layer_type, split_cfg, takes_argument
+from ._conv_bn_eval import can_fold, conv_bn_eval_forward
+from ._default_init import apply_default_init
 from .activation import ACTIVATION_LAYERS, build_activation_layer
 from .conv import build_conv_layer
 from .norm import build_norm_layer
@@ -46,13 +49,7 @@ def _check_order(order: Any) -> tuple[str, str, str]:
     return tuple(order)  # type: ignore[return-value]
 
 
-def _takes(target: Any, argument: str) -> bool:
-    try:
-        return argument in inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
-
-
+@MODELS.register_module()
 class ConvModule(BaseModule):
     """A convolution, a normalization and an activation, applied in ``order``.
 
@@ -62,7 +59,9 @@ class ConvModule(BaseModule):
     ``activate``, and ``padding_layer`` when a padding layer is used. Parameter names
     therefore match mmcv's checkpoints (``conv.weight``, ``bn.weight``, ...).
 
-    Default init (:meth:`default_init_cfg`), as mmcv's ``ConvModule.init_weights``:
+    Default init (:meth:`default_init_cfg`), as mmcv's ``ConvModule.init_weights``, applied
+    when the module is built (as mmcv does; not on the meta device) and again as the
+    lowest-priority rules of ``init_weights()``:
 
     - ``conv``: Kaiming normal, ``mode='fan_out'``, bias 0; ``nonlinearity='leaky_relu'``
       with ``a`` = the activation's ``negative_slope`` when the activation is a LeakyReLU,
@@ -70,8 +69,7 @@ class ConvModule(BaseModule):
       ``init_weights`` (it initializes itself).
     - the norm (if it has parameters): weight 1, bias 0.
 
-    Precedence, lowest first: PyTorch's construction-time init; this default; any
-    ``init_cfg`` rule that covers the parameter, whether it is the ConvModule's own
+    Precedence, lowest first: this default; any ``init_cfg`` rule that covers the parameter, whether it is the ConvModule's own
     ``init_cfg`` or an ancestor's (a ``layer='Conv2d'`` rule or an ``override`` naming this
     module). So a user's config is never silently overwritten by the default. In
     ``compat='mmengine'`` mode a ConvModule that mmengine's ``init_weights`` reaches re-applies
@@ -87,11 +85,15 @@ class ConvModule(BaseModule):
         act_cfg: the activation's cfg; None: no activation. Default ``dict(type='ReLU')``.
         inplace: passed to activations that take ``inplace`` (unless the cfg sets it).
         with_spectral_norm: wrap the conv in ``nn.utils.spectral_norm``.
-        padding_mode: ``'zeros'`` and ``'circular'`` are done by the conv; any name in
-            ``PADDING_LAYERS`` (``'reflect'``, ``'replicate'``, ``'zero'``) by a padding
-            layer before an unpadded conv, as in mmcv. (mmcv drops ``'circular'`` silently
-            and pads with zeros; here the conv gets it.)
+        padding_mode: ``'zeros'`` and ``'circular'`` are done by the conv; any padding
+            layer name (``'reflect'``, ``'replicate'``, ``'zero'``, or one registered in
+            ``PADDING_LAYERS`` or ``MODELS``) by a padding layer before an unpadded conv, as in
+            mmcv. (mmcv drops ``'circular'`` silently and pads with zeros; here the conv gets
+            it.)
         order: the three of ``'conv'``, ``'norm'``, ``'act'`` in the order they run.
+        efficient_conv_bn_eval: when a batch norm directly follows the conv and is in eval
+            mode, fold it into the conv (one convolution, same output; see
+            :meth:`turn_on_efficient_conv_bn_eval`), as mmcv 2.x.
         init_cfg: this module's own init rules; they beat the default above.
 
     Example:
@@ -102,6 +104,8 @@ class ConvModule(BaseModule):
         >>> tuple(m(torch.zeros(1, 3, 5, 5)).shape)
         (1, 8, 5, 5)
     """
+
+    _abbr_ = "conv_block"  # the name mmcv's plugin builders give it
 
     def __init__(
         self,
@@ -120,6 +124,7 @@ class ConvModule(BaseModule):
         with_spectral_norm: bool = False,
         padding_mode: str = "zeros",
         order: Sequence[str] = _ORDER,
+        efficient_conv_bn_eval: bool = False,
         init_cfg: InitCfg | None = None,
     ) -> None:
         super().__init__(init_cfg)
@@ -127,16 +132,21 @@ class ConvModule(BaseModule):
             raise ConfigTypeError(
                 f"ConvModule: bias must be True, False or 'auto', got {describe_value(bias)}."
             )
-        for flag, value in (("inplace", inplace), ("with_spectral_norm", with_spectral_norm)):
+        for flag, value in (
+            ("inplace", inplace),
+            ("with_spectral_norm", with_spectral_norm),
+            ("efficient_conv_bn_eval", efficient_conv_bn_eval),
+        ):
             if not isinstance(value, bool):
                 raise ConfigTypeError(f"ConvModule: {flag} must be a bool, got {describe_value(value)}.")
         if not isinstance(padding_mode, str) or (
-            padding_mode not in _CONV_PADDING_MODES and padding_mode not in PADDING_LAYERS
+            padding_mode not in _CONV_PADDING_MODES and find_layer_type(PADDING_LAYERS, padding_mode) is None
         ):
             choices = [*_CONV_PADDING_MODES, *PADDING_LAYERS.names()]
-            raise ConfigValueError(
+            raise UnknownTypeError(
                 f"ConvModule: padding_mode must be one of {', '.join(repr(c) for c in choices)}, "
-                f"got {describe_value(padding_mode)}."
+                f"got {describe_value(padding_mode)}. Register your own padding layer with "
+                "@torchinit.PADDING_LAYERS.register_module()."
             )
         self.conv_cfg = _check_cfg("conv_cfg", conv_cfg)
         self.norm_cfg = _check_cfg("norm_cfg", norm_cfg)
@@ -165,7 +175,35 @@ class ConvModule(BaseModule):
         if with_spectral_norm:
             self.conv = nn.utils.spectral_norm(self.conv)
 
-        # mmcv's names for the conv's attributes, read from the built conv.
+        self._export_conv_attributes(padding)
+
+        self.norm_name: str | None = None
+        if self.norm_cfg is not None:
+            follows_conv = self.order.index("norm") > self.order.index("conv")
+            self.norm_name, norm = build_norm_layer(
+                self.norm_cfg, out_channels if follows_conv else in_channels
+            )
+            self.add_module(self.norm_name, norm)
+            if self.with_bias and isinstance(norm, (_BatchNorm, _InstanceNorm)):
+                warnings.warn(  # mmcv's words first, so filters written for mmcv still match
+                    "Unnecessary conv bias before batch/instance norm: the norm cancels it; "
+                    "pass bias='auto' (or False) to ConvModule to drop it.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+
+        if self.act_cfg is not None:
+            act_cfg = dict(self.act_cfg)
+            target, _, _ = split_cfg(act_cfg, ACTIVATION_LAYERS)
+            if "inplace" not in act_cfg and takes_argument(target, "inplace"):
+                act_cfg["inplace"] = inplace
+            self.activate = build_activation_layer(act_cfg)
+
+        self.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
+        apply_default_init(self, self.default_init_cfg())
+
+    def _export_conv_attributes(self, padding: Any) -> None:
+        """mmcv's names for the conv's attributes, read from the built conv."""
         self.in_channels = self.conv.in_channels
         self.out_channels = self.conv.out_channels
         self.kernel_size = self.conv.kernel_size
@@ -176,27 +214,40 @@ class ConvModule(BaseModule):
         self.output_padding = getattr(self.conv, "output_padding", None)
         self.groups = self.conv.groups
 
-        self.norm_name: str | None = None
-        if self.norm_cfg is not None:
-            follows_conv = self.order.index("norm") > self.order.index("conv")
-            self.norm_name, norm = build_norm_layer(
-                self.norm_cfg, out_channels if follows_conv else in_channels
-            )
-            self.add_module(self.norm_name, norm)
-            if self.with_bias and isinstance(norm, (_BatchNorm, _InstanceNorm)):
-                warnings.warn(
-                    "ConvModule: a conv bias before a batch/instance norm is cancelled by the norm; "
-                    "pass bias='auto' (or False) to drop it.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+    def turn_on_efficient_conv_bn_eval(self, efficient_conv_bn_eval: bool = True) -> None:
+        """Fold an eval-mode batch norm into the conv in :meth:`forward` (or stop doing so).
 
-        if self.act_cfg is not None:
-            act_cfg = dict(self.act_cfg)
-            target, _, _ = split_cfg(act_cfg, ACTIVATION_LAYERS)
-            if "inplace" not in act_cfg and _takes(target, "inplace"):
-                act_cfg["inplace"] = inplace
-            self.activate = build_activation_layer(act_cfg)
+        Takes effect only when the norm is a batch norm that tracks running statistics; the
+        fold is used while the norm is in eval mode, right after the conv, and ``norm=True``.
+        ``efficient_conv_bn_eval_forward`` is the function used, or None when off (mmcv's name).
+        """
+        on = efficient_conv_bn_eval and isinstance(self.norm, _BatchNorm) and self.norm.track_running_stats
+        self.efficient_conv_bn_eval_forward: Callable[..., Tensor] | None = (
+            conv_bn_eval_forward if on else None
+        )
+
+    @staticmethod
+    def create_from_conv_bn(
+        conv: nn.Module, bn: _BatchNorm, efficient_conv_bn_eval: bool = True
+    ) -> ConvModule:
+        """A ConvModule around an existing conv and batch norm (named ``conv``, ``bn``), no activation.
+
+        The given modules are used as they are: nothing is initialized, nothing copied.
+        """
+        self = ConvModule.__new__(ConvModule)
+        BaseModule.__init__(self)
+        self.conv_cfg = self.norm_cfg = self.act_cfg = None
+        self.order = _ORDER
+        self.inplace = self.with_spectral_norm = self.with_explicit_padding = False
+        self.padding_mode = "zeros"
+        self.with_norm, self.with_activation = True, False
+        self.with_bias = getattr(conv, "bias", None) is not None
+        self.conv = conv
+        self._export_conv_attributes(conv.padding)
+        self.norm_name = "bn"
+        self.add_module("bn", bn)
+        self.turn_on_efficient_conv_bn_eval(efficient_conv_bn_eval)
+        return self
 
     @property
     def norm(self) -> nn.Module | None:
@@ -233,13 +284,35 @@ class ConvModule(BaseModule):
 
     def forward(self, x: Tensor, activate: bool = True, norm: bool = True) -> Tensor:
         """Run the parts in ``order``; ``activate=False`` / ``norm=False`` skip those parts."""
-        for part in self.order:
+        folded = False
+        for index, part in enumerate(self.order):
             if part == "conv":
                 if self.with_explicit_padding:
                     x = self.padding_layer(x)
-                x = self.conv(x)
-            elif part == "norm" and norm and self.norm_name is not None:
+                folded = self._fold_next_norm(index, norm)
+                x = self._conv_with_norm(x) if folded else self.conv(x)
+            elif part == "norm" and norm and self.norm_name is not None and not folded:
                 x = getattr(self, self.norm_name)(x)
             elif part == "act" and activate and self.with_activation:
                 x = self.activate(x)
         return x
+
+    def _fold_next_norm(self, conv_index: int, norm: bool) -> bool:
+        fold = getattr(self, "efficient_conv_bn_eval_forward", None)
+        return (
+            fold is not None
+            and norm
+            and conv_index + 1 < len(self.order)
+            and self.order[conv_index + 1] == "norm"
+            and self.norm is not None
+            and not self.norm.training
+            and can_fold(self.conv, self.norm)
+        )
+
+    def _conv_with_norm(self, x: Tensor) -> Tensor:
+        # Through the conv's own call, so its hooks (spectral norm's weight update) still run.
+        self.conv.forward = functools.partial(self.efficient_conv_bn_eval_forward, self.norm, self.conv)
+        try:
+            return self.conv(x)
+        finally:
+            del self.conv.forward

@@ -6,6 +6,7 @@ type           layer
 nearest        ``nn.Upsample(mode='nearest')``
 bilinear       ``nn.Upsample(mode='bilinear')``
 deconv         ``nn.ConvTranspose2d``
+deconv3d       ``nn.ConvTranspose3d``
 pixel_shuffle  :class:`PixelShufflePack` (conv, then pixel shuffle)
 =============  ===============================================
 """
@@ -18,9 +19,11 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..models import MODELS
 from ..module import BaseModule, InitCfg
 from ..registry import Registry
 from ._build import LayerCfg, build_layer
+from ._default_init import apply_default_init
 
 __all__ = ["UPSAMPLE_LAYERS", "PixelShufflePack", "build_upsample_layer"]
 
@@ -28,8 +31,10 @@ UPSAMPLE_LAYERS = Registry("upsample layer", import_path="torchinit.UPSAMPLE_LAY
 UPSAMPLE_LAYERS.register_module("nearest", module=functools.partial(nn.Upsample, mode="nearest"))
 UPSAMPLE_LAYERS.register_module("bilinear", module=functools.partial(nn.Upsample, mode="bilinear"))
 UPSAMPLE_LAYERS.register_module("deconv", module=nn.ConvTranspose2d)
+UPSAMPLE_LAYERS.register_module("deconv3d", module=nn.ConvTranspose3d)
 
 
+@MODELS.register_module()
 @UPSAMPLE_LAYERS.register_module(name="pixel_shuffle")
 class PixelShufflePack(BaseModule):
     """Upsample by a convolution to ``out_channels · scale_factor²`` channels and a pixel shuffle.
@@ -37,8 +42,9 @@ class PixelShufflePack(BaseModule):
     Shi et al. (2016), Real-Time Single Image and Video Super-Resolution Using an Efficient
     Sub-Pixel Convolutional Neural Network.
 
-    Default init (lowest priority, see :meth:`default_init_cfg`): Xavier uniform for
-    ``upsample_conv``'s weight, 0 for its bias.
+    Default init (:meth:`default_init_cfg`): Xavier uniform for ``upsample_conv``'s weight,
+    0 for its bias; applied when the module is built, as mmcv does (not on the meta device),
+    and again as the lowest-priority rule of ``init_weights()``.
 
     Args:
         in_channels: channels of the input.
@@ -72,6 +78,7 @@ class PixelShufflePack(BaseModule):
             upsample_kernel,
             padding=(upsample_kernel - 1) // 2,
         )
+        apply_default_init(self, self.default_init_cfg())
 
     def default_init_cfg(self) -> list[dict[str, Any]]:
         """Xavier uniform for ``upsample_conv`` (bias 0), as mmcv's ``init_weights`` does."""
