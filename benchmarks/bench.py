@@ -38,7 +38,8 @@ from torch import nn  # noqa: E402
 
 import torchinit  # noqa: E402
 from torchinit import initializers as I  # noqa: E402
-from torchinit._planner import _Fill, _Planner  # noqa: E402
+from torchinit._plan_items import Fill  # noqa: E402
+from torchinit._planner import Planner  # noqa: E402
 
 try:
     import logging
@@ -117,11 +118,11 @@ _TORCH_FILLS: dict[type, Callable[[torch.Tensor, Any], Any]] = {
 
 def floor_jobs(model: nn.Module) -> list[Callable[[], Any]]:
     """One torch.nn.init call per tensor that init_weights would fill, same distribution."""
-    planner = _Planner(model, "torchinit")
+    planner = Planner(model, "torchinit")
     planner.plan_init_weights()
     jobs = []
     for step in planner.steps:
-        if isinstance(step, _Fill) and step.init is not None:
+        if isinstance(step, Fill) and step.init is not None:
             t = step.slot.current()
             fn = _TORCH_FILLS[type(step.init)]
             jobs.append(lambda t=t, fn=fn, i=step.init: fn(t, i))
