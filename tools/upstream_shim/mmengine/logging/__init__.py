@@ -1,0 +1,3 @@
+"""Shim: ``mmengine.logging``: only MMLogger, a plain ``logging.Logger`` (see ``logger.py``)."""
+
+from .logger import MMLogger
