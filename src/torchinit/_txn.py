@@ -136,6 +136,7 @@ class Transaction:
         self.flags: list[tuple[nn.Module, bool]] = []
         self.calls: list[Call] = []
         self.nested_rules: list[tuple[list[Any], str]] = []  # (rules of a nested run, where its root is)
+        self.nested_plans: list[tuple[Any, Any]] = []  # (planner, report) of each nested run
         self.issued = 0
         self.interrupted = False
         self._guard = _Guard(self)
@@ -228,7 +229,7 @@ class Transaction:
         self.pending[key] = _Write(slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed)
         return True
 
-    def run_call(self, call: Call) -> None:
+    def run_call(self, call: Call) -> Any:
         """Run opaque code under the guard; attribute what it writes to it."""
         before = self._states(call.module)
         self.calls.append(call)
@@ -237,16 +238,17 @@ class Transaction:
                 self._guard_depth += 1
                 try:
                     with self._guard:
-                        call.fn()
+                        result = call.fn()
                 finally:
                     self._guard_depth -= 1
             else:
-                call.fn()
+                result = call.fn()
         except BaseException as exc:
             _reraise(exc, _call_text(call))
         finally:
             self.calls.pop()
         self._after_call(call, before)
+        return result
 
     @staticmethod
     def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:

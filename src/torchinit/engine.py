@@ -38,7 +38,7 @@ from ._planner import MAX_BEATEN, Planner
 from ._txn import Progress, Transaction, derive_seed
 from .config import parse_init_cfg
 from .errors import ConfigTypeError, ConfigValueError, InitWarning
-from .module import is_init_owner, unwrap_model
+from .module import BaseModule, is_init_owner, unwrap_model
 from .registry import describe_value
 from .report import InitReport, ParamRecord, RuleRecord
 
@@ -113,7 +113,9 @@ def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: st
         txn.nested_rules.append((planner.rules, txn.names.get(id(planner.root), "")))
         _issue_plan(planner, txn, txn.seed if seed is None else seed)
         planner.mark_owners_initialized()
-        return _report(planner, seed, compat)
+        report = _report(planner, seed, compat)
+        txn.nested_plans.append((planner, report))
+        return report
     txn = Transaction(seed, num_threads, compat, progress)
     token = _txn._CURRENT.set(txn)
     try:
@@ -148,6 +150,8 @@ def _apply_provenance(planner: Planner, txn: Transaction) -> None:
     own = {id(fill.slot): fill.ref for _, fill in planner._best.values()}
     copies: dict[int, RuleRecord] = {}
     for rules, prefix in txn.nested_rules:
+        if rules is planner.rules:
+            continue
         for r in rules:
             copies[id(r)] = replace(r, owner=join(prefix, r.owner) if r.owner else prefix)
     for r in [*planner.rules, *copies.values()]:
@@ -176,6 +180,36 @@ def _log(report: InitReport) -> None:
         logger.info(report.summary())
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("init provenance:\n%s", report.table())
+
+
+def run_user_code(module: nn.Module, fn: Callable[[], Any]) -> Any:
+    """Run a user-written ``init_weights`` of ``module`` atomically (see
+    :func:`torchinit.module.atomic_init_weights`); inside a run, just call it."""
+    if _txn.current() is not None:
+        return fn()
+    txn = Transaction(None, None, _compat_default)
+    token = _txn._CURRENT.set(txn)
+    call = Call(module, "", fn, Ref("user", type(module).__name__, "", "tensor", None))
+    try:
+        txn.cover(module)
+        result = txn.run_call(call)
+        txn.commit()
+    except BaseException:
+        txn.rollback()
+        raise
+    finally:
+        _txn._CURRENT.reset(token)
+    for planner, report in txn.nested_plans:  # super().init_weights() inside: its report, final
+        if planner.root is module:
+            _apply_provenance(planner, txn)
+            report.saved_bytes = txn.saved_bytes()
+            if isinstance(module, BaseModule):
+                module._init_report = report
+            if isinstance(result, InitReport):
+                result = report
+    if txn.interrupted:
+        raise KeyboardInterrupt
+    return result
 
 
 # --------------------------------------------------------------------------- entry points

@@ -82,6 +82,12 @@ class BaseModule(nn.Module):
         1.0
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("init_weights")
+        if callable(own) and not getattr(own, "__torchinit_atomic__", False):
+            cls.init_weights = atomic_init_weights(own)  # type: ignore[method-assign]
+
     def __init__(self, init_cfg: InitCfg | None = None) -> None:
         super().__init__()
         self._is_init = False
@@ -212,6 +218,25 @@ def _resolve_extension(cls: type, init_cfg: Any) -> Any:
         )
     base = list(default) if isinstance(default, (list, tuple)) else [default]
     return [*base, *init_cfg[1:]]
+
+
+def atomic_init_weights(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a user-written ``init_weights``) made atomic when it is the outermost call.
+
+    Called directly (``model.init_weights()`` on a class that overrides it), the user's code
+    runs as the opening step of a torchinit transaction: its ``super().init_weights()`` joins
+    it, and an exception anywhere in it leaves every tensor as it was. Called from inside a
+    run, it is plain user code of that run. BaseModule subclasses get this automatically.
+    """
+
+    @functools.wraps(method)
+    def init_weights(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        from .engine import run_user_code
+
+        return run_user_code(self, lambda: method(self, *args, **kwargs))
+
+    init_weights.__torchinit_atomic__ = True  # type: ignore[attr-defined]
+    return init_weights
 
 
 # --------------------------------------------------------------------------- owners

@@ -1,0 +1,232 @@
+"""Generated trees and configs that try to break the engine's promises.
+
+* After any exception every parameter and buffer is bit-identical, ``is_init`` flags too,
+  and no config object was mutated (a run that succeeds never mutates configs either).
+* User ``init_weights`` code that only calls ``super().init_weights()`` changes nothing:
+  the result (values and provenance) equals the run without that code. So a default never
+  beats a rule through user code, at any depth.
+* Seeded runs are reproducible, whatever the number of threads.
+
+Random trees mix torchinit BaseModules with random ``init_cfg`` (valid or not), ConvModules
+(default rules), plain containers, common layers, and user code that writes, reads, writes
+in part, or raises after writing. ``TORCHINIT_HYPOTHESIS_EXAMPLES`` runs more examples.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import torchinit
+from torchinit import BaseModule, ConvModule, InitWarning, TorchInitError
+
+EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "60"))
+SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+LAYERS = ["Conv2d", "Linear", "BatchNorm2d", "LayerNorm", "Conv2D", "_BatchNorm", "Embedding", "Nope"]
+TYPES = ["Constant", "Normal", "Kaiming", "Xavier", "Uniform", "TruncNormal", "Kaimng", "Zeros"]
+
+
+def rule_strategy(children: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    args = {
+        "Constant": st.fixed_dictionaries({"val": st.sampled_from([0, 1, 2.5, 1e39, float("nan")])}),
+        "Normal": st.fixed_dictionaries({"std": st.sampled_from([0.02, 1.0, -1.0])}),
+        "Kaiming": st.fixed_dictionaries({"mode": st.sampled_from(["fan_in", "fan_out", "fan_mid"])}),
+        "Xavier": st.fixed_dictionaries({"gain": st.sampled_from([1.0, 2.0, 1e300])}),
+        "Uniform": st.fixed_dictionaries({"a": st.just(-1), "b": st.sampled_from([1, -2])}),
+        "TruncNormal": st.fixed_dictionaries({"std": st.just(0.02)}),
+        "Kaimng": st.just({}),
+        "Zeros": st.just({}),
+    }
+    rule = st.sampled_from(TYPES).flatmap(lambda t: args[t].map(lambda a, t=t: {"type": t, **a}))
+    layer = st.one_of(st.sampled_from(LAYERS), st.lists(st.sampled_from(LAYERS), min_size=1, max_size=3))
+    extras = st.fixed_dictionaries({}, optional={
+        "layer": layer,
+        "bias": st.sampled_from([0, 0.5, True, 1e39]),
+        "bias_prob": st.sampled_from([0.01, 1.5]),
+        "override": st.sampled_from([{"name": c} for c in [*children, "missing"]] or [{"name": "missing"}]),
+    })
+    return st.tuples(rule, extras).map(lambda pair: {**pair[0], **pair[1]})
+
+
+@dataclass
+class Node:
+    kind: str  # 'owner', 'conv_module', 'seq', 'leaf:<Layer>'
+    children: list[Node]
+    cfg: Any = None
+    user: str | None = None  # None, 'super', 'write', 'read', 'partial', 'raise'
+
+
+def node_strategy() -> st.SearchStrategy[Node]:
+    leaf = st.sampled_from(["leaf:Conv2d", "leaf:Linear", "leaf:BatchNorm2d", "leaf:LayerNorm", "conv_module"]).map(
+        lambda k: Node(k, []))
+
+    def extend(children: st.SearchStrategy[list[Node]]) -> st.SearchStrategy[Node]:
+        def owner(kids: list[Node]) -> st.SearchStrategy[Node]:
+            names = [f"c{i}" for i in range(len(kids))]
+            cfg = st.one_of(st.none(), rule_strategy(names), st.lists(rule_strategy(names), min_size=1, max_size=3))
+            user = st.sampled_from([None, None, "super", "write", "read", "partial", "raise"])
+            return st.builds(Node, st.sampled_from(["owner", "seq"]), st.just(kids), cfg, user)
+
+        return st.lists(children, min_size=1, max_size=3).flatmap(owner)
+
+    return st.recursive(leaf, lambda inner: extend(inner), max_leaves=8)
+
+
+class Owner(BaseModule):
+    def __init__(self, init_cfg: Any = None) -> None:
+        super().__init__(init_cfg)
+
+
+class UserOwner(BaseModule):
+    """Has init_weights code: calls super, then does ``action`` to its first tensor."""
+
+    def __init__(self, action: str, init_cfg: Any = None) -> None:
+        super().__init__(init_cfg)
+        self.action = action
+
+    def init_weights(self, **kwargs: Any) -> Any:
+        report = super().init_weights(**kwargs)
+        tensors = [p for p in self.parameters()]
+        if not tensors:
+            return report
+        t = tensors[0]
+        with torch.no_grad():
+            if self.action == "write":
+                t.normal_()
+            elif self.action == "read":
+                t.mul_(0.5)
+            elif self.action == "partial":
+                t.view(-1)[0] = 3.0
+            elif self.action == "raise":
+                t.fill_(7.0)
+                tensors[-1].add_(1.0)
+                raise RuntimeError("user code failed after writing")
+        return report
+
+
+def build(node: Node, user: bool = True) -> nn.Module:
+    if node.kind.startswith("leaf:"):
+        return {"Conv2d": lambda: nn.Conv2d(4, 4, 3), "Linear": lambda: nn.Linear(4, 4),
+                "BatchNorm2d": lambda: nn.BatchNorm2d(4), "LayerNorm": lambda: nn.LayerNorm(4)}[node.kind[5:]]()
+    if node.kind == "conv_module":
+        return ConvModule(4, 4, 3, norm_cfg=dict(type="BN"))
+    action = node.user if user else (None if node.user in (None, "super") else node.user)
+    if node.kind == "seq" and action is None:
+        m: nn.Module = nn.Sequential()
+    else:
+        m = UserOwner(action, copy.deepcopy(node.cfg)) if action is not None else Owner(copy.deepcopy(node.cfg))
+    for i, child in enumerate(node.children):
+        m.add_module(f"c{i}", build(child, user))
+    return m
+
+
+def state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, bool]]:
+    values = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    flags = {n: m.is_init for n, m in model.named_modules() if isinstance(m, BaseModule)}
+    return values, flags
+
+
+def configs(model: nn.Module) -> dict[str, Any]:
+    return {n: copy.deepcopy(m.init_cfg) for n, m in model.named_modules() if isinstance(m, BaseModule)}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) or (a[k].isnan() == b[k].isnan()).all()
+                                        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num()) for k in a)
+
+
+def run(model: nn.Module, **kwargs: Any) -> torchinit.InitReport | BaseException:
+    root = torchinit.Sequential(model)  # the same names whatever the tree's root is
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InitWarning)
+            return root.init_weights(**kwargs)
+    except (TorchInitError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        return exc
+
+
+@SETTINGS
+@given(node_strategy(), st.sampled_from([None, 0, 7]))
+def test_any_failure_leaves_tensors_flags_and_configs_as_they_were(node: Node, seed: int | None) -> None:
+    torch.manual_seed(0)
+    model = build(node)
+    before, cfgs = state(model), configs(model)
+    outcome = run(model, seed=seed)
+    assert configs(model) == cfgs or _nan_equal(configs(model), cfgs)
+    if isinstance(outcome, BaseException):
+        assert isinstance(outcome, TorchInitError), repr(outcome)  # never a foreign exception
+        values, flags = state(model)
+        assert same(values, before[0]), f"tensors changed by a failed run: {outcome}"
+        assert flags == before[1]
+
+
+@SETTINGS
+@given(node_strategy(), st.sampled_from([0, 3]))
+def test_user_code_that_only_calls_super_changes_nothing(node: Node, seed: int) -> None:
+    torch.manual_seed(0)
+    plain = build(node, user=False)
+    torch.manual_seed(1)
+    a = run(plain, seed=seed)
+    torch.manual_seed(0)
+    with_super = build(_only_super(node))
+    torch.manual_seed(1)
+    b = run(with_super, seed=seed)
+    assert type(a) is type(b) or isinstance(a, BaseException) == isinstance(b, BaseException)
+    if isinstance(a, BaseException):
+        return
+    assert same(state(plain)[0], state(with_super)[0])
+    assert isinstance(b, torchinit.InitReport)
+    for name, rec in a.params.items():
+        other = b.params[name]
+        if rec.source in ("rule", "default", "pretrained"):
+            assert (other.source, other.initializer) == (rec.source, rec.initializer), name
+
+
+def _only_super(node: Node) -> Node:
+    user = "super" if node.kind == "owner" and node.user in (None, "super") else node.user
+    return Node(node.kind, [_only_super(c) for c in node.children], node.cfg, user)
+
+
+def _nan_equal(a: Any, b: Any) -> bool:
+    return repr(a) == repr(b)
+
+
+@SETTINGS
+@given(node_strategy(), st.integers(0, 2**32))
+def test_seeded_runs_are_reproducible_whatever_the_threads(node: Node, seed: int) -> None:
+    results = []
+    for threads in (1, 2):
+        torch.manual_seed(0)
+        model = build(node)
+        torch.manual_seed(1)
+        outcome = run(model, seed=seed, num_threads=threads)
+        results.append((state(model)[0], isinstance(outcome, BaseException)))
+    assert results[0][1] == results[1][1]
+    if not results[0][1]:
+        assert same(results[0][0], results[1][0])
+
+
+@pytest.mark.parametrize("depth", [12])
+def test_a_deep_chain_of_user_code_that_calls_super_keeps_the_outer_rule(depth: int) -> None:
+    node = Node("leaf:Conv2d", [])
+    for _ in range(depth):
+        node = Node("owner", [Node("conv_module", []), node], None, "super")
+    node = Node("owner", [node], dict(type="Constant", val=3, layer="Conv2d"), None)
+    model = build(node)
+    report = run(model)
+    assert isinstance(report, torchinit.InitReport)
+    for name, p in model.named_parameters():
+        if name.endswith("conv.weight") or name.endswith("c1.weight"):
+            assert torch.equal(p, torch.full_like(p, 3)), name
