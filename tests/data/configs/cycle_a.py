@@ -1,0 +1,2 @@
+_base_ = 'nested/cycle_b.yaml'
+model = dict(type='CliExtraNet')

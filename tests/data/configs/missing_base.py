@@ -1,0 +1,1 @@
+_base_ = ['_base_/model.py', '_base_/nope.py']
