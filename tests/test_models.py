@@ -121,5 +121,5 @@ def test_the_bricks_are_registered_in_models_as_in_mmcv_2() -> None:
     from torchinit.layers import PixelShufflePack
 
     assert MODELS.get("ConvModule") is ConvModule and MODELS.get("PixelShufflePack") is PixelShufflePack
-    up = build_model(dict(type="PixelShufflePack", in_channels=2, out_channels=2, scale_factor=2, upsample_kernel=3))
+    up = build_model(dict(type="pixel_shuffle", in_channels=2, out_channels=2, scale_factor=2, upsample_kernel=3))
     assert up(torch.zeros(1, 2, 3, 3)).shape == (1, 2, 6, 6)

@@ -34,7 +34,7 @@ UPSAMPLE_LAYERS.register_module("deconv", module=nn.ConvTranspose2d)
 UPSAMPLE_LAYERS.register_module("deconv3d", module=nn.ConvTranspose3d)
 
 
-@MODELS.register_module()
+@MODELS.register_module(["pixel_shuffle", "PixelShufflePack"])  # mmcv 2.x's name, and the class's
 @UPSAMPLE_LAYERS.register_module(name="pixel_shuffle")
 class PixelShufflePack(BaseModule):
     """Upsample by a convolution to ``out_channels · scale_factor²`` channels and a pixel shuffle.
