@@ -52,7 +52,7 @@ class CommandError(Exception):
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~torchinit._configfile.ConfigFile` of CONFIG (or the example detector), overrides merged in."""
+    """The ConfigFile of CONFIG (or of the example detector), with the overrides merged in."""
     from ._configfile import finish_config, import_modules, load_config
     from ._demo import demo_config
 
