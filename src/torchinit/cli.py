@@ -251,7 +251,7 @@ def _failure(exc: BaseException) -> tuple[int, str]:
         name = f" {exc.filename!r}" if exc.filename else ""
         return EXIT_USAGE, f"{exc.strerror}{name}"
     if isinstance(exc, MemoryError):
-        return EXIT_USAGE, f"out of memory ({str(exc) or 'MemoryError'}); try a smaller model, shape or device"
+        return EXIT_USAGE, f"out of memory ({str(exc) or 'MemoryError'}); try a smaller model or input"
     what = "code in the config or the model called sys.exit" if isinstance(exc, SystemExit) else "unexpected"
     return EXIT_USAGE, f"{what}: {type(exc).__name__}: {exc} (--debug shows the traceback)"
 
