@@ -303,9 +303,10 @@ def test_each_registered_name_looks_up_its_class(name: str, cls: type) -> None:
 @pytest.mark.parametrize(
     "name", ["Constant", "Xavier", "Normal", "TruncNormal", "Uniform", "Kaiming", "Caffe2Xavier", "Pretrained"]
 )
-def test_mmengine_class_name_is_an_alias_of_the_same_class(name: str) -> None:
-    assert getattr(torchinit, f"{name}Init") is getattr(torchinit, name)
-    assert getattr(torchinit.initializers, f"{name}Init") is getattr(torchinit.initializers, name)
+def test_mmengine_class_name_is_mmengines_initializer_object_for_the_same_fill(name: str) -> None:
+    obj_cls = getattr(torchinit, f"{name}Init")
+    assert torchinit.INITIALIZERS.get(name) is obj_cls
+    assert issubclass(obj_cls, torchinit.BaseInit) and obj_cls.__name__ == f"{name}Init"
 
 
 def test_fill_initializers_satisfy_the_initializer_protocol() -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+import torchinit
+
 from torchinit import (
     INITIALIZERS,
     WEIGHT_INITIALIZERS,
@@ -375,8 +377,9 @@ def test_building_a_frozen_dataclass_checks_keyword_only_fields(reg: Registry) -
 
 
 # --------------------------------------------------------------------------- the initializer table
-def test_initializers_is_the_same_registry_as_weight_initializers() -> None:
-    assert INITIALIZERS is WEIGHT_INITIALIZERS
+def test_initializers_shares_its_table_with_weight_initializers_but_builds_objects() -> None:
+    assert INITIALIZERS.names() == WEIGHT_INITIALIZERS.names()
+    assert isinstance(INITIALIZERS.build(dict(type="Constant", val=2)), torchinit.ConstantInit)
 
 
 def test_every_initializer_spec_md_names_is_registered() -> None:

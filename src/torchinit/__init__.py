@@ -44,13 +44,10 @@ from .functional import (
     xavier_init,
 )
 from .initializers import (
-    INITIALIZERS,
     WEIGHT_INITIALIZERS,
     BaseInit,
     Caffe2Xavier,
-    Caffe2XavierInit,
     Constant,
-    ConstantInit,
     DeltaOrthogonal,
     DepthScaledNormal,
     Dirac,
@@ -59,30 +56,38 @@ from .initializers import (
     FillInit,
     Initializer,
     Kaiming,
-    KaimingInit,
     LeCunNormal,
     LeCunUniform,
     Normal,
-    NormalInit,
     Ones,
     Orthogonal,
     Pretrained,
-    PretrainedInit,
     Sparse,
     TruncNormal,
-    TruncNormalInit,
     TruncNormalTF,
     Uniform,
-    UniformInit,
     VarianceScaling,
     Xavier,
-    XavierInit,
     Zeros,
+)
+from .openmmlab.adopt import Adoption, AdoptionError, adopt_mmengine
+from .openmmlab.initializers import (
+    INITIALIZERS,
+    Caffe2XavierInit,
+    ConstantInit,
+    FillInitObject,
+    KaimingInit,
+    NormalInit,
+    PretrainedInit,
+    TruncNormalInit,
+    UniformInit,
+    XavierInit,
+    update_init_info,
 )
 from ._lsuv import lsuv_init
 from ._materialize import materialize
 from .engine import get_compat, initialize, plan, set_compat
-from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper
+from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper, register_default_init
 from .layers import (
     ACTIVATION_LAYERS,
     CONV_LAYERS,
@@ -117,6 +122,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATION_LAYERS",
     "ActivationProbe",
+    "Adoption",
+    "AdoptionError",
     "BaseInit",
     "BaseModule",
     "CONV_LAYERS",
@@ -146,6 +153,7 @@ __all__ = [
     "EmbeddingNormal",
     "Eye",
     "FillInit",
+    "FillInitObject",
     "HealthFinding",
     "HealthReport",
     "INITIALIZERS",
@@ -194,6 +202,7 @@ __all__ = [
     "Xavier",
     "XavierInit",
     "Zeros",
+    "adopt_mmengine",
     "bias_init_with_prob",
     "build_activation_layer",
     "build_conv_layer",
@@ -220,6 +229,7 @@ __all__ = [
     "print_report",
     "probe_activations",
     "read_checkpoint",
+    "register_default_init",
     "register_scheme",
     "reproducibility_record",
     "set_compat",
@@ -227,5 +237,6 @@ __all__ = [
     "trunc_normal_",
     "trunc_normal_init",
     "uniform_init",
+    "update_init_info",
     "xavier_init",
 ]

@@ -264,8 +264,11 @@ def is_init_owner(module: nn.Module) -> bool:
 
 
 def get_is_init(module: nn.Module) -> bool:
-    """``module.is_init`` of an init owner (False for any other module)."""
-    return bool(getattr(module, "_is_init", False)) if is_init_owner(module) else False
+    """``module.is_init``: an init owner's flag, or any module's ``is_init`` attribute (mmengine
+    skips a child whose ``getattr(m, 'is_init', False)`` is true, whatever its class)."""
+    if is_init_owner(module):
+        return bool(getattr(module, "_is_init", False))
+    return bool(getattr(module, "is_init", False))
 
 
 def set_is_init(module: nn.Module, value: bool) -> None:
