@@ -462,6 +462,13 @@ class _Guard(TorchDispatchMode):
         super().__init__()
         self.txn = txn
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps __torch_dispatch__ in torch._dynamo.disable by default, which imports
+        # dynamo (820 modules, about 2-3 s) the first time a guarded op runs. This mode is
+        # never compiled, so it opts out.
+        return False
+
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
