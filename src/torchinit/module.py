@@ -152,10 +152,15 @@ class BaseModule(nn.Module):
             logger.warning(message)
             warnings.warn(message, InitWarning, stacklevel=2)
             return None
+        from ._txn import current
         from .engine import run_init_weights
+        from .openmmlab.adopt import dump_to_mmengine_log
 
+        top = current() is None
         report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
         self._init_report = report
+        if top:
+            dump_to_mmengine_log(self, report)  # into an mmengine Runner's log file, as mmengine does
         return report
 
     def extra_repr(self) -> str:

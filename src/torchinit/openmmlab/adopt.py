@@ -194,7 +194,7 @@ def _make_init_weights(original: Callable[..., Any]) -> Callable[..., Any]:
         top = _txn_current() is None
         report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
         if top:
-            _dump_to_log_files(self, report)
+            dump_to_mmengine_log(self, report)
         return report
 
     init_weights.__signature__ = inspect.signature(init_weights)  # type: ignore[attr-defined]
@@ -208,14 +208,16 @@ def _txn_current() -> Any:
     return current()
 
 
-def _dump_to_log_files(module: nn.Module, report: Any) -> None:
+def dump_to_mmengine_log(module: nn.Module, report: Any) -> None:
     """What mmengine's top-level ``init_weights`` writes into the log files of the current
-    ``MMLogger`` (a work_dir's log): every parameter with how it was initialized."""
+    ``MMLogger`` (a work_dir's log): every parameter with how it was initialized. Only when
+    mmengine's logging is already imported (torchinit never imports it for this)."""
+    logging_module = sys.modules.get("mmengine.logging")
+    if logging_module is None or report is None:
+        return
     try:
-        from mmengine.logging import MMLogger
-
-        mm_logger = MMLogger.get_current_instance()
-    except Exception:  # noqa: BLE001 (no mmengine logger: nothing to write to)
+        mm_logger = logging_module.MMLogger.get_current_instance()
+    except Exception:  # noqa: BLE001 (no usable mmengine logger: nothing to write to)
         return
     import torch.distributed as dist
 
