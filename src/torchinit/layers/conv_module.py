@@ -25,7 +25,7 @@ from .conv import build_conv_layer
 from .norm import build_norm_layer
 from .padding import PADDING_LAYERS, build_padding_layer
 
-__all__ = ["ConvModule"]
+__all__ = ["ConvModule", "conv_module_rules"]
 
 _RELU: Mapping[str, Any] = MappingProxyType({"type": "ReLU"})
 _ORDER = ("conv", "norm", "act")
@@ -47,6 +47,23 @@ def _check_order(order: Any) -> tuple[str, str, str]:
             f"got {describe_value(order)}."
         )
     return tuple(order)  # type: ignore[return-value]
+
+
+def conv_module_rules(conv: nn.Module, leaky_slope: float | None, norm_name: str | None) -> list[dict[str, Any]]:
+    """ConvModule's default as rules (torchinit's and mmcv's, which read their inputs apart).
+
+    Kaiming normal, fan_out, bias 0 on ``conv`` (leaky_relu with ``leaky_slope`` when the
+    activation is a LeakyReLU, else relu), unless the conv has an ``init_weights`` of its
+    own; weight 1, bias 0 on the norm named ``norm_name`` (None: no norm to fill).
+    """
+    rules: list[dict[str, Any]] = []
+    if not hasattr(conv, "init_weights"):
+        a, nonlinearity = (0.0, "relu") if leaky_slope is None else (leaky_slope, "leaky_relu")
+        rules.append(dict(type="Kaiming", a=a, mode="fan_out", nonlinearity=nonlinearity, distribution="normal",
+                          bias=0, override=dict(name="conv")))
+    if norm_name is not None:
+        rules.append(dict(type="Constant", val=1, bias=0, override=dict(name=norm_name)))
+    return rules
 
 
 @MODELS.register_module()
@@ -259,28 +276,11 @@ class ConvModule(BaseModule):
 
         See the class docstring for when they apply.
         """
-        rules: list[dict[str, Any]] = []
-        if not hasattr(self.conv, "init_weights"):
-            activate = getattr(self, "activate", None)
-            if isinstance(activate, nn.LeakyReLU):
-                a, nonlinearity = float(activate.negative_slope), "leaky_relu"
-            else:
-                a, nonlinearity = 0.0, "relu"
-            rules.append(
-                dict(
-                    type="Kaiming",
-                    a=a,
-                    mode="fan_out",
-                    nonlinearity=nonlinearity,
-                    distribution="normal",
-                    bias=0,
-                    override=dict(name="conv"),
-                )
-            )
+        activate = getattr(self, "activate", None)
+        slope = float(activate.negative_slope) if isinstance(activate, nn.LeakyReLU) else None
         norm = self.norm
-        if norm is not None and any(True for _ in norm.parameters()):
-            rules.append(dict(type="Constant", val=1, bias=0, override=dict(name=self.norm_name)))
-        return rules
+        has_norm_params = norm is not None and any(True for _ in norm.parameters())
+        return conv_module_rules(self.conv, slope, self.norm_name if has_norm_params else None)
 
     def forward(self, x: Tensor, activate: bool = True, norm: bool = True) -> Tensor:
         """Run the parts in ``order``; ``activate=False`` / ``norm=False`` skip those parts."""

@@ -25,18 +25,13 @@ def mmcv_conv_module_rules(module: nn.Module) -> list[dict[str, Any]]:
     when the activation cfg is a LeakyReLU, else relu), bias 0, on ``conv`` unless the conv
     has an ``init_weights`` of its own; weight 1, bias 0 on the norm.
     """
-    rules: list[dict[str, Any]] = []
-    if not hasattr(module.conv, "init_weights"):
-        act_cfg = getattr(module, "act_cfg", None) or {}
-        if getattr(module, "with_activation", False) and act_cfg.get("type") == "LeakyReLU":
-            nonlinearity, a = "leaky_relu", float(act_cfg.get("negative_slope", 0.01))
-        else:
-            nonlinearity, a = "relu", 0.0
-        rules.append(dict(type="Kaiming", a=a, mode="fan_out", nonlinearity=nonlinearity, distribution="normal",
-                          bias=0, override=dict(name="conv")))
-    if getattr(module, "with_norm", False) and getattr(module, "norm_name", None):
-        rules.append(dict(type="Constant", val=1, bias=0, override=dict(name=module.norm_name)))
-    return rules
+    from ..layers.conv_module import conv_module_rules
+
+    act_cfg = getattr(module, "act_cfg", None) or {}
+    leaky = getattr(module, "with_activation", False) and act_cfg.get("type") == "LeakyReLU"
+    slope = float(act_cfg.get("negative_slope", 0.01)) if leaky else None
+    norm_name = getattr(module, "norm_name", None) if getattr(module, "with_norm", False) else None
+    return conv_module_rules(module.conv, slope, norm_name)
 
 
 def mmcv_pixel_shuffle_rules(module: nn.Module) -> dict[str, Any]:
