@@ -18,6 +18,7 @@ from . import _serialization
 from .errors import (
     CheckpointFormatError,
     CheckpointKeyCollisionError,
+    CheckpointNotDictError,
     CheckpointPrefixError,
     ConfigTypeError,
     ConfigValueError,
@@ -43,7 +44,7 @@ _LIST_SHOWN = 5
 
 
 def get_state_dict(
-    checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint"
+    checkpoint: Mapping[str, Any], *, use_ema: bool = False, source: str = "checkpoint", compat: bool = False
 ) -> Mapping[str, Any]:
     """The state dict inside a checkpoint.
 
@@ -55,29 +56,44 @@ def get_state_dict(
     EMAHook, whose ``module.`` prefix and ``steps`` counter are dropped): they are used
     with ``use_ema=True``, or when the checkpoint holds nothing else.
 
+    With ``compat=True`` the layout rule is mmengine's exactly: a ``'state_dict'`` entry is
+    unwrapped, anything else is the state dict as it is (``{'model': sd}`` is then a state
+    dict whose one key is ``'model'``; ``{}`` an empty one that loads nothing, without error).
+    ``use_ema=True`` is still honoured.
+
     Raises:
+        CheckpointNotDictError: the checkpoint is not a dict (also a ``RuntimeError``, as in
+            mmengine).
         CheckpointFormatError: nothing in the checkpoint looks like a state dict, or
             ``use_ema=True`` and it has no EMA weights. The message lists its top-level keys.
+        CheckpointKeyCollisionError: two EMA keys are one once ``module.`` is dropped.
     """
     if isinstance(checkpoint, nn.Module):  # torch.save(model), read with allow_pickle=True
         return checkpoint.state_dict()
     if not isinstance(checkpoint, Mapping):
-        raise CheckpointFormatError(
-            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors; extract the weights "
-            "yourself and pass them to torchinit.load_state_dict."
+        raise CheckpointNotDictError(
+            f"{source} holds a {type(checkpoint).__name__}, not a dict of tensors, so it has no state dict; "
+            "extract the weights yourself and pass them to torchinit.load_state_dict."
         )
     ema = next((k for k in _EMA_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
-    plain = next((k for k in _STATE_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
     if use_ema and ema is None:
         raise CheckpointFormatError(
             f"{source} has no EMA weights (looked for {', '.join(map(repr, _EMA_KEYS))}); its top-level "
             f"keys are: {shorten(sorted(map(str, checkpoint)))}. "
             "Drop use_ema=True to load its plain weights."
         )
+    if compat and not use_ema:
+        return _compat_state_dict(checkpoint, source)
+    plain = next((k for k in _STATE_KEYS if isinstance(checkpoint.get(k), Mapping)), None)
     if use_ema or (plain is None and ema is not None and not _holds_tensors(checkpoint)):
         state = checkpoint[ema]  # type: ignore[index]
         if ema == "ema_state_dict":  # mmengine's AveragedModel: module.<key>, plus a step counter
-            state = {k.removeprefix("module."): v for k, v in state.items() if k != "steps"}
+            pairs = (
+                (k, k.removeprefix("module.") if isinstance(k, str) else k) for k in state if k != "steps"
+            )
+            state = {
+                new: state[old] for new, old in _renamed(pairs, source, "once 'module.' is dropped").items()
+            }
         return state
     if plain is not None:
         return checkpoint[plain]
@@ -88,6 +104,18 @@ def get_state_dict(
         f"level. Its top-level keys are: {shorten(sorted(map(str, checkpoint)))}. Extract the weights "
         "yourself and pass them to torchinit.load_state_dict."
     )
+
+
+def _compat_state_dict(checkpoint: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """mmengine's rule (runner/checkpoint.py, _load_checkpoint_to_model)."""
+    if "state_dict" not in checkpoint:
+        return checkpoint
+    state = checkpoint["state_dict"]
+    if not isinstance(state, Mapping):
+        raise CheckpointFormatError(
+            f"{source}: its 'state_dict' entry is a {type(state).__name__}, not a dict of tensors."
+        )
+    return state
 
 
 def _holds_tensors(mapping: Mapping[str, Any]) -> bool:
@@ -127,23 +155,22 @@ def check_revise_keys(
 def rename_keys(
     keys: Iterable[Any], revise_keys: RevisePairs, prefix: str | None, source: str
 ) -> dict[str, str]:
-    """Map each target name to the checkpoint key it reads: ``revise_keys``, then ``prefix``."""
+    """Map each target name to the checkpoint key it reads: ``revise_keys``, then ``prefix``.
+
+    Raises:
+        CheckpointKeyCollisionError: two keys get the same name.
+        CheckpointPrefixError: ``prefix`` matches no key.
+    """
     pairs = check_revise_keys(revise_keys)
-    renamed: dict[str, str] = {}
-    for key in keys:
-        if not isinstance(key, str):
-            raise CheckpointFormatError(
-                f"{source}: state dict keys must be strings, found {describe_value(key)}."
-            )
-        new = key
+
+    def revised(key: str) -> str:
         for pattern, repl in pairs:
-            new = pattern.sub(repl, new)
-        if new in renamed:
-            raise CheckpointKeyCollisionError(
-                f"{source}: keys {renamed[new]!r} and {key!r} both become {new!r} after revise_keys, so "
-                "one would silently overwrite the other. Make the patterns more specific."
-            )
-        renamed[new] = key
+            key = pattern.sub(repl, key)
+        return key
+
+    renamed = _renamed(
+        ((k, revised(k) if isinstance(k, str) else k) for k in keys), source, "after revise_keys"
+    )
     if prefix is None:
         return renamed
     dotted = prefix if prefix.endswith(".") else prefix + "."
@@ -155,6 +182,24 @@ def rename_keys(
             f"{shorten(tops) or '(none: it is empty)'}.{did_you_mean(dotted.rstrip('.'), tops)}"
         )
     return selected
+
+
+def _renamed(pairs: Iterable[tuple[Any, Any]], source: str, when: str) -> dict[str, str]:
+    """``{new: old}`` for ``(old, new)`` key pairs; keys must be strings and stay distinct."""
+    renamed: dict[str, str] = {}
+    for old, new in pairs:
+        if not isinstance(old, str):
+            raise CheckpointFormatError(
+                f"{source}: state dict keys must be strings, found {describe_value(old)}."
+            )
+        if new in renamed:
+            raise CheckpointKeyCollisionError(
+                f"{source}: keys {renamed[new]!r} and {old!r} both become {new!r} {when}, so one would "
+                "silently overwrite the other. Remove one of them from the checkpoint, or make revise_keys "
+                "more specific."
+            )
+        renamed[new] = old
+    return renamed
 
 
 def shorten(names: Sequence[str]) -> str:

@@ -14,7 +14,33 @@ class                           also a                 raised for
 ``OverrideNameError``           ``RuntimeError``       an ``override`` naming no submodule
 ``InitStateError``              ``RuntimeError``       a parameter left uninitialized after materializing
 ``InitApplyError``              ``RuntimeError``       a write failed while the plan was applied (model restored)
-``CheckpointError`` and kin     see ``pretrained.py``  anything about reading a checkpoint
+``CheckpointError`` and kin     see below              anything about reading a checkpoint
+==============================  =====================  ==========================================
+
+Checkpoints (every class subclasses ``CheckpointError``; the model and the cache are unchanged):
+
+==============================  =====================  ==========================================
+class                           also a                 raised for
+==============================  =====================  ==========================================
+``CheckpointNotFoundError``     ``FileNotFoundError``  no such file, a directory, a path too long
+``CheckpointReadError``         ``OSError``            permission denied, an I/O error
+``CheckpointCorruptError``      ``ValueError``         damaged, truncated, HTML, a bad safetensors
+                                                       header, a file changed while being read
+``CheckpointUnsafeError``       ``RuntimeError``       pickle code the caller did not allow
+``CheckpointFormatError``       ``ValueError``         no state dict in the checkpoint
+``CheckpointNotDictError``      ``RuntimeError`` too   the checkpoint is not a dict (a subclass of
+                                                       ``CheckpointFormatError``)
+``CheckpointTensorError``       ``RuntimeError``       a tensor that cannot be copied into its
+                                                       parameter (sparse, meta, lossy dtype)
+``CheckpointDeviceError``       ``RuntimeError``       ``map_location`` names a missing device
+``CheckpointStrictError``       ``RuntimeError``       strict load with missing/unexpected keys
+``CheckpointPrefixError``       ``KeyError``           a ``prefix`` matching no key
+``CheckpointKeyCollisionError`` ``ValueError``         two keys renamed to one
+``CheckpointThresholdError``    ``RuntimeError``       less than ``min_loaded`` loaded
+``UnknownSchemeError``          ``ValueError``         ``foo://`` with no loader
+``CheckpointChecksumError``     ``ValueError``         a download not matching its hash
+``CheckpointDownloadError``     ``OSError``            unreachable, HTTP error, stall, deadline
+``ModelZooError``               ``KeyError``           a model-zoo name in no table
 ==============================  =====================  ==========================================
 """
 
@@ -23,13 +49,17 @@ from __future__ import annotations
 __all__ = [
     "CheckpointChecksumError",
     "CheckpointCorruptError",
+    "CheckpointDeviceError",
     "CheckpointDownloadError",
     "CheckpointError",
     "CheckpointFormatError",
     "CheckpointKeyCollisionError",
+    "CheckpointNotDictError",
     "CheckpointNotFoundError",
     "CheckpointPrefixError",
+    "CheckpointReadError",
     "CheckpointStrictError",
+    "CheckpointTensorError",
     "CheckpointThresholdError",
     "CheckpointUnsafeError",
     "ConfigError",
@@ -108,7 +138,11 @@ class CheckpointError(TorchInitError):
 
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The checkpoint file does not exist."""
+    """The checkpoint file does not exist (or its path cannot name a file: too long, through a file)."""
+
+
+class CheckpointReadError(CheckpointError, OSError):
+    """The file exists but the system refused to read it (permission denied, an I/O error)."""
 
 
 class CheckpointCorruptError(CheckpointError, ValueError):
@@ -121,6 +155,19 @@ class CheckpointUnsafeError(CheckpointError, RuntimeError):
 
 class CheckpointFormatError(CheckpointError, ValueError):
     """The checkpoint was read but its layout holds no usable state dict."""
+
+
+class CheckpointNotDictError(CheckpointFormatError, RuntimeError):
+    """The checkpoint is not a dict (a list, a tensor): a RuntimeError as in mmengine too."""
+
+
+class CheckpointTensorError(CheckpointError, RuntimeError):
+    """A checkpoint tensor cannot be copied into its parameter or buffer without error or loss:
+    sparse, meta, quantized or nested, or of a dtype whose values the target cannot hold."""
+
+
+class CheckpointDeviceError(CheckpointError, RuntimeError):
+    """``map_location`` names a device this machine does not have (``'cuda'`` without a GPU)."""
 
 
 class CheckpointStrictError(CheckpointError, RuntimeError):
