@@ -174,6 +174,8 @@ def _elements_to(advance: Any) -> Any:
         advance(done - last[0])
         last[0] = done
 
+    # torchinit's own display: not user code, so the run need not copy tensors to undo it
+    progress._torchinit_trusted = True  # type: ignore[attr-defined]
     return progress
 
 
