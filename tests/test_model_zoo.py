@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from conftest import assert_unchanged, state_of
 from torchinit import CheckpointNotFoundError, CheckpointUnsafeError, ModelZooError, load_checkpoint
 from torchinit._download import hash_prefix
 from torchinit._model_zoo import load_table, resolve
+from torchinit.errors import CheckpointReadError
 
 
 @pytest.fixture(autouse=True)
@@ -145,9 +147,29 @@ def test_a_zoo_checkpoint_that_would_run_code_is_refused(home, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ["{not json", '["a", "b"]', '{"a": 1}'], ids=["bad-json", "a-list", "not-a-str"]
+    "text",
+    [b"{not json", b'["a", "b"]', b'{"a": 1}', b"[" * 100_000, b'{"a": "\xff\xfe"}'],
+    ids=["bad-json", "a-list", "not-a-str", "nested-too-deep", "not-utf-8"],
 )
 def test_a_malformed_user_table_is_a_model_zoo_error(home, text):
-    (home / "open-mmlab.json").write_text(text)
+    (home / "open-mmlab.json").write_bytes(text)
     with pytest.raises(ModelZooError, match="open-mmlab.json"):
         resolve("open-mmlab://resnet50_v1c")
+
+
+def test_a_home_too_long_for_any_file_has_no_user_table(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCHINIT_HOME", str(tmp_path / ("h" * 300)))
+    assert resolve("torchvision://resnet50").startswith("https://download.pytorch.org/")
+
+
+def test_a_user_table_that_is_a_directory_is_ignored(home):
+    (home / "open-mmlab.json").mkdir()
+    assert resolve("open-mmlab://resnet50_v1c").startswith("https://")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_a_user_table_that_may_not_be_read_is_a_read_error(home):
+    write_table(home, "open-mmlab.json", {"mine": "a.pth"})
+    (home / "open-mmlab.json").chmod(0)
+    with pytest.raises(CheckpointReadError, match="permission denied"):
+        resolve("open-mmlab://mine")

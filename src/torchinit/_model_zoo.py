@@ -15,11 +15,13 @@ scheme                                 shipped table        user files (first wi
 
 from __future__ import annotations
 
+import errno
 import json
 from importlib import resources
 from pathlib import Path
 
 from ._download import get_torchinit_home
+from ._files import describe_path, path_error
 from .errors import ModelZooError
 from .registry import close_matches
 
@@ -35,8 +37,8 @@ _TABLES = {
 def _read_json(text: str, where: str) -> dict[str, str]:
     try:
         table = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelZooError(f"model zoo file {where} is not valid JSON: {exc}.") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError; nested too deep
+        raise ModelZooError(f"model zoo file {where} is not valid JSON: {str(exc)[:200]}.") from None
     if not isinstance(table, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in table.items()
     ):
@@ -51,10 +53,27 @@ def load_table(scheme: str) -> dict[str, str]:
     table = _read_json(text, f"torchinit/model_zoo/{shipped}")
     home = get_torchinit_home()
     for name in reversed(user_files):  # the first listed is applied last, so it wins
-        path = Path(home) / name
-        if path.is_file():
-            table.update(_read_json(path.read_text(encoding="utf-8"), str(path)))
+        text = _read_user_file(Path(home) / name)
+        if text is not None:
+            table.update(_read_json(text, str(Path(home) / name)))
     return table
+
+
+def _read_user_file(path: Path) -> str | None:
+    """The text of a user's table, or None if there is none (no file; a home no file can be in).
+
+    Raises:
+        CheckpointReadError: the file is there but may not be read.
+        ModelZooError: it is not UTF-8 text.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelZooError(f"model zoo file {describe_path(path)} is not UTF-8 text: {exc}.") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG):
+            return None
+        raise path_error(exc, str(path)) from None
 
 
 def resolve(uri: str) -> str:

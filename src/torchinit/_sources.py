@@ -5,6 +5,9 @@ Built in, longest prefix first: ``torchvision://`` and ``open-mmlab://`` (also
 into the cache; ``file://`` and plain paths read the local file. Every built-in source ends
 as a local file read by :func:`torchinit._serialization.read_file`, so the same safety
 checks hold whichever way a checkpoint arrives. :func:`register_scheme` adds more.
+
+``map_location`` is checked before any loader sees it: a device this machine does not have
+(``'cuda'`` without a GPU) is a :class:`CheckpointDeviceError`, not a damaged file.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
 from . import _download, _model_zoo
 from ._serialization import read_file
 from .errors import (
+    CheckpointDeviceError,
     CheckpointFormatError,
     CheckpointNotFoundError,
     ConfigTypeError,
@@ -29,7 +35,14 @@ from .errors import (
 )
 from .registry import describe_value, did_you_mean
 
-__all__ = ["Opened", "SchemeLoader", "known_schemes", "open_checkpoint", "register_scheme"]
+__all__ = [
+    "Opened",
+    "SchemeLoader",
+    "check_map_location",
+    "known_schemes",
+    "open_checkpoint",
+    "register_scheme",
+]
 
 SchemeLoader = Callable[[str, Any], "Mapping[str, Any] | str | os.PathLike[str]"]
 """``loader(filename, map_location)``: the checkpoint itself (a mapping), or a local path
@@ -131,6 +144,7 @@ def open_checkpoint(
     """Find ``filename`` by its scheme and read it (lazily for safetensors).
 
     Raises:
+        CheckpointDeviceError: ``map_location`` names a device this machine lacks (checked first).
         UnknownSchemeError: ``foo://`` with no loader; the message lists the known ones.
         CheckpointError: any other subclass, from finding, downloading or reading.
     """
@@ -138,6 +152,7 @@ def open_checkpoint(
         filename = os.fspath(filename)
     if not isinstance(filename, str):
         raise ConfigTypeError(f"checkpoint must be a path or URL string, got {describe_value(filename)}.")
+    check_map_location(map_location)
     options = _Options(map_location, allow_pickle, timeout)
     for prefix in sorted(_SCHEMES, key=len, reverse=True):
         if filename.startswith(prefix):
@@ -159,13 +174,69 @@ def open_checkpoint(
     return Opened(checkpoint, found.source)
 
 
+def check_map_location(map_location: Any) -> None:
+    """Raise unless every device ``map_location`` names exists on this machine.
+
+    ``map_location`` is what ``torch.load`` takes: None, a device string or
+    ``torch.device``, a dict of saved -> wanted locations, or a function (not checked).
+
+    Raises:
+        CheckpointDeviceError: not a device name, or a device this machine does not have.
+        ConfigTypeError: neither of the forms above.
+    """
+    wanted = list(map_location.values()) if isinstance(map_location, Mapping) else [map_location]
+    for target in wanted:
+        if target is None or (callable(target) and not isinstance(target, str)):
+            continue
+        if not isinstance(target, (str, torch.device)):
+            raise ConfigTypeError(
+                "map_location must be a device string ('cpu', 'cuda:0'), a torch.device, a dict or a "
+                f"function, got {describe_value(target)}."
+            )
+        try:
+            device = torch.device(target)
+        except (RuntimeError, ValueError):
+            raise CheckpointDeviceError(
+                f"map_location={str(target)!r} is not a device name; use 'cpu', 'cuda', 'cuda:0', 'mps', ..."
+            ) from None
+        if device.type in ("cpu", "meta"):
+            continue
+        count = _device_count(device.type)
+        if count == 0:
+            raise CheckpointDeviceError(
+                f"map_location={str(target)!r}: this machine has no {device.type} device. Read the "
+                "checkpoint with map_location='cpu'; loading copies each tensor to its parameter's "
+                "device anyway."
+            )
+        if device.index is not None and device.index >= count:
+            raise CheckpointDeviceError(
+                f"map_location={str(target)!r}: this machine has {count} {device.type} device(s), numbered "
+                f"0 to {count - 1}. Use one of those, or map_location='cpu'."
+            )
+
+
+def _device_count(kind: str) -> int:
+    """How many devices of type ``kind`` ('cuda', 'mps', 'xpu', ...) are usable; 0 if none or unknown."""
+    try:
+        get = getattr(torch, "get_device_module", None)
+        module = get(kind) if get is not None else getattr(torch, kind)
+        if not module.is_available():
+            return 0
+        return int(module.device_count()) if hasattr(module, "device_count") else 1
+    except Exception:  # noqa: BLE001 (a backend torch has no module for: none usable)
+        return 0
+
+
 # --------------------------------------------------------------------------- built-in loaders
 def _local(filename: str, options: _Options) -> _Located:
-    path = Path(filename).expanduser()
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise CheckpointNotFoundError(f"checkpoint {filename!r} {what} (looked at {path.absolute()}).")
-    return _Located(path, filename)
+    """A local path (read_file reports what is wrong with it)."""
+    try:
+        return _Located(Path(filename).expanduser(), filename)
+    except RuntimeError:  # '~nobody/model.pth'
+        raise CheckpointNotFoundError(
+            f"checkpoint {filename[:200]!r} starts with a home directory that cannot be found; "
+            "give the full path."
+        ) from None
 
 
 def _file_url(filename: str, options: _Options) -> _Located:
@@ -189,10 +260,9 @@ def _zoo(filename: str, options: _Options) -> _Located:
     elif target.startswith("file://"):
         found = _file_url(target, options)
     else:
-        path = Path(target).expanduser()
-        if not path.is_absolute():
-            path = _download.get_torchinit_home() / path
-        found = _local(str(path), options)
+        found = _local(target, options)
+        if not found.path.is_absolute():
+            found = _Located(_download.get_torchinit_home() / found.path, target)
     return _Located(found.path, f"{filename} ({target})")
 
 

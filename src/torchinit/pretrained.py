@@ -149,12 +149,16 @@ def _shape(shape: Sequence[int]) -> str:
 
 # --------------------------------------------------------------------------- matching
 def _match(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str], source: str) -> LoadPlan:
-    """Compare checkpoint entries with ``module.state_dict()`` and read the ones that fit."""
+    """Compare checkpoint entries with ``module.state_dict()`` and read the ones that fit.
+
+    Every tensor read is checked (its kind, shape and dtype against its target) before the
+    caller copies anything, so a tensor that cannot be copied fails the whole load.
+    """
     targets = {k: v for k, v in module.state_dict(keep_vars=True).items() if isinstance(v, Tensor)}
     loaded, unexpected, mismatched = [], [], []
     for name, key in names.items():
         target = targets.get(name)
-        shape = _serialization.entry_shape(state, key)
+        shape = None if target is None else _serialization.entry_shape(state, key, source)
         if target is None or shape is None:
             unexpected.append(name)
         elif shape != tuple(target.shape):
@@ -162,7 +166,10 @@ def _match(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str]
         else:
             loaded.append(name)
     missing = [k for k in targets if k not in names and not k.endswith("num_batches_tracked")]
-    tensors = {name: state[names[name]] for name in loaded}
+    tensors = {}
+    for name in loaded:
+        tensors[name] = state[names[name]]
+        _serialization.check_loadable(names[name], tensors[name], targets[name], source)
     params = {k: v.numel() for k, v in targets.items() if isinstance(v, nn.Parameter)}
     total = sum(params.values())
     fraction = sum(params.get(k, 0) for k in loaded) / total if total else 1.0
