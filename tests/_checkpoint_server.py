@@ -17,7 +17,11 @@ class Route:
         content_type: the Content-Type header.
         declared_length: Content-Length to announce (default: the real length); larger
             than ``body`` simulates a connection that drops mid-file.
+            Smaller than ``body`` is a server that lies the other way: the client reads only
+            the announced bytes.
         stall: send the headers, then wait (until the server stops) instead of the body.
+        drip: seconds between single bytes of the body (a server too slow to finish, yet
+            never silent long enough for a read timeout); 0 sends the body at once.
     """
 
     body: bytes = b""
@@ -25,6 +29,7 @@ class Route:
     content_type: str = "application/octet-stream"
     declared_length: int | None = None
     stall: bool = False
+    drip: float = 0.0
 
 
 class CheckpointServer:
@@ -51,9 +56,22 @@ class CheckpointServer:
                     self.wfile.flush()
                     server.release.wait(10)
                     return
+                if route.drip:
+                    self._drip(route)
+                    return
                 self.wfile.write(route.body)
                 if route.declared_length is not None:
                     self.close_connection = True
+
+            def _drip(self, route: Route) -> None:
+                for i in range(len(route.body)):
+                    if server.release.wait(route.drip):
+                        return
+                    try:
+                        self.wfile.write(route.body[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
 
             def log_message(self, *args: object) -> None:
                 pass

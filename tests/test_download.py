@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from _checkpoint_helpers import Classifier, Payload, assert_same_weights, trained
+from _checkpoint_helpers import Classifier, Payload, assert_same_weights, files_under, trained
 from _checkpoint_server import CheckpointServer, Route
 from conftest import assert_unchanged, state_of
 
@@ -24,7 +25,9 @@ from torchinit import (
     CheckpointCorruptError,
     CheckpointDownloadError,
     CheckpointUnsafeError,
+    ConfigTypeError,
     ConfigValueError,
+    _download,
     get_torchinit_home,
     load_checkpoint,
 )
@@ -184,10 +187,45 @@ def test_the_timeout_can_come_from_the_environment(server, _home, monkeypatch):
     assert cached_files(_home) == []
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "-1"])
-def test_a_bad_timeout_setting_is_a_config_error(monkeypatch, value):
-    monkeypatch.setenv("TORCHINIT_DOWNLOAD_TIMEOUT", value)
-    with pytest.raises(ConfigValueError, match="TORCHINIT_DOWNLOAD_TIMEOUT"):
+@pytest.mark.parametrize("variable", ["TORCHINIT_DOWNLOAD_TIMEOUT", "TORCHINIT_DOWNLOAD_DEADLINE"])
+@pytest.mark.parametrize("value", ["soon", "abc", "0", "-1", "inf", "-inf", "nan", "1e400", "1e9", "0x10"])
+def test_a_bad_time_limit_in_the_environment_is_a_config_error_naming_it(
+    server, monkeypatch, _home, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    server.routes["/model.pth"] = Route(checkpoint_bytes(trained().state_dict()))
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=server.url("/model.pth")))
+    before = state_of(model)
+    for load in (lambda: load_checkpoint(model, server.url("/model.pth")), model.init_weights):
+        with pytest.raises(ConfigValueError) as info:
+            load()
+        assert f"${variable}={value!r}" in str(info.value) and "above 0" in str(info.value)
+        assert isinstance(info.value, ValueError)
+    assert_unchanged(model, before)
+    assert server.hits == {} and cached_files(_home) == []
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (float("inf"), ConfigValueError),
+        (float("nan"), ConfigValueError),
+        (0, ConfigValueError),
+        (10**400, ConfigValueError),
+        (True, ConfigTypeError),
+        ("5", ConfigTypeError),
+    ],
+)
+def test_a_bad_timeout_keyword_is_a_config_error(value, error):
+    with pytest.raises(error, match="timeout"):
+        cached_download("http://127.0.0.1:9/model.pth", timeout=value)
+    with pytest.raises(error, match="deadline"):
+        cached_download("http://127.0.0.1:9/model.pth", deadline=value)
+
+
+def test_a_home_under_an_unknown_user_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("TORCHINIT_HOME", "~no_such_user_here/cache")
+    with pytest.raises(ConfigValueError, match=r"\$TORCHINIT_HOME='~no_such_user_here/cache'"):
         cached_download("http://127.0.0.1:9/model.pth")
 
 
@@ -274,3 +312,131 @@ def test_a_cache_directory_that_cannot_be_written_is_a_download_error(server, _h
     with pytest.raises(CheckpointDownloadError, match="cannot write to the cache directory"):
         load_checkpoint(Classifier(), server.url("/model.pth"))
     assert server.hits == {}
+
+
+# --------------------------------------------------------------------------- slow, lying, tampered
+def _seed_cache(home: Path) -> dict[str, bytes]:
+    """An unrelated entry already in the cache; returns the cache's contents."""
+    other = cache_path("http://example.invalid/other-12345678.pth")
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"an earlier download")
+    return files_under(home)
+
+
+def test_a_server_that_drips_one_byte_every_300_ms_fails_at_the_deadline(server, _home, monkeypatch):
+    cache = _seed_cache(_home)
+    server.routes["/drip.pth"] = Route(checkpoint_bytes(trained().state_dict()), drip=0.3)
+    monkeypatch.setenv("TORCHINIT_DOWNLOAD_DEADLINE", "0.8")  # the read timeout (60 s) never fires
+    url = server.url("/drip.pth")
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=url))
+    before = state_of(model)
+    for load in (lambda: load_checkpoint(model, url), model.init_weights):
+        start = time.monotonic()
+        with pytest.raises(CheckpointDownloadError) as info:
+            load()
+        assert 0.7 < time.monotonic() - start < 1.5
+        text = str(info.value)
+        assert url in text and "deadline of 0.8 s" in text and "TORCHINIT_DOWNLOAD_DEADLINE" in text
+        assert isinstance(info.value, OSError)
+    assert_unchanged(model, before)
+    assert files_under(_home) == cache
+
+
+def test_the_deadline_keyword_bounds_a_download_too(server, _home):
+    server.routes["/drip.pth"] = Route(b"x" * 100, drip=0.3)
+    start = time.monotonic()
+    with pytest.raises(CheckpointDownloadError, match="deadline of 0.5 s"):
+        cached_download(server.url("/drip.pth"), deadline=0.5)
+    assert time.monotonic() - start < 1.2
+    assert cached_files(_home) == []
+
+
+@pytest.mark.parametrize(
+    "lie", ["body-shorter-than-announced", "body-longer-than-announced", "wrong-hash", "html"]
+)
+def test_a_lying_or_truncated_download_leaves_the_cache_exactly_as_it_was(server, _home, lie):
+    data = checkpoint_bytes(trained().state_dict())
+    path, route, error = {
+        "body-shorter-than-announced": (
+            "/a.pth",
+            Route(data[:-100], declared_length=len(data)),
+            CheckpointDownloadError,
+        ),
+        "body-longer-than-announced": (
+            "/a.pth",
+            Route(data, declared_length=len(data) - 100),
+            CheckpointCorruptError,
+        ),
+        "wrong-hash": ("/a-0123abcd.pth", Route(data), CheckpointChecksumError),
+        "html": ("/a.pth", Route(b"<html><body>Sign in</body></html>" + data), CheckpointCorruptError),
+    }[lie]
+    url = server.url(path)
+    if lie == "wrong-hash":  # a stale copy of the same URL stays as it was, too
+        cache_path(url).parent.mkdir(parents=True)
+        cache_path(url).write_bytes(b"stale")
+    cache = _seed_cache(_home)
+    server.routes[path] = route
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=url))
+    before = state_of(model)
+    for load in (lambda: load_checkpoint(model, url), model.init_weights):
+        with pytest.raises(error) as info:
+            load()
+        assert url in str(info.value)
+    assert_unchanged(model, before)
+    assert files_under(_home) == cache
+    assert server.hits == {path: 2}
+
+
+def _rewrite_in_place(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    mtime = path.stat().st_mtime_ns
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+
+
+def test_a_verified_download_that_changes_before_it_is_read_is_reported(server, _home, monkeypatch):
+    data = checkpoint_bytes(trained().state_dict())
+    name = hashed_name(data)
+    server.routes[f"/{name}"] = Route(data)
+    real = _download.download
+
+    def download_then_tamper(*args, **kwargs):
+        found = real(*args, **kwargs)
+        _rewrite_in_place(found.path)  # after its hash was verified, before it is read
+        return found
+
+    monkeypatch.setattr(_download, "download", download_then_tamper)
+    url = server.url(f"/{name}")
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=url))
+    before = state_of(model)
+    for load in (lambda: load_checkpoint(model, url), model.init_weights):
+        with pytest.raises(CheckpointCorruptError, match="changed while it was being read") as info:
+            load()
+        assert url in str(info.value)
+    assert_unchanged(model, before)
+
+
+def test_a_cache_directory_whose_path_is_too_long_is_a_download_error_naming_it(
+    server, monkeypatch, tmp_path
+):
+    home = tmp_path / ("h" * 300)
+    monkeypatch.setenv("TORCHINIT_HOME", str(home))
+    server.routes["/model.pth"] = Route(checkpoint_bytes(trained().state_dict()))
+    model = Classifier()
+    before = state_of(model)
+    with pytest.raises(CheckpointDownloadError, match="cannot write to the cache directory") as info:
+        load_checkpoint(model, server.url("/model.pth"))
+    assert str(tmp_path)[:40] in str(info.value) and "TORCHINIT_HOME" in str(info.value)
+    assert_unchanged(model, before)
+    assert server.hits == {}
+
+
+def test_a_url_with_a_very_long_file_name_is_cached_under_a_shortened_name(server, _home):
+    source = trained()
+    path = "/" + "w" * 300 + ".pth"
+    server.routes[path] = Route(checkpoint_bytes(source.state_dict()))
+    model = Classifier()
+    load_checkpoint(model, server.url(path))
+    assert_same_weights(model, source)
+    assert len(cache_path(server.url(path)).name) < 255

@@ -5,35 +5,67 @@ so two URLs that end in the same file name never share an entry. The body goes t
 temporary file in the same directory and is renamed into place only when it is complete
 (as long as ``Content-Length`` said), is not an HTML page, and matches the SHA-256 prefix
 of a ``name-<hex>.ext`` file name (torch.hub's convention). Any failure removes the
-temporary file. A cached file whose name carries a hash is checked again on every use, and
-fetched anew if it no longer matches.
+temporary file and leaves an earlier cached copy as it was. A cached file whose name
+carries a hash is checked again on every use, and fetched anew if it no longer matches.
+
+Two limits bound a download: ``timeout`` (``$TORCHINIT_DOWNLOAD_TIMEOUT``, default 60 s),
+how long any connect or read may wait for data, and ``deadline``
+(``$TORCHINIT_DOWNLOAD_DEADLINE``, default one hour), how long the whole download may
+take: a server that drips a byte now and then passes the first and fails the second.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import http.client
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from ._serialization import looks_like_html
-from .errors import CheckpointChecksumError, CheckpointCorruptError, CheckpointDownloadError, ConfigValueError
+from ._files import FileIdentity, changed_error, describe_path, looks_like_html, open_regular
+from .errors import (
+    CheckpointChecksumError,
+    CheckpointCorruptError,
+    CheckpointDownloadError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigTypeError,
+    ConfigValueError,
+)
 
-__all__ = ["DEFAULT_TIMEOUT", "cache_path", "cached_download", "get_torchinit_home", "hash_prefix"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_TIMEOUT",
+    "Download",
+    "cache_path",
+    "cached_download",
+    "download",
+    "evict",
+    "get_torchinit_home",
+    "hash_prefix",
+    "resolve_deadline",
+    "resolve_timeout",
+]
 
 logger = logging.getLogger("torchinit")
 
 ENV_HOME = "TORCHINIT_HOME"
 ENV_TIMEOUT = "TORCHINIT_DOWNLOAD_TIMEOUT"
+ENV_DEADLINE = "TORCHINIT_DOWNLOAD_DEADLINE"
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_DEADLINE = 3600.0
+MAX_SECONDS = 7 * 24 * 3600.0
+"""A week: the largest timeout or deadline accepted (sockets and timers overflow far beyond)."""
 _CHUNK = 1 << 20
 _HASH_RE = re.compile(r"-([0-9a-f]{8,64})\.[^./]+$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -45,12 +77,20 @@ def get_torchinit_home() -> Path:
     ``$TORCHINIT_HOME`` if set, else ``$XDG_CACHE_HOME/torchinit``, else
     ``~/.cache/torchinit``. Downloads go to its ``checkpoints/`` folder; the user's model
     zoo is its ``open-mmlab.json``.
+
+    Raises:
+        ConfigValueError: ``$TORCHINIT_HOME`` starts with ``~user`` for a user that does not exist.
     """
     home = os.environ.get(ENV_HOME)
-    if home:
-        return Path(home).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(cache).expanduser() / "torchinit"
+    try:
+        return Path(home).expanduser() if home else Path(cache).expanduser() / "torchinit"
+    except RuntimeError:  # '~nobody/...': no such user
+        name = ENV_HOME if home else "XDG_CACHE_HOME"
+        raise ConfigValueError(
+            f"${name}={home or cache!r} starts with a home directory that cannot be found; set it to a "
+            "full path (or unset it for the default ~/.cache/torchinit)."
+        ) from None
 
 
 def hash_prefix(url: str) -> str | None:
@@ -67,108 +107,257 @@ def cache_path(url: str) -> Path:
     """Where ``url`` is (or will be) cached; keyed by the whole URL."""
     name = _UNSAFE_CHARS.sub("_", _file_name(url)).lstrip(".") or "checkpoint"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    return get_torchinit_home() / "checkpoints" / f"{key}-{name}"
+    return get_torchinit_home() / "checkpoints" / f"{key}-{name[:200]}"
+
+
+def _seconds(value: Any, keyword: str, env: str, default: float) -> float:
+    """``value`` if given, else ``$env``, else ``default``: a number of seconds in (0, a week]."""
+    allowed = f"a number of seconds above 0 and at most {MAX_SECONDS:g} (a week), e.g. {default:g}"
+    if value is None:
+        raw = os.environ.get(env, "")
+        if not raw.strip():
+            return default
+        try:
+            number = float(raw)
+        except ValueError:
+            number = float("nan")
+        if not 0 < number <= MAX_SECONDS:  # also false for nan
+            raise ConfigValueError(
+                f"${env}={raw!r} is not allowed: it must be {allowed}. Fix or unset it "
+                f"(unset: {default:g} s)."
+            )
+        return number
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigTypeError(f"{keyword} must be {allowed}, got {type(value).__name__} {value!r}.")
+    if not 0 < value <= MAX_SECONDS:  # exact for big ints, false for nan
+        raise ConfigValueError(f"{keyword}={value!r} is not allowed: it must be {allowed}.")
+    return float(value)
 
 
 def resolve_timeout(timeout: float | None) -> float:
-    """The keyword if given, else ``$TORCHINIT_DOWNLOAD_TIMEOUT``, else 60 seconds."""
-    source = "timeout"
-    if timeout is None:
-        env = os.environ.get(ENV_TIMEOUT)
-        if not env:
-            return DEFAULT_TIMEOUT
-        source = f"${ENV_TIMEOUT}"
-        try:
-            timeout = float(env)
-        except ValueError:
-            raise ConfigValueError(f"{source} must be a number of seconds, got {env!r}.") from None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigValueError(f"{source} must be a positive number of seconds, got {timeout!r}.")
-    return float(timeout)
+    """How long one connect or read may wait: the keyword if given, else
+    ``$TORCHINIT_DOWNLOAD_TIMEOUT``, else 60 seconds."""
+    return _seconds(timeout, "timeout", ENV_TIMEOUT, DEFAULT_TIMEOUT)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def resolve_deadline(deadline: float | None) -> float:
+    """How long a whole download may take: the keyword if given, else
+    ``$TORCHINIT_DOWNLOAD_DEADLINE``, else one hour."""
+    return _seconds(deadline, "deadline", ENV_DEADLINE, DEFAULT_DEADLINE)
 
 
-def cached_download(url: str, *, timeout: float | None = None, progress: bool | None = None) -> Path:
+@dataclass(frozen=True)
+class Download:
+    """A cached download: the file, the version of it that was verified, and whether it was
+    fetched by this call (a fresh copy that proves unreadable can be evicted)."""
+
+    path: Path
+    identity: FileIdentity
+    fresh: bool
+
+
+def cached_download(
+    url: str, *, timeout: float | None = None, progress: bool | None = None, deadline: float | None = None
+) -> Path:
     """The local copy of ``url``, downloading it first if the cache has no good copy.
+
+    See :func:`download` for the arguments and errors.
+    """
+    return download(url, timeout=timeout, progress=progress, deadline=deadline).path
+
+
+def download(
+    url: str, *, timeout: float | None = None, progress: bool | None = None, deadline: float | None = None
+) -> Download:
+    """The cached copy of ``url`` and its verified identity, downloading it if needed.
 
     Args:
         url: an ``http://`` or ``https://`` address.
-        timeout: seconds any connect or read may stall (see :func:`resolve_timeout`).
+        timeout: seconds any connect or read may wait for data (see :func:`resolve_timeout`).
         progress: show a progress bar on stderr; default only when stderr is a terminal.
+        deadline: seconds the whole download may take (see :func:`resolve_deadline`).
 
     Raises:
-        CheckpointDownloadError: unreachable, an HTTP error, a stall, a short body.
+        ConfigTypeError, ConfigValueError: a bad ``timeout``/``deadline`` or environment value.
+        CheckpointDownloadError: unreachable, an HTTP error, a stall, the deadline, a short body.
         CheckpointCorruptError: the server sent an HTML page.
         CheckpointChecksumError: the body does not match the hash in the file name.
     """
-    seconds = resolve_timeout(timeout)
+    seconds, limit = resolve_timeout(timeout), resolve_deadline(deadline)
     target = cache_path(url)
     expected = hash_prefix(url)
-    if target.is_file():
-        if expected is None or _sha256(target).startswith(expected):
-            return target
-        logger.warning("cached %s no longer matches its hash %s; downloading it again", target, expected)
-        target.unlink(missing_ok=True)
+    identity = _good_copy(target, expected)
+    if identity is not None:
+        return Download(target, identity, fresh=False)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:100]}.", suffix=".partial")
     except OSError as exc:
-        raise CheckpointDownloadError(f"cannot write to the cache directory {target.parent}: {exc}") from None
+        raise CheckpointDownloadError(
+            f"cannot write to the cache directory {describe_path(target.parent)}: {exc.strerror or exc}. "
+            f"Set ${ENV_HOME} to a writable directory."
+        ) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, seconds, sys.stderr.isatty() if progress is None else progress)
+            digest = _fetch(url, out, seconds, limit, sys.stderr.isatty() if progress is None else progress)
+            out.flush()
+            identity = FileIdentity.of(os.fstat(out.fileno()))
         if expected is not None and not digest.startswith(expected):
             raise CheckpointChecksumError(
                 f"download of {url} has SHA-256 {digest}, but its file name says it starts with "
                 f"{expected}: the file was damaged or replaced. Nothing was cached."
             )
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise CheckpointDownloadError(
+                f"cannot put the download of {url} into the cache at {describe_path(target)}: "
+                f"{exc.strerror or exc}."
+            ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return target
+    return Download(target, identity, fresh=True)
 
 
-def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
-    """Stream ``url`` into ``out``; return the SHA-256 of the body."""
+def _good_copy(target: Path, expected: str | None) -> FileIdentity | None:
+    """The identity of the cached ``target`` if it is there and matches ``expected``."""
+    try:
+        file, identity = open_regular(target, str(target))
+    except CheckpointNotFoundError:
+        return None
+    with file:
+        if expected is None:
+            return identity
+        digest = hashlib.sha256()
+        try:
+            while chunk := file.read(_CHUNK):
+                digest.update(chunk)
+        except OSError:
+            return None
+        if FileIdentity.of(os.fstat(file.fileno())) != identity:
+            raise changed_error(str(target))
+    if digest.hexdigest().startswith(expected):
+        return identity
+    logger.warning("cached %s no longer matches its hash %s; downloading it again", target, expected)
+    return None
+
+
+def evict(found: Download) -> None:
+    """Remove a fresh download that proved unreadable, unless another process replaced it since."""
+    try:
+        if found.fresh and FileIdentity.of(os.stat(found.path)) == found.identity:
+            found.path.unlink()
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- the transfer
+class _Deadline:
+    """Shuts down a download's sockets when its time is up, whatever read they are blocked in."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+def _watched(connection_class: Any, deadline: _Deadline, *args: Any, **kwargs: Any) -> Any:
+    connection = connection_class(*args, **kwargs)
+    connect = connection.connect
+
+    def watched_connect() -> None:
+        connect()
+        deadline.watch(connection.sock)
+
+    connection.connect = watched_connect
+    return connection
+
+
+class _Watching:
+    """A handler mixin: every connection it opens is watched by the download's deadline."""
+
+    deadline: _Deadline
+
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        return super().do_open(functools.partial(_watched, http_class, self.deadline), req, **kwargs)  # type: ignore[misc]
+
+
+class _HTTP(_Watching, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPS(_Watching, urllib.request.HTTPSHandler):
+    pass
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    handlers = [_HTTP(), _HTTPS()]
+    for handler in handlers:
+        handler.deadline = deadline
+    return urllib.request.build_opener(*handlers)
+
+
+def _fetch(url: str, out: BinaryIO, seconds: float, limit: float, progress: bool) -> str:
+    """Stream ``url`` into ``out`` within ``limit`` seconds; return the SHA-256 of the body."""
     digest = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "torchinit"})
-    try:
-        with urllib.request.urlopen(request, timeout=seconds) as response:
-            if response.headers.get_content_type() == "text/html":
-                raise _html(url)
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            received = 0
-            while chunk := response.read(_CHUNK):
-                if received == 0 and looks_like_html(chunk[:64]):
+    with _Deadline(limit) as deadline:
+        try:
+            with _opener(deadline).open(request, timeout=min(seconds, limit)) as response:
+                if response.headers.get_content_type() == "text/html":
                     raise _html(url)
-                digest.update(chunk)
-                out.write(chunk)
-                received += len(chunk)
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                while chunk := response.read(_CHUNK):
+                    if out.tell() == 0 and looks_like_html(chunk[:64]):
+                        raise _html(url)
+                    digest.update(chunk)
+                    _write(out, chunk, url)
+                    if progress:
+                        _show_progress(url, out.tell(), total)
                 if progress:
-                    _show_progress(url, received, total)
-            if progress:
-                sys.stderr.write("\n")
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.") from None
-    except TimeoutError:
-        raise _stalled(url, seconds) from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):  # while connecting or reading the headers
-            raise _stalled(url, seconds) from None
-        raise CheckpointDownloadError(f"cannot reach {url}: {exc.reason}.") from None
-    except (http.client.HTTPException, ConnectionError) as exc:
-        raise CheckpointDownloadError(f"download of {url} broke off: {exc!r}.") from None
+                    sys.stderr.write("\n")
+        except CheckpointError:
+            if deadline.expired:
+                raise _too_slow(url, limit, out.tell()) from None
+            raise
+        except Exception as exc:  # noqa: BLE001 (urllib, http.client and socket errors, mapped below)
+            if deadline.expired:
+                raise _too_slow(url, limit, out.tell()) from None
+            raise _failed(url, exc, seconds) from None
+        if deadline.expired:
+            raise _too_slow(url, limit, out.tell())
+    received = out.tell()
     if received == 0:
         raise CheckpointDownloadError(f"download of {url} returned an empty body.")
     if total is not None and received != total:
@@ -176,10 +365,36 @@ def _fetch(url: str, out: BinaryIO, seconds: float, progress: bool) -> str:
     return digest.hexdigest()
 
 
-def _stalled(url: str, seconds: float) -> CheckpointDownloadError:
+def _write(out: BinaryIO, chunk: bytes, url: str) -> None:
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        raise CheckpointDownloadError(
+            f"cannot write the download of {url} into the cache: {exc.strerror or exc}. Free some space or "
+            f"set ${ENV_HOME} to another directory."
+        ) from None
+
+
+def _failed(url: str, exc: Exception, seconds: float) -> CheckpointDownloadError:
+    if isinstance(exc, urllib.error.HTTPError):
+        exc.close()
+        return CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.")
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):  # while connecting, reading the headers or the body
+        return CheckpointDownloadError(
+            f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
+            f"timeout= or ${ENV_TIMEOUT}."
+        )
+    if isinstance(exc, urllib.error.URLError):
+        return CheckpointDownloadError(f"cannot reach {url}: {exc.reason}.")
+    return CheckpointDownloadError(f"download of {url} broke off: {exc!r}.")
+
+
+def _too_slow(url: str, limit: float, received: int) -> CheckpointDownloadError:
     return CheckpointDownloadError(
-        f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
-        f"timeout= or ${ENV_TIMEOUT}."
+        f"download of {url} did not finish within its deadline of {limit:g} s ({received} bytes received): "
+        f"the server is too slow. Nothing was cached; retry later, or raise the limit with "
+        f"${ENV_DEADLINE} (seconds)."
     )
 
 

@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 import torch
 
 from . import _download, _model_zoo
+from ._files import FileIdentity
 from ._serialization import read_file
 from .errors import (
+    CheckpointCorruptError,
     CheckpointDeviceError,
     CheckpointFormatError,
     CheckpointNotFoundError,
@@ -69,8 +71,16 @@ class _Options:
 
 @dataclass(frozen=True)
 class _Located:
+    """A local file to read: its path, its name in messages, and for downloads the verified
+    version of it (the file read must still be that one) and whether it was just fetched."""
+
     path: Path
     source: str
+    download: _download.Download | None = None
+
+    @property
+    def identity(self) -> FileIdentity | None:
+        return self.download.identity if self.download is not None else None
 
 
 _BuiltinLoader = Callable[[str, _Options], "_Located | Mapping[str, Any]"]
@@ -168,9 +178,18 @@ def open_checkpoint(
         found = _local(filename, options)
     if isinstance(found, Mapping):
         return Opened(found, filename)
-    checkpoint = read_file(
-        found.path, source=found.source, map_location=options.map_location, allow_pickle=options.allow_pickle
-    )
+    try:
+        checkpoint = read_file(
+            found.path,
+            source=found.source,
+            map_location=options.map_location,
+            allow_pickle=options.allow_pickle,
+            identity=found.identity,
+        )
+    except CheckpointCorruptError:
+        if found.download is not None:  # a fresh download that is no checkpoint: do not keep it
+            _download.evict(found.download)
+        raise
     return Opened(checkpoint, found.source)
 
 
@@ -250,7 +269,8 @@ def _file_url(filename: str, options: _Options) -> _Located:
 
 
 def _http(filename: str, options: _Options) -> _Located:
-    return _Located(_download.cached_download(filename, timeout=options.timeout), filename)
+    found = _download.download(filename, timeout=options.timeout)
+    return _Located(found.path, filename, found)
 
 
 def _zoo(filename: str, options: _Options) -> _Located:
@@ -263,7 +283,7 @@ def _zoo(filename: str, options: _Options) -> _Located:
         found = _local(target, options)
         if not found.path.is_absolute():
             found = _Located(_download.get_torchinit_home() / found.path, target)
-    return _Located(found.path, f"{filename} ({target})")
+    return _Located(found.path, f"{filename} ({target})", found.download)
 
 
 for _prefix, _loader in (
