@@ -197,7 +197,7 @@ def _make_init_weights(original: Callable[..., Any]) -> Callable[..., Any]:
             dump_to_mmengine_log(self, report)
         return report
 
-    init_weights.__signature__ = inspect.signature(init_weights)  # type: ignore[attr-defined]
+    init_weights.__signature__ = inspect.signature(init_weights, follow_wrapped=False)  # type: ignore[attr-defined]
     init_weights.__torchinit__ = True  # type: ignore[attr-defined]
     return init_weights
 
