@@ -697,3 +697,60 @@ def test_truncnormal_stays_silent_for_the_defaults_and_for_bounds_that_cut(kwarg
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TruncNormal(**kwargs)
+
+
+# --------------------------------------------------------------------------- values a dtype cannot hold
+def test_orthogonal_with_a_gain_past_int64_fills_float32_and_is_refused_for_float16() -> None:
+    init = Orthogonal(gain=-(2**64))
+    weight = torch.empty(8, 4)
+    init.check_tensor(weight, "fc.weight")
+    init.fill(weight, generator=gen())
+    unit = weight.double() / 2.0**64
+    assert torch.allclose(unit.T @ unit, torch.eye(4, dtype=torch.float64), atol=1e-6)
+    with pytest.raises(ConfigValueError, match=r"its values reach \|gain\| = 1.84467e\+19: more than float16's"):
+        init.check_tensor(weight.half(), "fc.weight")
+
+
+def test_delta_orthogonal_checks_its_gain_against_the_dtype() -> None:
+    with pytest.raises(ConfigValueError, match="more than bfloat16's"):
+        DeltaOrthogonal(gain=1e39).check_tensor(torch.zeros(8, 4, 3, 3, dtype=torch.bfloat16), "conv.weight")
+
+
+def test_depth_scaled_normal_refuses_a_depth_that_makes_its_std_0() -> None:
+    with pytest.raises(ConfigValueError, match=r"DepthScaledNormal: depth=~1e\+400 makes std / √\(2·depth\) 0"):
+        DepthScaledNormal(depth=10**400)
+    assert DepthScaledNormal(std=0.0, depth=10**400).scaled_std() == 0.0  # nothing to scale
+
+
+def test_depth_scaled_normal_refuses_to_check_a_depth_still_to_resolve() -> None:
+    with pytest.raises(ConfigValueError, match="knows its depth only from the tensor's position"):
+        DepthScaledNormal().check_tensor(torch.zeros(4, 4), "h.0.c_proj.weight")
+
+
+@pytest.mark.parametrize("init", [Sparse(sparsity=0.5, std=1e4), EmbeddingNormal(std=1e4), VarianceScaling(scale=1e12)],
+                         ids=lambda i: type(i).__name__)
+def test_catalogue_fills_check_their_std_against_the_dtype(init: FillInit) -> None:
+    with pytest.raises(ConfigValueError, match="more than float16's largest finite value"):
+        init.check_tensor(torch.zeros(64, 32, dtype=torch.float16), "net.w")
+    init.check_tensor(torch.zeros(64, 32), "net.w")
+
+
+def test_corrected_trunc_normal_tf_refuses_a_cut_too_far_in_a_tail_to_correct() -> None:
+    with pytest.raises(ConfigValueError, match="TruncNormalTF: corrected=True: the standard deviation of N"):
+        TruncNormalTF(a=40.0, b=50.0, corrected=True)
+    TruncNormalTF(a=40.0, b=50.0)  # uncorrected: all values at the bound nearest the mean
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.uint16, torch.uint32, torch.int64, torch.float16])
+@pytest.mark.parametrize(("init", "shape"), [(Eye(), (3, 4)), (Dirac(groups=2), (4, 2, 3))], ids=["eye", "dirac"])
+def test_identity_fills_write_any_dtype_torch_cannot_index_too(init: FillInit, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    tensor = torch.full(shape, 1, dtype=dtype)
+    init.check_tensor(tensor, "net.w")
+    expected = init.fill(torch.empty(shape))
+    assert torch.equal(init.fill(tensor).double(), expected.double())
+
+
+def test_dirac_on_an_empty_weight_returns_at_once_whatever_groups_says() -> None:
+    weight = torch.empty(0, 3, 3)
+    Dirac(groups=10**400).check_tensor(weight, "conv.weight")
+    assert Dirac(groups=10**400).fill(weight) is weight

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 import torch
 from conftest import assert_unchanged, state_of
+from test_config_properties import LyingMapping, PlainMapping, RaisingMapping
 from torch import nn
 
 from torchinit import (
@@ -20,7 +22,7 @@ from torchinit import (
     UnknownTypeError,
     initialize,
 )
-from torchinit.config import parse_init_cfg
+from torchinit.config import copy_init_cfg, parse_init_cfg
 
 
 class Net(BaseModule):
@@ -68,6 +70,19 @@ BAD_CONFIGS = [
     pytest.param("Kaiming", ConfigTypeError, TypeError, "dict or a list", id="init-cfg-str"),
     pytest.param(["Kaiming"], ConfigTypeError, TypeError, "each rule must be a dict", id="list-of-str"),
     pytest.param([GOOD, dict(type="Kaimng")], UnknownTypeError, KeyError, "init_cfg[1]", id="second-rule-bad"),
+    # validation that used to crash with a foreign exception (issue 11)
+    pytest.param({1: 2, "type": "Constant", "val": 1}, ConfigTypeError, TypeError, "got the key 1 (of type int)", id="int-key"),
+    pytest.param(dict(type="Constant", layer="Conv2d", val=10**400), ConfigValueError, ValueError, "val must be finite, got ~1e+400", id="huge-int-val"),
+    pytest.param(dict(type="Constant", layer="Conv2d", val=1, bias=-(10**400)), ConfigValueError, ValueError, "bias must be finite", id="huge-int-bias"),
+    pytest.param(dict(type="Normal", layer="Conv2d", bias_prob=1e-320), ConfigValueError, ValueError, "bias_prob=1e-320 is too close to 0", id="bias-prob-tiny"),
+    pytest.param(dict(type="Normal", layer="Conv2d", bias_prob=10**400), ConfigValueError, ValueError, "bias_prob must lie strictly", id="bias-prob-huge-int"),
+    pytest.param(dict(type="Normal", override=dict(name=None)), ConfigValueError, ValueError, "has no 'name'", id="override-name-none"),
+    pytest.param(dict(type="DepthScaledNormal", layer="Conv2d", depth=10**400), ConfigValueError, ValueError, "depth=~1e+400 makes std", id="depth-huge"),
+    # values a tensor's dtype cannot hold: refused while planning, before any write
+    pytest.param(dict(type="Constant", layer="Conv2d", val=1e308), ConfigValueError, ValueError, "val=1e+308: more than float32's largest", id="val-past-float32"),
+    pytest.param(dict(type="Uniform", layer="Conv2d", a=-1e39, b=0), ConfigValueError, ValueError, "U(-1e+39, 0) draws values up to 1e+39: more than float32's", id="uniform-past-float32"),
+    pytest.param(dict(type="Xavier", layer="Conv2d", gain=1e308), ConfigValueError, ValueError, "Xavier(gain=1e+308, distribution=normal) cannot fill conv.weight", id="xavier-gain"),
+    pytest.param(dict(type="Normal", layer="Conv2d", std=1e38), ConfigValueError, ValueError, "N(0, 1e+38²) draws values up to 1e+39", id="normal-std"),
 ]
 
 
@@ -134,3 +149,163 @@ def test_a_plain_function_may_be_the_type() -> None:
     model = Net()
     initialize(model, dict(type=ones_, layer="Linear"))
     assert bool(torch.all(model.fc.weight == 1))
+
+
+# --------------------------------------------------------------------------- any input: a config error or success
+def deep(depth: int) -> Any:
+    value: Any = dict(type="Constant", val=1, layer="Conv2d")
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_config_nested_3000_deep_is_a_clear_error_not_a_recursion_error() -> None:
+    model = Net()
+    before = state_of(model)
+    with pytest.raises(ConfigValueError, match=r"init_cfg\[0\]\[0\]\[0\]\.\.\. is nested more than 64 levels deep"):
+        initialize(model, deep(3000))
+    assert_unchanged(model, before)
+
+
+def test_nesting_up_to_the_limit_is_accepted_where_a_value_may_nest() -> None:
+    (rule,) = parse_init_cfg(dict(type="Constant", val=1, layer="Conv2d", override=None, bias=0))
+    assert rule.raw == dict(type="Constant", val=1, layer="Conv2d", override=None, bias=0)
+    parse_init_cfg(dict(type=lambda t, extra: t, layer="Linear", extra=deep(60)))
+
+
+@pytest.mark.parametrize("how", ["list", "rule", "through-layer"])
+def test_a_config_that_contains_itself_is_a_clear_error(how: str) -> None:
+    rule: dict[str, Any] = dict(type="Normal", layer=["Conv2d"])
+    cfg: Any = rule
+    if how == "list":
+        cfg = [rule]
+        cfg.append(cfg)
+    elif how == "rule":
+        rule["override"] = rule
+    else:
+        rule["layer"].append(rule)
+    model = Net()
+    before = state_of(model)
+    with pytest.raises(ConfigValueError, match="refers to itself"):
+        initialize(model, cfg)
+    assert_unchanged(model, before)
+
+
+def test_the_same_dict_used_twice_is_not_a_self_reference() -> None:
+    shared = dict(type="Constant", val=1, layer="Conv2d")
+    assert len(parse_init_cfg([shared, shared])) == 2
+
+
+def test_a_mapping_that_claims_a_key_it_lacks_is_a_config_error() -> None:
+    with pytest.raises(ConfigValueError, match="LyingMapping lists the key 'layer' but has no value for it"):
+        parse_init_cfg(LyingMapping(dict(type="Constant", val=1)))
+
+
+def test_a_mapping_whose_methods_raise_is_a_config_error_with_the_cause() -> None:
+    with pytest.raises(ConfigTypeError, match=r"init_cfg\[1\]: reading the keys of .* raised no length here \(OSError\)") as info:
+        parse_init_cfg([GOOD, RaisingMapping()])
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@pytest.mark.parametrize("mapping", [MappingProxyType, PlainMapping])
+def test_an_honest_mapping_that_is_not_a_dict_works(mapping: Any) -> None:
+    (rule,) = parse_init_cfg(mapping(dict(type="Constant", val=2, layer="Linear")))
+    assert rule.describe() == "Constant(val=2)" and rule.layer == ("Linear",)
+
+
+class Exploding:
+    """An initializer class whose constructor raises what it is given."""
+
+    def __init__(self, error: str = "TypeError") -> None:
+        raise {"TypeError": TypeError, "ValueError": ValueError, "RuntimeError": RuntimeError,
+               "KeyError": KeyError}[error]("inside the constructor")
+
+
+@pytest.mark.parametrize(
+    ("error", "ours", "builtin"),
+    [("TypeError", ConfigTypeError, TypeError), ("ValueError", ConfigValueError, ValueError),
+     ("RuntimeError", ConfigValueError, ValueError), ("KeyError", ConfigKeyError, KeyError)],
+)
+def test_a_type_whose_constructor_raises_is_a_config_error_naming_the_rule_and_class(
+    error: str, ours: type, builtin: type
+) -> None:
+    with pytest.raises(ours) as info:
+        parse_init_cfg(dict(type=Exploding, layer="Linear", error=error), "init_cfg of head")
+    assert isinstance(info.value, builtin)
+    assert str(info.value).startswith("init_cfg of head: initializer 'Exploding'")
+    assert "inside the constructor" in str(info.value)
+    assert type(info.value.__cause__).__name__ == error
+
+
+# --------------------------------------------------------------------------- functions as type
+@pytest.mark.parametrize(
+    ("cfg", "fragment"),
+    [
+        pytest.param(dict(type=nn.init.normal_, layer="Linear", sdt=0.5),
+                     "normal_ (after the tensor) got unexpected argument(s) 'sdt'. Did you mean 'std'? It takes: mean, std.",
+                     id="misspelled"),
+        pytest.param(dict(type=nn.init.sparse_, layer="Linear"), "is missing required argument(s) 'sparsity'", id="missing"),
+        pytest.param(dict(type=lambda: None, layer="Linear"), "must take the tensor as its first positional", id="no-tensor"),
+        pytest.param(dict(type=nn.init.normal_, layer="Linear", generator=None), "generator is passed", id="generator"),
+        pytest.param(dict(type=nn.init.normal_, layer="Linear", tensor=1), "unexpected argument(s) 'tensor'", id="the-tensor"),
+    ],
+)
+def test_a_function_as_type_must_bind_its_arguments_before_anything_is_written(cfg: dict[str, Any], fragment: str) -> None:
+    model = Net()
+    before = state_of(model)
+    with pytest.raises(ConfigTypeError) as info:
+        initialize(model, cfg)
+    assert fragment in str(info.value)
+    assert_unchanged(model, before)
+
+
+def test_a_function_taking_keyword_arguments_accepts_any_of_them() -> None:
+    def scaled(tensor: torch.Tensor, **options: float) -> torch.Tensor:
+        return tensor.fill_(options["value"])
+
+    model = Net()
+    initialize(model, dict(type=scaled, layer="Linear", value=3.0))
+    assert bool(torch.all(model.fc.weight == 3.0))
+
+
+def test_a_builtin_without_a_signature_is_accepted_and_run() -> None:
+    (rule,) = parse_init_cfg(dict(type=torch.Tensor.normal_, layer="Linear", std=0.5))
+    assert rule.init.kwargs == {"std": 0.5}
+
+
+# --------------------------------------------------------------------------- copy_init_cfg
+class ConfigDict(dict):  # type: ignore[type-arg]
+    """Like mmengine's ConfigDict: a dict subclass whose type code relies on."""
+
+
+def test_copy_init_cfg_is_a_deep_copy_that_keeps_the_types() -> None:
+    cfg = [ConfigDict(type="Normal", layer=["Conv2d"], override=ConfigDict(name="fc", type="Zeros"))]
+    copied = copy_init_cfg(cfg, "init_cfg of root")
+    assert copied == cfg and copied is not cfg
+    assert type(copied[0]) is ConfigDict and type(copied[0]["override"]) is ConfigDict
+    copied[0]["layer"].append("Linear")
+    assert cfg[0]["layer"] == ["Conv2d"]
+    assert copy_init_cfg(None) is None
+
+
+def test_copy_init_cfg_keeps_shared_values_shared_as_deepcopy_does() -> None:
+    shared = dict(type="Constant", val=1)
+    a, b = copy_init_cfg([shared, shared])
+    assert a is b and a is not shared
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [(lambda: deep(3000), "nested more than 64 levels deep"),
+     (lambda: (lambda c: (c.append(c), c)[1])([GOOD]), "refers to itself")],
+    ids=["deep", "self"],
+)
+def test_copy_init_cfg_refuses_what_deepcopy_dies_on_with_a_config_value_error(make: Any, match: str) -> None:
+    with pytest.raises(ConfigValueError, match=match):
+        copy_init_cfg(make(), "init_cfg of backbone (ResNet)")
+
+
+def test_copy_init_cfg_names_a_value_that_cannot_be_copied() -> None:
+    with pytest.raises(ConfigTypeError, match=r"init_cfg of head: a value in it cannot be copied: .*generator") as info:
+        copy_init_cfg(dict(type="Normal", extra=(i for i in range(3))), "init_cfg of head")
+    assert isinstance(info.value.__cause__, TypeError)

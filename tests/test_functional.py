@@ -8,8 +8,11 @@ wrong fan mode, a wrong gain or a missing sqrt(3) fails.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
+import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +24,7 @@ from conftest import assert_unchanged, state_of
 from torch import Tensor, nn
 
 import torchinit
-from torchinit import ConfigError, ConfigTypeError, ConfigValueError
+from torchinit import ConfigError, ConfigTypeError, ConfigValueError, InitWarning
 from torchinit import functional as F
 
 # A conv weight (out=64, in=256, 3x3): fan_in != fan_out, and 147,456 draws per sample.
@@ -139,6 +142,16 @@ def weight() -> Tensor:
     return torch.empty(SHAPE)
 
 
+FAR_MEAN = r"mean is more than 2 std from \[a, b\] in trunc_normal_\. The distribution of values may be incorrect\."
+
+
+def trunc_normal(t: Tensor, mean: float, std: float, a: float, b: float, **kwargs: Any) -> Tensor:
+    """``F.trunc_normal_``, expecting torch's and mmengine's warning exactly when their condition holds."""
+    far = mean < a - 2 * std or mean > b + 2 * std
+    with pytest.warns(InitWarning, match=FAR_MEAN) if far else contextlib.nullcontext():
+        return F.trunc_normal_(t, mean, std, a, b, **kwargs)
+
+
 def conv() -> nn.Conv2d:
     """A conv whose weight has SHAPE."""
     return nn.Conv2d(256, 64, 3)
@@ -237,7 +250,7 @@ def test_trunc_normal_with_unit_std_in_minus_one_one_matches_the_truncated_distr
     ],
 )
 def test_trunc_normal_matches_the_exact_truncated_cdf_and_moments(mean: float, std: float, a: float, b: float) -> None:
-    t = F.trunc_normal_(weight(), mean, std, a, b, generator=gen())
+    t = trunc_normal(weight(), mean, std, a, b, generator=gen())
     assert_fits(t, trunc_normal_cdf(mean, std, a, b))
     t_mean, t_std = trunc_normal_moments(mean, std, a, b)
     assert_std(t, t_std)
@@ -249,7 +262,7 @@ def test_trunc_normal_matches_the_exact_truncated_cdf_and_moments(mean: float, s
     [(0.0, 1.0, -2.0, 2.0), (0.0, 1.0, -0.1, 0.1), (3.0, 1.0, -1.0, 1.0), (0.0, 0.02, -2.0, 2.0), (0.0, 1.0, 10.0, 11.0)],
 )
 def test_trunc_normal_values_always_lie_within_a_and_b(mean: float, std: float, a: float, b: float) -> None:
-    t = F.trunc_normal_(weight(), mean, std, a, b, generator=gen())
+    t = trunc_normal(weight(), mean, std, a, b, generator=gen())
     assert a <= float(t.min()) and float(t.max()) <= b
 
 
@@ -263,7 +276,7 @@ def test_trunc_normal_bounds_are_absolute_not_multiples_of_std() -> None:
 
 def test_trunc_normal_samples_a_range_far_in_the_upper_tail() -> None:
     # N(0, 1) cut to [10, 11]: the mass piles up just above 10 (mean 10.098), it is not all at 11.
-    t = F.trunc_normal_(weight(), 0.0, 1.0, 10.0, 11.0, generator=gen())
+    t = trunc_normal(weight(), 0.0, 1.0, 10.0, 11.0, generator=gen())
     assert_fits(t, trunc_normal_cdf(0.0, 1.0, 10.0, 11.0))
     mean, std = trunc_normal_moments(0.0, 1.0, 10.0, 11.0)
     assert mean == pytest.approx(10.098, abs=1e-3)
@@ -271,7 +284,7 @@ def test_trunc_normal_samples_a_range_far_in_the_upper_tail() -> None:
 
 
 def test_trunc_normal_samples_a_range_far_in_the_lower_tail() -> None:
-    t = F.trunc_normal_(weight(), 0.0, 1.0, -11.0, -10.0, generator=gen())
+    t = trunc_normal(weight(), 0.0, 1.0, -11.0, -10.0, generator=gen())
     assert_fits(t, trunc_normal_cdf(0.0, 1.0, -11.0, -10.0))
 
 
@@ -284,7 +297,31 @@ def test_trunc_normal_with_small_std_never_returns_a_bound_100_std_away() -> Non
 
 def test_trunc_normal_with_zero_std_fills_the_mean_clipped_to_the_range() -> None:
     assert torch.equal(F.trunc_normal_(torch.empty(5), mean=0.5, std=0.0), torch.full((5,), 0.5))
-    assert torch.equal(F.trunc_normal_(torch.empty(5), mean=7.0, std=0.0), torch.full((5,), 2.0))
+    with pytest.warns(InitWarning, match=FAR_MEAN):
+        assert torch.equal(F.trunc_normal_(torch.empty(5), mean=7.0, std=0.0), torch.full((5,), 2.0))
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "a", "b"),
+    [(5.0, 1.0, -2.0, 2.0), (4.0, 1.0, -2.0, 2.0), (-4.5, 1.0, -2.0, 2.0), (0.0, 1.0, 10.0, 11.0), (0.0, 1.0, -2.0, 2.0)],
+)
+def test_trunc_normal_warns_exactly_when_torch_does(mean: float, std: float, a: float, b: float) -> None:
+    with warnings.catch_warnings(record=True) as torch_said:
+        warnings.simplefilter("always")
+        nn.init.trunc_normal_(torch.empty(4), mean, std, a, b)
+    with warnings.catch_warnings(record=True) as we_said:
+        warnings.simplefilter("always")
+        F.trunc_normal_(torch.empty(4), mean, std, a, b)
+    assert [str(w.message).replace("nn.init.", "") for w in torch_said] == [str(w.message) for w in we_said]
+    assert all(issubclass(w.category, InitWarning) and issubclass(w.category, UserWarning) for w in we_said)
+
+
+def test_trunc_normal_init_warns_too_and_still_fills() -> None:
+    conv = nn.Conv2d(2, 2, 1)
+    with pytest.warns(InitWarning, match=FAR_MEAN):
+        F.trunc_normal_init(conv, mean=0.0, std=1.0, a=10.0, b=11.0)
+    w = conv.weight.detach()
+    assert 10.0 <= float(w.min()) and float(w.max()) <= 11.0
 
 
 def test_trunc_normal_fills_a_non_contiguous_tensor_in_place() -> None:
@@ -910,3 +947,65 @@ def test_kaiming_init_with_a_bad_mode_raises_and_changes_nothing() -> None:
 def test_fan_based_module_function_on_a_norm_layer_raises_config_value_error() -> None:
     with pytest.raises(ConfigValueError, match="fewer than 2 dimensions"):
         F.kaiming_init(nn.BatchNorm2d(4))
+
+
+# --------------------------------------------------------------------------- checked before writing
+@pytest.mark.parametrize(
+    ("fill", "dtype", "match"),
+    [
+        pytest.param(lambda t: F.constant_(t, 1e39), torch.float32, "val=1e+39: more than float32's", id="constant"),
+        pytest.param(lambda t: F.normal_(t, 0.0, 1e4), torch.float16, "more than float16's", id="normal"),
+        pytest.param(lambda t: F.uniform_(t, -40000.0, 40000.0), torch.float16, "spans b - a = 80000", id="uniform-width"),
+        pytest.param(lambda t: F.trunc_normal_(t, 0.0, 1e38, -3e38, 3e38), torch.float32, "more than float32's", id="trunc"),
+        pytest.param(lambda t: F.trunc_normal_tf_(t, std=2e38), torch.float32, "std·z reaches 4e+38", id="trunc-tf"),
+        pytest.param(lambda t: F.xavier_(t, 1e308), torch.float32, "more than float32's", id="xavier"),
+        pytest.param(lambda t: F.variance_scaling_(t, 1e300), torch.float32, "more than float32's", id="scaling"),
+        pytest.param(lambda t: F.orthogonal_(t, 1e39), torch.float32, "more than float32's", id="orthogonal"),
+        pytest.param(lambda t: F.sparse_(t, 0.5, 1e38), torch.float32, "more than float32's", id="sparse"),
+        pytest.param(lambda t: F.normal_(t, 0.0, 10**400), torch.float32, "std must be finite, got ~1e+400", id="huge-int"),
+        pytest.param(lambda t: F.normal_(t), torch.int64, "need a floating-point tensor", id="int-tensor"),
+    ],
+)
+def test_a_fill_refuses_a_value_its_dtype_cannot_hold_before_writing(fill: Callable[[Tensor], Any], dtype: torch.dtype,
+                                                                      match: str) -> None:
+    t = torch.zeros(16, 8, dtype=dtype)
+    with pytest.raises(ConfigValueError, match=re.escape(match)):
+        fill(t)
+    assert bool((t == 0).all())
+
+
+def test_module_functions_check_the_bias_before_writing_the_weight() -> None:
+    conv = nn.Conv2d(2, 4, 3)
+    before = state_of(conv)
+    with pytest.raises(ConfigValueError, match="val=-1e\\+39: more than float32's"):
+        F.normal_init(conv, std=0.01, bias=-1e39)
+    assert_unchanged(conv, before)
+
+
+def test_gain_past_int64_and_slopes_past_1e154_are_numbers_like_any_other() -> None:
+    assert F.calculate_gain("leaky_relu", 1e200) == pytest.approx(math.sqrt(2.0) / 1e200)
+    assert F.calculate_gain("leaky_relu", 0.01) == math.sqrt(2.0 / (1 + 0.01**2))  # torch's formula, unchanged
+    t = F.orthogonal_(torch.empty(4, 4), -(2**64), generator=gen())
+    assert bool(torch.isfinite(t).all()) and float(t.abs().max()) > 1e18
+
+
+def test_bias_init_with_prob_refuses_a_probability_whose_bias_is_not_finite() -> None:
+    with pytest.raises(ConfigValueError, match=r"prior_prob=1e-320 is too close to 0"):
+        F.bias_init_with_prob(1e-320)
+    assert math.isfinite(F.bias_init_with_prob(1e-300))
+
+
+def test_truncated_normal_std_refuses_a_range_float64_cannot_resolve_instead_of_dividing_by_0() -> None:
+    with pytest.raises(ConfigValueError, match=r"cut to \[-50, -40\] is 0 in float64"):
+        F.truncated_normal_std(40.0, 50.0)
+
+
+def test_trunc_normal_falls_back_to_the_inverse_cdf_when_redrawing_does_not_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rejection loop stops after _MAX_REDRAWS rounds (a range narrower than the dtype's
+    # spacing at the mean could loop forever); what is left is drawn by the inverse CDF.
+    from torchinit import _trunc_normal
+
+    monkeypatch.setattr(_trunc_normal, "_MAX_REDRAWS", 0)
+    t = F.trunc_normal_(weight(), 0.0, 1.0, -1.0, 1.0, generator=gen())
+    assert float(t.abs().max()) <= 1.0
+    assert_fits(t, trunc_normal_cdf(0.0, 1.0, -1.0, 1.0))

@@ -22,6 +22,7 @@ from torchinit import (
     Constant,
     FillInit,
     Initializer,
+    InitWarning,
     Kaiming,
     Normal,
     Pretrained,
@@ -30,6 +31,7 @@ from torchinit import (
     Xavier,
 )
 from torchinit import functional as F
+from torchinit.initializers import describe_initializer
 
 FILL_INITS = [Constant, Xavier, Normal, TruncNormal, Uniform, Kaiming, Caffe2Xavier]
 
@@ -360,3 +362,124 @@ def test_base_init_rejects_a_bias_prob_outside_zero_one() -> None:
 def test_base_init_call_must_be_written_by_the_subclass() -> None:
     with pytest.raises(NotImplementedError):
         BaseInit()(nn.Linear(2, 2))
+
+
+# --------------------------------------------------------------------------- values a dtype cannot hold
+@pytest.mark.parametrize(
+    ("init", "dtype", "fragment"),
+    [
+        pytest.param(Constant(val=1e308), torch.float32, "val=1e+308: more than float32's largest finite value", id="val"),
+        pytest.param(Constant(val=-1e39), torch.float32, "val=-1e+39: more than float32's", id="bias-like"),
+        pytest.param(Constant(val=70000), torch.float16, "val=70000: more than float16's", id="val-half"),
+        pytest.param(Constant(val=300), torch.int8, "val=300 is outside the range of int8 [-128, 127]", id="int8"),
+        pytest.param(Constant(val=-1), torch.uint8, "outside the range of uint8", id="uint8-negative"),
+        pytest.param(Constant(val=2), torch.bool, "a bool tensor, which holds only 0 and 1", id="bool"),
+        pytest.param(Constant(val=0.5), torch.int64, "would be truncated to 0", id="fraction-int"),
+        pytest.param(Normal(std=1e4), torch.float16, "N(0, 10000²) draws values up to 100000", id="normal-std"),
+        pytest.param(Normal(mean=3.3e38), torch.float32, "draws values up to 3.3e+38", id="normal-mean"),
+        pytest.param(Uniform(a=-3e38, b=3e38), torch.float32, "spans b - a = 6e+38", id="uniform-width"),
+        pytest.param(Uniform(a=0, b=1e39), torch.float32, "U(0, 1e+39) draws values up to 1e+39", id="uniform-bound"),
+        pytest.param(TruncNormal(std=1e38, a=-3e38, b=3e38), torch.float32, "draws values up to 1e+39", id="trunc"),
+        pytest.param(Xavier(gain=1e308), torch.float64, "more than float64's", id="xavier-float64"),
+        pytest.param(Xavier(gain=1e5, distribution="uniform"), torch.float16, "more than float16's", id="xavier-half"),
+    ],
+)
+def test_check_tensor_refuses_a_value_the_dtype_cannot_hold_naming_rule_tensor_dtype_value_and_fix(
+    init: FillInit, dtype: torch.dtype, fragment: str
+) -> None:
+    tensor = torch.zeros(8, 4, dtype=dtype)
+    with pytest.raises(ConfigValueError) as info:
+        init.check_tensor(tensor, "net.w")
+    text = str(info.value)
+    assert text.startswith(f"{init.describe()} cannot fill net.w: ")
+    assert fragment in text
+    if dtype.is_floating_point:
+        assert "wider dtype" in text  # the fix
+    with pytest.raises(ConfigValueError):  # and the fill refuses it the same way, before writing
+        init.fill(tensor)
+    assert bool((tensor == 0).all())
+
+
+@pytest.mark.parametrize(
+    ("init", "dtype"),
+    [(Constant(val=65504), torch.float16), (Constant(val=2**64), torch.float32), (Constant(val=2**62 + 1), torch.int64),
+     (Constant(val=255), torch.uint8), (Constant(val=1), torch.bool), (Normal(std=6000), torch.float16),
+     (Xavier(gain=1e300), torch.float64), (Kaiming(a=1e200, nonlinearity="leaky_relu"), torch.float32)],
+    ids=lambda v: v.describe() if hasattr(v, "describe") else str(v),
+)
+def test_values_the_dtype_holds_pass_the_check_and_fill_exactly_or_finitely(init: FillInit, dtype: torch.dtype) -> None:
+    tensor = torch.zeros(8, 4, dtype=dtype)
+    init.check_tensor(tensor, "net.w")
+    init.fill(tensor)
+    if isinstance(init, Constant):
+        assert tensor.flatten().tolist() == [init.val] * 32
+    else:
+        assert bool(torch.isfinite(tensor).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.float8_e4m3fn, torch.int32])
+def test_random_fills_refuse_dtypes_torch_cannot_draw_in(dtype: torch.dtype) -> None:
+    with pytest.raises(ConfigValueError, match=r"random fills need a floating-point one \(float16, bfloat16"):
+        Normal().check_tensor(torch.zeros(4, dtype=dtype), "net.w")
+
+
+def test_fills_refuse_a_sparse_tensor() -> None:
+    with pytest.raises(ConfigValueError, match="it is a torch.sparse_coo tensor, and fills write dense"):
+        Constant(val=0).check_tensor(torch.zeros(4, 4).to_sparse(), "net.w")
+
+
+def test_check_values_is_the_hook_for_your_own_conditions() -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class EvenRows(FillInit):
+        random = False
+
+        def check_values(self, tensor: Tensor) -> None:
+            if len(tensor) % 2:
+                raise ConfigValueError("it needs an even number of rows.")
+
+        def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+            return tensor.zero_()
+
+    EvenRows().check_tensor(torch.ones(4), "net.w")
+    with pytest.raises(ConfigValueError, match=r"^EvenRows\(\) cannot fill net.w: it needs an even number of rows.$"):
+        EvenRows().check_tensor(torch.ones(3), "net.w")
+
+
+def test_truncnormal_warns_on_construction_when_the_mean_is_2_std_outside_the_bounds() -> None:
+    with pytest.warns(InitWarning, match=r"mean is more than 2 std from \[a, b\] in trunc_normal_"):
+        init = TruncNormal(mean=0.0, std=1.0, a=3.0, b=4.0)
+    tensor = torch.empty(1000)
+    init.fill(tensor, generator=torch.Generator().manual_seed(0))  # no second warning per tensor
+    assert 3.0 <= float(tensor.min()) and float(tensor.max()) <= 4.0
+
+
+def test_a_number_past_float64_is_not_finite() -> None:
+    with pytest.raises(ConfigValueError, match=r"Normal: std must be finite, got ~1e\+400 \(beyond float64"):
+        Normal(std=10**400)
+
+
+def test_base_init_rejects_a_layer_that_is_not_names_and_a_bias_prob_too_close_to_0() -> None:
+    class Mine(BaseInit):
+        def __call__(self, module: nn.Module) -> None: ...
+
+    with pytest.raises(ConfigTypeError, match="Mine: layer must be a class name or a list of them, got 3"):
+        Mine(layer=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigValueError, match="Mine: bias_prob: prior_prob=1e-320 is too close to 0"):
+        Mine(bias_prob=1e-320)
+
+
+def test_pretrained_turns_a_revise_keys_that_cannot_be_read_into_a_config_error() -> None:
+    def pairs() -> Any:
+        yield (r"^module\.", "")
+        raise OSError("disk gone")
+
+    with pytest.raises(ConfigValueError, match=r"Pretrained: revise_keys could not be read: disk gone \(OSError\)"):
+        Pretrained(checkpoint="x.pth", revise_keys=pairs())  # type: ignore[arg-type]
+
+
+def test_describe_initializer_survives_a_describe_that_raises() -> None:
+    class Broken:
+        def describe(self) -> str:
+            raise RuntimeError("no")
+
+    assert describe_initializer(Broken()) == "Broken"

@@ -17,6 +17,7 @@ from torchinit import (
     ConfigError,
     ConfigKeyError,
     ConfigTypeError,
+    ConfigValueError,
     Constant,
     Kaiming,
     Registry,
@@ -390,3 +391,77 @@ def test_every_initializer_spec_md_names_is_registered() -> None:
 def test_weight_initializers_build_an_initializer_from_a_cfg() -> None:
     assert WEIGHT_INITIALIZERS.build(dict(type="Constant", val=2)) == Constant(val=2)
     assert WEIGHT_INITIALIZERS.build(dict(type="mmengine.Kaiming", mode="fan_in")) == Kaiming(mode="fan_in")
+
+
+# --------------------------------------------------------------------------- any input: a config error or success
+@pytest.mark.parametrize(
+    ("error", "ours", "builtin"),
+    [(ValueError, ConfigValueError, ValueError), (RuntimeError, ConfigValueError, ValueError),
+     (KeyError, ConfigKeyError, KeyError), (ZeroDivisionError, ConfigValueError, ValueError)],
+)
+def test_build_from_cfg_turns_anything_the_constructor_raises_into_a_config_error(
+    reg: Registry, error: type[Exception], ours: type, builtin: type
+) -> None:
+    class Fragile:
+        def __init__(self, x: int) -> None:
+            raise error("no good")
+
+    with pytest.raises(ours, match=rf"building thing 'Fragile' .* failed: .*no good.* \({error.__name__}\)") as info:
+        build_from_cfg(dict(type=Fragile, x=1), reg)
+    assert isinstance(info.value, builtin) and isinstance(info.value.__cause__, error)
+
+
+def test_build_from_cfg_lets_torchinits_own_errors_through_unchanged(reg: Registry) -> None:
+    class Nested:
+        def __init__(self) -> None:
+            raise UnknownTypeError("inner: 'Kaimng' is not registered")
+
+    with pytest.raises(UnknownTypeError, match="^inner: 'Kaimng' is not registered$"):
+        build_from_cfg(dict(type=Nested), reg)
+
+
+def test_build_from_cfg_rejects_a_key_that_is_not_a_string(reg: Registry) -> None:
+    reg.register_module(module=Foo)
+    with pytest.raises(ConfigTypeError, match=r"keys must be argument names \(str\), got the key 1"):
+        build_from_cfg({"type": "Foo", 1: 2}, reg)
+
+
+def test_build_from_cfg_reports_a_mapping_that_lies_about_its_keys(reg: Registry) -> None:
+    class Lying(dict):  # type: ignore[type-arg]
+        def keys(self) -> Any:
+            return ["type", "x"]
+
+    reg.register_module(module=Foo)
+    with pytest.raises(ConfigValueError, match="Lying lists the key 'x' but has no value for it"):
+        build_from_cfg(Lying(type="Foo"), reg)
+
+
+def test_register_module_rejects_a_name_iterable_that_raises(reg: Registry) -> None:
+    def names() -> Any:
+        yield "A"
+        raise RuntimeError("no more")
+
+    with pytest.raises(ConfigTypeError, match="name must be None, a str or a non-empty list of str"):
+        reg.register_module(name=names(), module=Foo)
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(10**5000, "~1e+5000 (of type int)"), (-(10**400), "-~1e+400 (of type int)"),
+     (Unprintable(), "<Unprintable object whose repr failed> (of type Unprintable)")],
+    ids=["huge-int", "negative-int", "bad-repr"],
+)
+def test_describe_value_never_raises(value: Any, text: str) -> None:
+    assert describe_value(value) == text
+
+
+def test_describe_value_of_a_list_nested_past_the_recursion_limit() -> None:
+    value: Any = 0
+    for _ in range(5000):
+        value = [value]
+    assert describe_value(value) == "<list object whose repr failed> (of type list)"

@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from . import _fills, _scaling, _trunc_normal
 from . import functional as F
 from .errors import ConfigTypeError, ConfigValueError
-from .initializers import WEIGHT_INITIALIZERS, Constant, FillInit, _check_choice
-from .registry import describe_value
+from .initializers import WEIGHT_INITIALIZERS, Constant, FillInit, _check_choice, _prefixed
+from .registry import describe_value, short_repr
 
 __all__ = [
     "DeltaOrthogonal",
@@ -41,13 +42,10 @@ __all__ = [
 DEPTH_FROM = ("blocks", "position")
 
 
-def _check_dims(
-    init: FillInit, tensor: Tensor, where: str, dims: tuple[int, ...], what: str, fix: str
-) -> None:
+def _check_dims(tensor: Tensor, dims: tuple[int, ...], what: str, fix: str) -> None:
     if tensor.dim() not in dims:
         raise ConfigValueError(
-            f"{init.describe()} cannot fill {where}: it fills {what}, and this tensor has "
-            f"{tensor.dim()} dimension{'s' if tensor.dim() != 1 else ''}. {fix}"
+            f"it fills {what}, and this tensor has {tensor.dim()} dimension{'s' if tensor.dim() != 1 else ''}. {fix}"
         )
 
 
@@ -55,7 +53,7 @@ def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigTypeError(f"{owner}: {name} must be an int, got {describe_value(value)}.")
     if value < minimum:
-        raise ConfigValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}.")
+        raise ConfigValueError(f"{owner}: {name} must be >= {minimum}, got {short_repr(value)}.")
 
 
 def _check_std(owner: str, std: float) -> None:
@@ -87,8 +85,8 @@ class Eye(FillInit):
 
     random: ClassVar[bool] = False
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        _check_dims(self, tensor, where, (2,), "2-d weights (Linear)", "Use Dirac for a conv weight.")
+    def check_values(self, tensor: Tensor) -> None:
+        _check_dims(tensor, (2,), "2-d weights (Linear)", "Use Dirac for a conv weight.")
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.eye_(tensor)
@@ -110,14 +108,14 @@ class Dirac(FillInit):
         super().__post_init__()
         _check_int("Dirac", "groups", self.groups, 1)
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)",
-                    "Use Eye for a Linear weight.")
+    def check_values(self, tensor: Tensor) -> None:
+        _check_dims(tensor, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Eye for a Linear weight.")
         if tensor.size(0) % self.groups:
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: its {tensor.size(0)} output channels do not "
-                f"split into {self.groups} groups. Set groups to the conv's groups."
+                f"its {tensor.size(0)} output channels do not split into {short_repr(self.groups)} groups. "
+                "Set groups to the conv's groups."
             )
+        _fills._dirac_args(tensor.shape, self.groups)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.dirac_(tensor, self.groups)
@@ -134,14 +132,13 @@ class Orthogonal(FillInit):
 
     gain: float = 1.0
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        super().check_tensor(tensor, where)
+    def check_values(self, tensor: Tensor) -> None:
         if tensor.dim() < 2:
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: an orthogonal matrix needs at least 2 "
-                f"dimensions, and this tensor has {tensor.dim()}. Select weights only (param='weight') "
-                "or use Constant/Normal."
+                f"an orthogonal matrix needs at least 2 dimensions, and this tensor has {tensor.dim()}. "
+                "Select weights only (param='weight') or use Constant/Normal."
             )
+        _fills._orthogonal_args(tensor.dtype, tensor.shape, self.gain)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.orthogonal_(tensor, self.gain, generator=generator)
@@ -168,10 +165,10 @@ class Sparse(FillInit):
             raise ConfigValueError(f"Sparse: sparsity is a fraction in [0, 1], got {self.sparsity!r}.")
         _check_std("Sparse", self.std)
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        super().check_tensor(tensor, where)
-        _check_dims(self, tensor, where, (2,), "2-d weights (Linear) column by column",
+    def check_values(self, tensor: Tensor) -> None:
+        _check_dims(tensor, (2,), "2-d weights (Linear) column by column",
                     "Select Linear layers only, e.g. layer='Linear'.")
+        _fills._sparse_args(tensor.dtype, tensor.shape, self.sparsity, self.std)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.sparse_(tensor, self.sparsity, self.std, generator=generator)
@@ -215,14 +212,14 @@ class EmbeddingNormal(FillInit):
         padding_idx = owner.padding_idx if isinstance(owner, nn.Embedding) else None
         return self if padding_idx is None else replace(self, padding_idx=padding_idx)
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        super().check_tensor(tensor, where)
+    def check_values(self, tensor: Tensor) -> None:
         idx = self.padding_idx
         if idx is not None and not (tensor.dim() >= 1 and -len(tensor) <= idx < len(tensor)):
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: it has no row {self.padding_idx} (shape "
-                f"{tuple(tensor.shape)}). Give the padding_idx of this embedding, or None."
+                f"it has no row {short_repr(idx)} (shape {tuple(tensor.shape)}). Give the padding_idx of "
+                "this embedding, or None."
             )
+        F._normal_args(tensor.dtype, self.mean, self.std)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         F.normal_(tensor, self.mean, self.std, generator=generator)
@@ -259,6 +256,9 @@ class VarianceScaling(FillInit):
         _check_choice("VarianceScaling", "mode", self.mode, F.FAN_MODES)
         _check_choice("VarianceScaling", "distribution", self.distribution, F.SCALING_DISTRIBUTIONS)
 
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, self.scale, self.mode, self.distribution)
+
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.variance_scaling_(tensor, self.scale, self.mode, self.distribution,  # type: ignore[arg-type]
                                    generator=generator)
@@ -274,6 +274,9 @@ class LeCunNormal(FillInit):
 
     needs_fan: ClassVar[bool] = True
 
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, *_scaling.LECUN_NORMAL)
+
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.lecun_normal_(tensor, generator=generator)
 
@@ -287,6 +290,9 @@ class LeCunUniform(FillInit):
     """
 
     needs_fan: ClassVar[bool] = True
+
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, *_scaling.LECUN_UNIFORM)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.lecun_uniform_(tensor, generator=generator)
@@ -325,6 +331,12 @@ class TruncNormalTF(FillInit):
             raise ConfigTypeError(
                 f"TruncNormalTF: corrected must be True or False, got {describe_value(self.corrected)}."
             )
+        if self.corrected:
+            with _prefixed("TruncNormalTF: corrected=True"):
+                F.truncated_normal_std(self.a, self.b)
+
+    def check_values(self, tensor: Tensor) -> None:
+        _trunc_normal._trunc_normal_tf_args(tensor.dtype, self.mean, self.std, self.a, self.b, self.corrected)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.trunc_normal_tf_(tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected,
@@ -341,15 +353,14 @@ class DeltaOrthogonal(FillInit):
 
     gain: float = 1.0
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        super().check_tensor(tensor, where)
-        _check_dims(self, tensor, where, (3, 4, 5), "conv weights (3 to 5 dimensions)",
-                    "Use Orthogonal for it.")
+    def check_values(self, tensor: Tensor) -> None:
+        _check_dims(tensor, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Orthogonal for it.")
         if tensor.size(0) < tensor.size(1):
             raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: it has fewer output ({tensor.size(0)}) than input "
-                f"({tensor.size(1)}) channels, so no kernel centre is norm-preserving. Use Orthogonal for it."
+                f"it has fewer output ({tensor.size(0)}) than input ({tensor.size(1)}) channels, so no kernel "
+                "centre is norm-preserving. Use Orthogonal for it."
             )
+        _fills._delta_orthogonal_args(tensor.dtype, tensor.shape, self.gain)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.delta_orthogonal_(tensor, self.gain, generator=generator)
@@ -415,21 +426,41 @@ class DepthScaledNormal(FillInit):
             _check_choice("DepthScaledNormal", "depth", self.depth, DEPTH_FROM)
         else:
             _check_int("DepthScaledNormal", "depth", self.depth, 1)
+            self.scaled_std()
 
-    def specialize(self, name: str, root: nn.Module) -> DepthScaledNormal:
-        """This initializer with the depth of the tensor ``name`` of ``root`` filled in."""
-        if not isinstance(self.depth, str):
-            return self
-        try:
-            position, count = block_position(root, name)
-        except ConfigValueError as exc:
-            raise ConfigValueError(f"{self.describe()}: {exc}") from None
-        return replace(self, depth=count if self.depth == "blocks" else position)
+    def scaled_std(self) -> float:
+        """``std / √(2·depth)``, the std the fill draws with; an error for a depth still to resolve.
 
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        Raises:
+            ConfigValueError: ``depth`` is ``'blocks'``/``'position'`` (call :meth:`specialize`
+                first), or so large that the std cannot be told from 0 (or overflows).
+        """
         if isinstance(self.depth, str):
             raise ConfigValueError(
                 f"{self.describe()} knows its depth only from the tensor's position: fill through a rule "
                 "(initialize / init_cfg), call specialize(name, root) first, or give depth=N."
             )
-        return F.normal_(tensor, 0.0, self.std / math.sqrt(2 * self.depth), generator=generator)
+        try:
+            scaled = self.std / math.sqrt(2 * self.depth)
+        except OverflowError:  # a depth past float64 (10**400)
+            scaled = 0.0
+        if self.std > 0 and not scaled > 0:
+            raise ConfigValueError(
+                f"DepthScaledNormal: depth={short_repr(self.depth)} makes std / √(2·depth) 0 in float64 "
+                f"(std={self.std:g}). Use the number of residual blocks, e.g. depth=12."
+            )
+        return scaled
+
+    def specialize(self, name: str, root: nn.Module) -> DepthScaledNormal:
+        """This initializer with the depth of the tensor ``name`` of ``root`` filled in."""
+        if not isinstance(self.depth, str):
+            return self
+        with _prefixed(self.describe()):
+            position, count = block_position(root, name)
+        return replace(self, depth=count if self.depth == "blocks" else position)
+
+    def check_values(self, tensor: Tensor) -> None:
+        F._normal_args(tensor.dtype, 0.0, self.scaled_std())
+
+    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        return F.normal_(tensor, 0.0, self.scaled_std(), generator=generator)

@@ -1,18 +1,23 @@
 """Structural fills: orthogonal, delta-orthogonal, identity (Dirac, eye), sparse, zeros, ones.
 
 Re-exported by :mod:`torchinit.functional`; import them from there. Like every fill there,
-each works in place under ``torch.no_grad()``, returns the tensor it filled and takes the
-random generator as the keyword ``generator``.
+each works in place under ``torch.no_grad()``, returns the tensor it filled, takes the random
+generator as the keyword ``generator``, and checks its arguments against the tensor's dtype
+and shape (in its ``_<name>_args`` function, which the initializers' ``check_tensor`` calls
+too) before it writes.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .errors import ConfigValueError
+from .functional import _check_random_dtype, _check_reach, _normal_args, _real
+from .registry import short_repr
 
 __all__ = ["delta_orthogonal_", "dirac_", "eye_", "ones_", "orthogonal_", "sparse_", "zeros_"]
 
@@ -29,24 +34,39 @@ def ones_(tensor: Tensor) -> Tensor:
         return tensor.fill_(1)
 
 
+def _check_eye(shape: torch.Size | tuple[int, ...]) -> None:
+    if len(shape) != 2:
+        raise ConfigValueError(f"eye_ fills a 2-d tensor (a Linear weight), got shape {tuple(shape)}.")
+
+
 def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-d ``tensor`` with the identity: 1 where row == column, 0 elsewhere.
 
     A Linear layer so filled passes its first ``min(in, out)`` inputs through unchanged
-    (``torch.nn.init.eye_``).
+    (``torch.nn.init.eye_``). Any dtype: the identity is copied in from a bool one.
 
     Example:
         >>> eye_(torch.empty(2, 3))
         tensor([[1., 0., 0.],
                 [0., 1., 0.]])
     """
-    if tensor.dim() != 2:
-        raise ConfigValueError(f"eye_ fills a 2-d tensor (a Linear weight), got shape {tuple(tensor.shape)}.")
+    _check_eye(tensor.shape)
     with torch.no_grad():
-        tensor.zero_()
-        n = min(tensor.shape)
-        tensor[torch.arange(n), torch.arange(n)] = 1
-        return tensor
+        return tensor.copy_(torch.eye(*tensor.shape, dtype=torch.bool, device=tensor.device))
+
+
+def _dirac_args(shape: torch.Size | tuple[int, ...], groups: Any) -> int:
+    """The number of groups ``dirac_`` splits a weight of this shape into."""
+    if len(shape) not in (3, 4, 5):
+        raise ConfigValueError(
+            f"dirac_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape {tuple(shape)}."
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or shape[0] % groups:
+        raise ConfigValueError(
+            f"dirac_: groups must be a positive int dividing the {shape[0]} output channels, "
+            f"got {short_repr(groups)}."
+        )
+    return groups
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -56,6 +76,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     entry 0, where the centre is ``k // 2`` along each kernel dimension
     (``torch.nn.init.dirac_``). With ``groups`` the identity is repeated per group. Used to
     start a residual-free deep net as an identity (Zagoruyko & Komodakis 2017, DiracNets).
+    Any dtype: the delta is copied in from a bool one.
 
     Args:
         groups: the conv's ``groups``; the first dimension is split into this many blocks.
@@ -65,24 +86,28 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         >>> float(w.sum()), float(w[1, 1, 1, 1])
         (4.0, 1.0)
     """
-    if tensor.dim() not in (3, 4, 5):
-        raise ConfigValueError(
-            f"dirac_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape {tuple(tensor.shape)}."
-        )
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.size(0) % groups:
-        raise ConfigValueError(
-            f"dirac_: groups must be a positive int dividing the {tensor.size(0)} output channels, "
-            f"got {groups!r}."
-        )
+    groups = _dirac_args(tensor.shape, groups)
     out_per_group = tensor.size(0) // groups
     n = min(out_per_group, tensor.size(1))
     centre = tuple(k // 2 for k in tensor.shape[2:])
     with torch.no_grad():
-        tensor.zero_()
+        delta = torch.zeros(tensor.shape, dtype=torch.bool, device=tensor.device)
         idx = torch.arange(n, device=tensor.device)
-        for g in range(groups):
-            tensor[(g * out_per_group + idx, idx, *centre)] = 1
-        return tensor
+        for g in range(groups if n and delta.numel() else 0):  # an empty weight divides into any groups
+            delta[(g * out_per_group + idx, idx, *centre)] = True
+        return tensor.copy_(delta)
+
+
+def _orthogonal_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], gain: Any) -> float:
+    """The gain ``orthogonal_`` scales by; every value lies within ``±gain`` (|Q| <= 1)."""
+    if len(shape) < 2:
+        raise ConfigValueError(
+            f"orthogonal_ needs a tensor with at least 2 dimensions, got shape {tuple(shape)}."
+        )
+    _check_random_dtype("orthogonal_", dtype)
+    gain = _real(gain, "gain")
+    _check_reach(dtype, f"its values reach |gain| = {abs(gain):g}", -abs(gain), abs(gain))
+    return gain
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator | None = None) -> Tensor:
@@ -99,10 +124,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator
         >>> bool(torch.allclose(w @ w.T, torch.eye(3), atol=1e-6))
         True
     """
-    if tensor.dim() < 2:
-        raise ConfigValueError(
-            f"orthogonal_ needs a tensor with at least 2 dimensions, got shape {tuple(tensor.shape)}."
-        )
+    gain = _orthogonal_args(tensor.dtype, tensor.shape, gain)
     if tensor.numel() == 0 or tensor.is_meta:
         return tensor
     rows = tensor.size(0)
@@ -117,6 +139,20 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: torch.Generator
         if rows < cols:
             q = q.T
         return tensor.copy_(q.reshape(tensor.shape).mul_(gain))
+
+
+def _delta_orthogonal_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], gain: Any) -> float:
+    if len(shape) not in (3, 4, 5):
+        raise ConfigValueError(
+            f"delta_orthogonal_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape {tuple(shape)}."
+        )
+    out_channels, in_channels = shape[:2]
+    if out_channels < in_channels:
+        raise ConfigValueError(
+            f"delta_orthogonal_ needs out_channels >= in_channels to preserve norms, got a weight of shape "
+            f"{tuple(shape)} ({out_channels} < {in_channels}). Use orthogonal_ for it instead."
+        )
+    return _orthogonal_args(dtype, shape[:2], gain)
 
 
 def delta_orthogonal_(
@@ -136,19 +172,10 @@ def delta_orthogonal_(
         >>> bool(torch.allclose(c.T @ c, torch.eye(4), atol=1e-6)), float(w[:, :, 0, 0].abs().sum())
         (True, 0.0)
     """
-    if tensor.dim() not in (3, 4, 5):
-        raise ConfigValueError(
-            "delta_orthogonal_ fills a 3-, 4- or 5-d conv weight (out, in, *kernel), got shape "
-            f"{tuple(tensor.shape)}."
-        )
-    out_channels, in_channels = tensor.shape[:2]
-    if out_channels < in_channels:
-        raise ConfigValueError(
-            f"delta_orthogonal_ needs out_channels >= in_channels to preserve norms, got a weight of shape "
-            f"{tuple(tensor.shape)} ({out_channels} < {in_channels}). Use orthogonal_ for it instead."
-        )
+    gain = _delta_orthogonal_args(tensor.dtype, tensor.shape, gain)
     if tensor.numel() == 0 or tensor.is_meta:
         return tensor
+    out_channels, in_channels = tensor.shape[:2]
     centre = tuple(k // 2 for k in tensor.shape[2:])
     with torch.no_grad():
         centre_matrix = torch.empty(out_channels, in_channels, dtype=tensor.dtype, device=tensor.device)
@@ -156,6 +183,19 @@ def delta_orthogonal_(
         tensor.zero_()
         tensor[(slice(None), slice(None), *centre)] = q
         return tensor
+
+
+def _sparse_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], sparsity: Any, std: Any) -> tuple[int, float]:
+    """``(zeros per column, std)`` of ``sparse_`` on a tensor of this dtype and shape."""
+    if len(shape) != 2:
+        raise ConfigValueError(f"sparse_ fills a 2-d tensor (a Linear weight), got shape {tuple(shape)}.")
+    sparsity = _real(sparsity, "sparsity")
+    if not 0 <= sparsity <= 1:
+        raise ConfigValueError(
+            f"sparse_: sparsity is the fraction of zeros per column, in [0, 1], got {sparsity!r}."
+        )
+    _, std = _normal_args(dtype, 0.0, std)
+    return math.ceil(round(sparsity * shape[0], 9)), std
 
 
 def sparse_(
@@ -172,18 +212,8 @@ def sparse_(
         >>> (w == 0).sum(dim=0).tolist()
         [3, 3, 3, 3]
     """
-    if tensor.dim() != 2:
-        raise ConfigValueError(
-            f"sparse_ fills a 2-d tensor (a Linear weight), got shape {tuple(tensor.shape)}."
-        )
-    if not 0 <= sparsity <= 1:
-        raise ConfigValueError(
-            f"sparse_: sparsity is the fraction of zeros per column, in [0, 1], got {sparsity!r}."
-        )
-    if not std >= 0:
-        raise ConfigValueError(f"std must be >= 0, got {std!r}.")
+    zeros, std = _sparse_args(tensor.dtype, tensor.shape, sparsity, std)
     rows, cols = tensor.shape
-    zeros = math.ceil(round(sparsity * rows, 9))
     with torch.no_grad():
         tensor.normal_(0.0, std, generator=generator)
         if zeros and tensor.numel() and not tensor.is_meta:

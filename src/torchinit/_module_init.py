@@ -18,6 +18,7 @@ from .errors import ConfigTypeError, ConfigValueError
 from .functional import (
     Distribution,
     _check_distribution,
+    _constant_args,
     caffe2_xavier_,
     constant_,
     kaiming_,
@@ -26,7 +27,7 @@ from .functional import (
     uniform_,
     xavier_,
 )
-from .registry import describe_value
+from .registry import describe_value, short_repr
 
 __all__ = [
     "bias_init_with_prob",
@@ -40,22 +41,24 @@ __all__ = [
 ]
 
 
-def _fill_bias(module: nn.Module, bias: float) -> None:
-    b = getattr(module, "bias", None)
-    if isinstance(b, Tensor):
-        constant_(b, bias)
-
-
 def _weight(module: nn.Module) -> Tensor | None:
     w = getattr(module, "weight", None)
     return w if isinstance(w, Tensor) else None
 
 
 def _on_module(module: nn.Module, fill: Callable[[Tensor], object], bias: float) -> None:
-    """Fill ``module.weight`` with ``fill`` and set ``module.bias``: each only if present."""
+    """Fill ``module.weight`` with ``fill`` and set ``module.bias``: each only if present.
+
+    The bias is checked against its dtype before the weight is written, and the weight fill
+    checks its own arguments before it writes: a bad value changes neither.
+    """
+    b = getattr(module, "bias", None)
+    value = _constant_args(b.dtype, bias) if isinstance(b, Tensor) else None
     if (w := _weight(module)) is not None:
         fill(w)
-    _fill_bias(module, bias)
+    if isinstance(b, Tensor):
+        with torch.no_grad():
+            b.fill_(value)
 
 
 def constant_init(module: nn.Module, val: float, bias: float = 0) -> None:
@@ -141,6 +144,11 @@ def bias_init_with_prob(prior_prob: float) -> float:
 
     Lin et al. (2017), Focal Loss for Dense Object Detection.
 
+    Raises:
+        ConfigTypeError: ``prior_prob`` is not a number.
+        ConfigValueError: it is not strictly between 0 and 1, or so close to 0 (below
+            about 5.6e-309) that the bias is not a finite float.
+
     Example:
         >>> bias_init_with_prob(0.01)
         -4.59511985013459
@@ -148,5 +156,12 @@ def bias_init_with_prob(prior_prob: float) -> float:
     if isinstance(prior_prob, bool) or not isinstance(prior_prob, (int, float)):
         raise ConfigTypeError(f"prior_prob must be a number, got {describe_value(prior_prob)}.")
     if not 0 < prior_prob < 1:
-        raise ConfigValueError(f"prior_prob must lie strictly between 0 and 1, got {prior_prob!r}.")
-    return float(-math.log((1 - prior_prob) / prior_prob))
+        raise ConfigValueError(f"prior_prob must lie strictly between 0 and 1, got {short_repr(prior_prob)}.")
+    p = float(prior_prob)
+    bias = float(-math.log((1 - p) / p))
+    if not math.isfinite(bias):
+        raise ConfigValueError(
+            f"prior_prob={p!r} is too close to 0: the bias -log((1 - p) / p) it gives is {bias}, not a "
+            "finite number. Use a probability of at least 1e-300."
+        )
+    return bias

@@ -24,21 +24,23 @@ DeltaOrthogonal, DepthScaledNormal) is in ``_catalogue.py`` and re-exported here
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
+from . import _scaling, _trunc_normal
 from . import functional as F
-from .errors import ConfigTypeError, ConfigValueError, InitWarning
-from .registry import Registry, describe_value
+from .errors import ConfigError, ConfigTypeError, ConfigValueError, InitWarning
+from .registry import Registry, describe_value, exception_text, short_repr
 
 __all__ = [
     "INITIALIZERS",
@@ -92,15 +94,23 @@ class Initializer(Protocol):
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor: ...
 
 
-def _check_number(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigTypeError(f"{owner}: {name} must be a number, got {describe_value(value)}.")
-    if not math.isfinite(value):
-        raise ConfigValueError(f"{owner}: {name} must be finite, got {value!r}.")
+@contextlib.contextmanager
+def _prefixed(owner: str) -> Iterator[None]:
+    """Re-raise a ConfigTypeError or ConfigValueError from inside with ``owner: `` in front."""
+    try:
+        yield
+    except (ConfigTypeError, ConfigValueError) as exc:
+        raise type(exc)(f"{owner}: {exc}") from None
+
+
+def _check_number(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float, or a ConfigError naming ``owner`` and ``name``: a finite real number."""
+    with _prefixed(owner):
+        return F._real(value, name)
 
 
 def _check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ConfigValueError(
             f"{owner}: {name} must be one of {', '.join(repr(c) for c in choices)}, got "
             f"{describe_value(value)}."
@@ -132,23 +142,51 @@ class FillInit:
         raise NotImplementedError
 
     def check_tensor(self, tensor: Tensor, where: str) -> None:
-        """Raise a ConfigValueError if this initializer cannot fill ``tensor``."""
-        if self.random and not (tensor.is_floating_point() or tensor.is_complex()):
-            raise ConfigValueError(
-                f"{self.describe()} cannot fill {where}: it is a {tensor.dtype} tensor and "
-                "random fills need a floating-point one. Use a Constant rule for it."
-            )
-        if self.needs_fan:
-            try:
+        """Raise a ConfigValueError, naming ``where``, if ``fill`` cannot fill ``tensor`` well.
+
+        For every initializer of this package, passing this check means that ``fill`` on
+        that tensor does not raise and writes finite values: its layout is dense, its dtype
+        one the fill supports, its shape has the dimensions it needs, and every value the
+        fill computes is finite in its dtype (see :meth:`check_values`).
+        """
+        try:
+            if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_nested:
+                raise ConfigValueError(
+                    f"it is a {'quantized' if tensor.is_quantized else tensor.layout} tensor, and fills write "
+                    "dense (strided) tensors. Initialize it in your own code."
+                )
+            if self.random and tensor.dtype not in F.RANDOM_DTYPES:
+                raise ConfigValueError(
+                    f"it is a {tensor.dtype} tensor and random fills need a floating-point one (float16, "
+                    "bfloat16, float32 or float64). Use a Constant rule for it."
+                )
+            if self.needs_fan:
                 F.compute_fans(tensor.shape)
-            except ConfigValueError as exc:
-                raise ConfigValueError(f"{self.describe()} cannot fill {where}: {exc}") from None
+            self.check_values(tensor)
+        except ConfigValueError as exc:
+            raise ConfigValueError(f"{self.describe()} cannot fill {where}: {exc}") from None
+
+    def check_values(self, tensor: Tensor) -> None:
+        """Raise a ConfigValueError (a sentence about the tensor) if ``fill`` would fail on it.
+
+        Each initializer resolves its arguments here with the same function of
+        :mod:`torchinit.functional` that its ``fill`` calls, so the two cannot disagree.
+        Subclasses of your own may add conditions; the base accepts every tensor.
+        """
 
     def describe(self) -> str:
         """``Name(arg=value, ...)`` with every argument, e.g. ``Normal(mean=0, std=0.01)``."""
-        parts = [f"{f.name}={getattr(self, f.name):g}" if isinstance(getattr(self, f.name), float)
-                 else f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self) if f.init]
+        parts = [f"{f.name}={_show(getattr(self, f.name, None))}" for f in dataclasses.fields(self) if f.init]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _show(value: Any) -> str:
+    """A field value in a description: numbers with ``:g``, strings bare, the rest shortened."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value if len(value) <= 80 else value[:77] + "..."
+    return short_repr(value)
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Constant")
@@ -159,14 +197,8 @@ class Constant(FillInit):
     random: ClassVar[bool] = False
     val: float
 
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        if tensor.dtype == torch.bool and self.val not in (0, 1):
-            raise ConfigValueError(f"Constant(val={self.val}) cannot fill {where}: it is a bool tensor (val must be 0 or 1).")
-        if not (tensor.is_floating_point() or tensor.is_complex()) and float(self.val) != int(self.val):
-            raise ConfigValueError(
-                f"Constant(val={self.val}) cannot fill {where}: it is a {tensor.dtype} tensor and would be "
-                f"truncated to {int(self.val)}. Use a whole number."
-            )
+    def check_values(self, tensor: Tensor) -> None:
+        F._constant_args(tensor.dtype, self.val)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.constant_(tensor, self.val)
@@ -185,6 +217,9 @@ class Xavier(FillInit):
         super().__post_init__()
         _check_choice("Xavier", "distribution", self.distribution, F.DISTRIBUTIONS)
 
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._xavier_args(tensor.dtype, tensor.shape, self.gain, self.distribution)
+
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.xavier_(tensor, self.gain, self.distribution, generator=generator)  # type: ignore[arg-type]
 
@@ -202,6 +237,9 @@ class Normal(FillInit):
         if self.std < 0:
             raise ConfigValueError(f"Normal: std must be >= 0, got {self.std!r}.")
 
+    def check_values(self, tensor: Tensor) -> None:
+        F._normal_args(tensor.dtype, self.mean, self.std)
+
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.normal_(tensor, self.mean, self.std, generator=generator)
 
@@ -215,7 +253,9 @@ class TruncNormal(FillInit):
     nothing: mmengine configs rely on that, so the defaults stay silent. Bounds given
     otherwise that read like standard deviations (``a < 0 < b``) but lie 6 or more of them
     from the mean warn (:class:`~torchinit.InitWarning`): ``TruncNormal(std=0.02, a=-3, b=3)``
-    was probably meant as ``TruncNormalTF(std=0.02, a=-3, b=3)``.
+    was probably meant as ``TruncNormalTF(std=0.02, a=-3, b=3)``. A mean more than 2 std
+    outside ``[a, b]`` warns as ``torch.nn.init.trunc_normal_`` and mmengine do (the values
+    are drawn exactly all the same).
     """
 
     mean: float = 0.0
@@ -244,9 +284,14 @@ class TruncNormal(FillInit):
                 InitWarning,
                 stacklevel=3,
             )
+        _trunc_normal._warn_if_mean_is_far(float(self.mean), float(self.std), float(self.a), float(self.b), stacklevel=3)
+
+    def check_values(self, tensor: Tensor) -> None:
+        _trunc_normal._trunc_normal_args(tensor.dtype, self.mean, self.std, self.a, self.b)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.trunc_normal_(tensor, self.mean, self.std, self.a, self.b, generator=generator)
+        plan = _trunc_normal._trunc_normal_args(tensor.dtype, self.mean, self.std, self.a, self.b)
+        return _trunc_normal._trunc_normal_fill(tensor, plan, generator)  # warned on construction, not per tensor
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Uniform")
@@ -261,6 +306,9 @@ class Uniform(FillInit):
         super().__post_init__()
         if self.a > self.b:
             raise ConfigValueError(f"Uniform: needs a <= b, got a={self.a!r}, b={self.b!r}.")
+
+    def check_values(self, tensor: Tensor) -> None:
+        F._uniform_args(tensor.dtype, self.a, self.b)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.uniform_(tensor, self.a, self.b, generator=generator)
@@ -281,10 +329,11 @@ class Kaiming(FillInit):
         super().__post_init__()
         _check_choice("Kaiming", "mode", self.mode, ("fan_in", "fan_out"))
         _check_choice("Kaiming", "distribution", self.distribution, F.DISTRIBUTIONS)
-        try:
+        with _prefixed("Kaiming"):
             F.calculate_gain(self.nonlinearity, self.a)
-        except ConfigValueError as exc:
-            raise ConfigValueError(f"Kaiming: {exc}") from None
+
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._kaiming_args(tensor.dtype, tensor.shape, self.a, self.mode, self.nonlinearity, self.distribution)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.kaiming_(
@@ -298,6 +347,9 @@ class Caffe2Xavier(FillInit):
     """Caffe2's Xavier: U(±√(3/fan_in)); see :func:`torchinit.functional.caffe2_xavier_`."""
 
     needs_fan: ClassVar[bool] = True
+
+    def check_values(self, tensor: Tensor) -> None:
+        _scaling._kaiming_args(tensor.dtype, tensor.shape, *_scaling.CAFFE2_XAVIER)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.caffe2_xavier_(tensor, generator=generator)
@@ -371,9 +423,12 @@ class Pretrained:
         from ._state_dict import check_revise_keys
 
         try:
-            compiled = check_revise_keys(self.revise_keys)
-        except (ConfigTypeError, ConfigValueError) as exc:
-            raise type(exc)(f"Pretrained: {exc}") from None
+            with _prefixed("Pretrained"):
+                compiled = check_revise_keys(self.revise_keys)
+        except ConfigError:
+            raise
+        except Exception as exc:  # an iterable that raises, a pattern re cannot compile
+            raise ConfigValueError(f"Pretrained: revise_keys could not be read: {exception_text(exc)}") from exc
         object.__setattr__(self, "revise_keys", tuple((p.pattern, r) for p, r in compiled))
 
     def describe(self) -> str:
@@ -404,13 +459,17 @@ class BaseInit:
         bias_prob: float | None = None,
         layer: str | Sequence[str] | None = None,
     ) -> None:
-        _check_number(type(self).__name__, "bias", bias)
+        owner = type(self).__name__
+        _check_number(owner, "bias", bias)
         if bias_prob is not None:
-            bias = F.bias_init_with_prob(bias_prob)
+            with _prefixed(f"{owner}: bias_prob"):
+                bias = F.bias_init_with_prob(bias_prob)
         if layer is None:
             layer = []
         elif isinstance(layer, str):
             layer = [layer]
+        if not isinstance(layer, (list, tuple)) or not all(isinstance(name, str) for name in layer):
+            raise ConfigTypeError(f"{owner}: layer must be a class name or a list of them, got {describe_value(layer)}.")
         self.bias = bias
         self.layer = list(layer)
         self.wholemodule = False
@@ -435,10 +494,14 @@ PretrainedInit = Pretrained
 
 def describe_initializer(init: Any) -> str:
     """A short human name for any initializer object."""
-    describe = getattr(init, "describe", None)
-    if callable(describe):
-        return str(describe())
-    return getattr(init, "__name__", None) or type(init).__name__
+    try:
+        describe = getattr(init, "describe", None)
+        if callable(describe):
+            return str(describe())
+        name = getattr(init, "__name__", None)
+    except Exception:  # a describe() of your own that raises
+        name = None
+    return name if isinstance(name, str) and name else type(init).__name__
 
 
 # The catalogue beyond mmengine's set (torch.nn.init's, JAX's, TensorFlow's, depth-scaled),

@@ -9,26 +9,90 @@ when that part is registered; an arbitrary dotted path is never imported.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
-from .errors import ConfigKeyError, ConfigTypeError, RegistryError, UnknownTypeError
+from .errors import (
+    ConfigError,
+    ConfigKeyError,
+    ConfigTypeError,
+    ConfigValueError,
+    RegistryError,
+    TorchInitError,
+    UnknownTypeError,
+)
 
-__all__ = ["Registry", "build_from_cfg", "close_matches", "describe_value"]
+__all__ = ["Registry", "build_from_cfg", "close_matches", "describe_value", "short_repr"]
 
 T = TypeVar("T")
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened to ``limit`` characters, and never an exception.
+
+    An int too long to print (Python refuses past 4300 digits) reads ``~1e+400``; an object
+    whose ``repr`` raises or recurses without end (a list nested 3000 deep) reads as its type.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"{'-' if value < 0 else ''}~1e+{math.floor(math.log10(abs(value)))}"
+    else:
+        try:
+            text = repr(value)
+        except Exception:
+            text = f"<{type(value).__name__} object whose repr failed>"
+    if not isinstance(text, str):  # a __repr__ returning something else already raised above
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe_value(value: Any) -> str:
-    """``repr(value)`` and its type, shortened, for error messages."""
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} (of type {type(value).__name__})"
+    """``repr(value)`` and its type, shortened, for error messages (never raises)."""
+    return f"{short_repr(value)} (of type {type(value).__name__})"
+
+
+def read_mapping(mapping: Mapping[Any, Any], what: str) -> dict[Any, Any]:
+    """A plain dict with the items of ``mapping``, read once, or a ConfigError saying why not.
+
+    Mappings written by users may lie (``keys()`` naming a key that ``[]`` does not have) or
+    raise; a config error names ``what`` was being read instead of leaking their exception.
+    """
+    if type(mapping) is dict:
+        return dict(mapping)
+    try:
+        keys = list(mapping.keys())
+    except Exception as exc:
+        raise ConfigTypeError(
+            f"{what}: reading the keys of {describe_value(mapping)} raised {exception_text(exc)}. "
+            "Pass a plain dict."
+        ) from exc
+    items: dict[Any, Any] = {}
+    for key in keys:
+        try:
+            items[key] = mapping[key]
+        except KeyError:
+            raise ConfigValueError(
+                f"{what}: {type(mapping).__name__} lists the key {short_repr(key)} but has no value for it. "
+                "Pass a plain dict."
+            ) from None
+        except Exception as exc:
+            raise ConfigTypeError(
+                f"{what}: reading {short_repr(key)} from {type(mapping).__name__} raised "
+                f"{exception_text(exc)}. Pass a plain dict."
+            ) from exc
+    return items
+
+
+def check_keys(items: Mapping[Any, Any], what: str) -> None:
+    """Raise a ConfigTypeError unless every key of ``items`` is a str (an argument name)."""
+    for key in items:
+        if not isinstance(key, str):
+            raise ConfigTypeError(
+                f"{what}: keys must be argument names (str), got the key {describe_value(key)}."
+            )
 
 
 def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
@@ -89,7 +153,10 @@ class Registry:
         if not isinstance(force, bool):
             raise ConfigTypeError(f"force must be a bool, got {describe_value(force)}.")
         if name is not None and not isinstance(name, str):
-            names = list(name) if isinstance(name, Iterable) else None
+            try:
+                names = list(name) if isinstance(name, Iterable) else None
+            except Exception:  # an iterable that raises
+                names = None
             if not names or not all(isinstance(n, str) for n in names):
                 raise ConfigTypeError(
                     f"name must be None, a str or a non-empty list of str, got {describe_value(name)}."
@@ -208,13 +275,16 @@ class Registry:
 
 
 def _signature(target: Any) -> inspect.Signature | None:
-    """``inspect.signature``, cached for classes and functions (it is slow and called per rule)."""
+    """``inspect.signature``, cached for classes and functions (it is slow and called per rule).
+
+    None when there is none to read (builtins) or reading it raises (a hostile object).
+    """
     try:
         return _cached_signature(target)
-    except TypeError:  # unhashable callables
+    except Exception:  # unhashable callables, or a __hash__ that raises
         try:
             return inspect.signature(target)
-        except (TypeError, ValueError):
+        except Exception:
             return None
 
 
@@ -226,19 +296,21 @@ def _cached_signature(target: Any) -> inspect.Signature | None:
         return None
 
 
-def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str) -> None:
-    """Raise a ConfigTypeError naming the arguments ``target`` takes if ``kwargs`` has others."""
+def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str, *, skip: Collection[str] = ("self",)) -> None:
+    """Raise a ConfigTypeError naming the arguments ``target`` takes if ``kwargs`` has others.
+
+    Also when ``kwargs`` lacks a required argument. Parameters named in ``skip`` are not
+    the caller's to give (``self``; a fill function's tensor and generator).
+    """
     signature = _signature(target)
     if signature is None:  # builtins without a signature: let the call decide
         return
-    params = signature.parameters.values()
+    check_keys(kwargs, what)
+    params = [p for p in signature.parameters.values() if p.name not in skip]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return
-    accepted = [
-        p.name
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
+    named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    accepted = [p.name for p in named]
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         hints = "".join(did_you_mean(k, accepted) for k in unknown)
@@ -246,14 +318,7 @@ def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str) -> None:
             f"{what} got unexpected argument(s) {', '.join(repr(k) for k in unknown)}.{hints} "
             f"It takes: {', '.join(accepted) or '(no arguments)'}."
         )
-    missing = [
-        p.name
-        for p in params
-        if p.default is inspect.Parameter.empty
-        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        and p.name not in kwargs
-        and p.name != "self"
-    ]
+    missing = [p.name for p in named if p.default is inspect.Parameter.empty and p.name not in kwargs]
     if missing:
         raise ConfigTypeError(
             f"{what} is missing required argument(s) {', '.join(repr(m) for m in missing)}."
@@ -273,23 +338,55 @@ def build_from_cfg(
         ConfigTypeError: cfg is not a dict, or the class rejects an argument (named).
         ConfigKeyError: neither cfg nor default_args has ``type``.
         UnknownTypeError: ``type`` is not registered (close names listed).
+        ConfigError: the constructor raised (a TypeError becomes a ConfigTypeError, a
+            KeyError a ConfigKeyError, anything else a ConfigValueError; the original is
+            ``__cause__``). torchinit's own errors pass through as they are.
     """
+    what = f"a {registry.name} cfg"
     if not isinstance(cfg, Mapping):
-        raise ConfigTypeError(f"a {registry.name} cfg must be a dict, got {describe_value(cfg)}.")
+        raise ConfigTypeError(f"{what} must be a dict, got {describe_value(cfg)}.")
     if default_args is not None and not isinstance(default_args, Mapping):
         raise ConfigTypeError(f"default_args must be a dict or None, got {describe_value(default_args)}.")
-    args = dict(copy.copy(default_args) or {})
-    args.update(cfg)
+    args = read_mapping(default_args, "default_args") if default_args is not None else {}
+    args.update(read_mapping(cfg, what))
+    check_keys(args, what)
     if "type" not in args:
         raise ConfigKeyError(
-            f"a {registry.name} cfg needs a 'type' key naming one of: {', '.join(registry.names())}; "
-            f"got {dict(cfg)!r}."
+            f"{what} needs a 'type' key naming one of: {', '.join(registry.names())}; "
+            f"got {short_repr(cfg, 200)}."
         )
     obj_type = args.pop("type")
     target = registry.get(obj_type)
-    name = getattr(target, "__name__", repr(target))
-    check_kwargs(target, args, f"{registry.name} {name!r}")
+    name = short_repr(getattr(target, "__name__", target))
+    check_kwargs(target, args, f"{registry.name} {name}")
+    return call_constructor(target, args, f"building {registry.name} {name} from {short_repr(cfg, 200)}")
+
+
+def call_constructor(target: Any, args: Mapping[str, Any], what: str) -> Any:
+    """``target(**args)``; whatever it raises becomes a ConfigError naming ``what``.
+
+    torchinit's own errors and warnings (turned into errors by a filter) pass through as
+    they are; a TypeError becomes a ConfigTypeError, a KeyError a ConfigKeyError and
+    anything else a ConfigValueError, with the original as ``__cause__``.
+    """
     try:
         return target(**args)
-    except TypeError as exc:
-        raise ConfigTypeError(f"building {registry.name} {name!r} from {dict(cfg)!r} failed: {exc}") from exc
+    except (TorchInitError, Warning):
+        raise
+    except Exception as exc:
+        cls: type[ConfigError] = (
+            ConfigTypeError if isinstance(exc, TypeError)
+            else ConfigKeyError if isinstance(exc, KeyError)
+            else ConfigValueError
+        )
+        raise cls(f"{what} failed: {exception_text(exc)}") from exc
+
+
+def exception_text(exc: BaseException, limit: int = 300) -> str:
+    """``the message (TypeError)``, shortened, and never an exception itself."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "its message could not be read"
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{text} ({type(exc).__name__})"
