@@ -14,7 +14,8 @@ never allocated and filled first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -23,8 +24,9 @@ from torch import Tensor, nn
 from ._plan_items import Call, Fill
 from ._planner import Planner
 from ._txn import Transaction
+from .distributed import sharded
 from .engine import _check_run_args, _run, derive_seed, plan_model
-from .errors import ConfigTypeError, InitStateError
+from .errors import ConfigTypeError, ConfigValueError, InitStateError
 from .registry import describe_value
 from .report import InitReport
 
@@ -99,13 +101,15 @@ def materialize(
         else:
             uncovered += [f"{name}.{a}" if name else a for a in missing]
     if uncovered:
-        shown = ", ".join(uncovered[:20]) + (f" and {len(uncovered) - 20} more" if len(uncovered) > 20 else "")
         raise InitStateError(
-            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {shown}. Nothing covers "
+            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {_shown(uncovered)}. Nothing covers "
             "them: no init_cfg rule, no checkpoint key, and their module has no reset_parameters(). Add a "
             "rule (e.g. dict(type='Constant', val=1, layer='RMSNorm')), give the module a "
             "reset_parameters(), or load them with Pretrained. The model is still on the meta device."
         )
+
+    if seed is None:
+        _check_unseeded_resets(to_reset)
 
     def prepare(txn: Transaction) -> None:
         _allocate(planner, fills, target, dtype)
@@ -124,6 +128,24 @@ def materialize(
     return _run(planner, seed, num_threads, mode, prepare, progress)
 
 
+def _shown(names: list[str], most: int = 20) -> str:
+    """The first ``most`` names, and how many more there are."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _check_unseeded_resets(modules: list[tuple[str, nn.Module]]) -> None:
+    """Without a seed, ``reset_parameters()`` of a module holding DTensors cannot give one tensor."""
+    names = [f"{name}.{attr}" if name else attr for name, m in modules
+             for attr, t in [*m._parameters.items(), *m._buffers.items()] if sharded.is_sharded(t)]
+    if names:
+        raise ConfigValueError(
+            f"materialize() would fill the sharded tensor(s) {_shown(names)} with their module's reset_parameters() "
+            "without a seed: each rank would draw from its own global generator and the shards would not form "
+            "one tensor. Pass seed=... (the same on every rank), or cover them with init_cfg rules. The model "
+            "is still on the meta device."
+        )
+
+
 def _opaque_modules(planner: Planner) -> set[int]:
     """Modules inside the subtree of a user-written init_weights (trusted to cover them)."""
     inside: set[int] = set()
@@ -140,6 +162,8 @@ def _opaque_modules(planner: Planner) -> set[int]:
 
 def _allocate(planner: Planner, fills: dict[tuple[int, str], Fill], device: torch.device,
               dtype: torch.dtype | None) -> None:
+    """Give every meta tensor memory on ``device`` (a DTensor: its local shard only, keeping its
+    mesh and placements); tensors a checkpoint fills get their values here."""
     done: dict[int, Tensor] = {}
     for _, m in planner.order:
         for table, is_param in ((m._parameters, True), (m._buffers, False)):
@@ -149,11 +173,15 @@ def _allocate(planner: Planner, fills: dict[tuple[int, str], Fill], device: torc
                 if id(t) not in done:
                     want = dtype if (dtype is not None and t.is_floating_point()) else t.dtype
                     fill = fills.get((id(m), attr))
-                    if fill is not None and fill.value is not None:
+                    if fill is not None and fill.value is not None and not sharded.is_sharded(t):
                         data = fill.value.to(device=device, dtype=want)
-                        fill.done = True
                     else:
-                        data = torch.empty(t.shape, device=device, dtype=want)
+                        data = sharded.empty_like(t, device, want)
+                    if fill is not None and fill.value is not None:
+                        if sharded.is_sharded(data):
+                            with torch.no_grad():
+                                sharded.copy_value(data, fill.value)
+                        fill.done = True
                     done[id(t)] = nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
                 table[attr] = done[id(t)]
 
@@ -164,9 +192,34 @@ def _reset(modules: list[tuple[str, nn.Module]], seed: int | None, device: torch
         reset = getattr(m, "reset_parameters", None)
         if not callable(reset):
             reset = m.reset_running_stats
-        if seed is None:
-            reset()
-            continue
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(derive_seed(seed, f"{name}#reset_parameters"))
-            reset()
+        with _whole_tensors(m, name, seed):
+            if seed is None:
+                reset()
+                continue
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(derive_seed(seed, f"{name}#reset_parameters"))
+                reset()
+
+
+@contextmanager
+def _whole_tensors(m: nn.Module, name: str, seed: int | None) -> Iterator[None]:
+    """Let ``reset_parameters()`` of ``m`` write whole tensors: each DTensor of ``m`` is replaced
+    by a plain tensor of its global shape while it runs, then keeps its own part of it (the
+    values one process gets; one module's tensors at a time)."""
+    tables = (m._parameters, m._buffers)
+    swapped = [(table, attr, t) for table in tables for attr, t in table.items() if sharded.is_sharded(t)]
+    if not swapped:
+        yield
+        return
+    for table, attr, t in swapped:
+        sharded.check_layout(t, f"{name}.{attr}" if name else attr)
+        full = torch.empty(t.shape, dtype=t.dtype, device=t.to_local().device)
+        table[attr] = nn.Parameter(full, requires_grad=t.requires_grad) if table is m._parameters else full
+    try:
+        yield
+        with torch.no_grad():
+            for table, attr, t in swapped:
+                sharded.copy_value(t, table[attr].detach())
+    finally:
+        for table, attr, t in swapped:
+            table[attr] = t

@@ -33,7 +33,7 @@ from .initializers import (
 )
 from .report import ParamRecord
 
-__all__ = ["Promise", "promise_of"]
+__all__ = ["Promise", "fan_of", "promise_of", "scaling_of"]
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,21 @@ def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, fl
     return mean + std * shift, std * math.sqrt(max(1 + edge - shift * shift, 0.0))
 
 
-def _scaled(shape: tuple[int, ...], gain: float, mode: str, distribution: str, formula: str) -> Promise:
-    """Zero mean, std ``gain / sqrt(fan)``; the range of the uniform or the ±2-std truncated normal."""
+def fan_of(shape: tuple[int, ...], mode: str) -> float:
+    """The fan a variance-scaling rule divides by: fan_in, fan_out, their mean or geometric mean."""
     fan_in, fan_out = F.compute_fans(shape)
-    fan = {
+    return {
         "fan_in": fan_in,
         "fan_out": fan_out,
         "fan_avg": (fan_in + fan_out) / 2,
         "fan_geo_avg": math.sqrt(fan_in * fan_out),
     }[mode]
+
+
+def _scaled(shape: tuple[int, ...], gain: float, mode: str, distribution: str, formula: str) -> Promise:
+    """Zero mean, std ``gain / sqrt(fan)``; the range of the uniform or the ±2-std truncated normal."""
+    fan_in, fan_out = F.compute_fans(shape)
+    fan = fan_of(shape, mode)
     std = gain / math.sqrt(fan)
     bound = math.inf
     if distribution == "uniform":
@@ -122,23 +128,33 @@ _PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise]] = {
         text=f"std {i.std:g} cut to [{i.a:g}, {i.b:g}]",
     ),
     TruncNormalTF: lambda i, s: _trunc_tf(i),
-    Xavier: lambda i, s: _scaled(
-        s, i.gain, "fan_avg", i.distribution, f"{_gain_text(i.gain)}sqrt(2/(fan_in+fan_out))"
-    ),
-    Kaiming: lambda i, s: _scaled(
-        s,
-        F.calculate_gain(i.nonlinearity, i.a),
-        i.mode,
-        i.distribution,
-        f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
-    ),
-    Caffe2Xavier: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
-    VarianceScaling: lambda i, s: _scaled(
-        s, math.sqrt(i.scale), i.mode, i.distribution, f"sqrt({i.scale:g}/{i.mode})"
-    ),
-    LeCunNormal: lambda i, s: _scaled(s, 1.0, "fan_in", "truncated_normal", "sqrt(1/fan_in)"),
-    LeCunUniform: lambda i, s: _scaled(s, 1.0, "fan_in", "uniform", "sqrt(1/fan_in)"),
 }
+
+# The variance-scaling rules: (gain, mode, distribution) of each, and the std formula shown.
+_SCALINGS: dict[type, Callable[[Any], tuple[float, str, str]]] = {
+    Xavier: lambda i: (i.gain, "fan_avg", i.distribution),
+    Kaiming: lambda i: (F.calculate_gain(i.nonlinearity, i.a), i.mode, i.distribution),
+    Caffe2Xavier: lambda i: (1.0, "fan_in", "uniform"),
+    VarianceScaling: lambda i: (math.sqrt(i.scale), i.mode, i.distribution),
+    LeCunNormal: lambda i: (1.0, "fan_in", "truncated_normal"),
+    LeCunUniform: lambda i: (1.0, "fan_in", "uniform"),
+}
+_FORMULAS: dict[type, Callable[[Any], str]] = {
+    Xavier: lambda i: f"{_gain_text(i.gain)}sqrt(2/(fan_in+fan_out))",
+    Kaiming: lambda i: f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
+    VarianceScaling: lambda i: f"sqrt({i.scale:g}/{i.mode})",
+}
+_PROMISES.update({
+    cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS[c](i) if c in _FORMULAS else "sqrt(1/fan_in)")
+    for cls in _SCALINGS
+})
+
+
+def scaling_of(init: Any) -> tuple[float, str, str] | None:
+    """``(gain, mode, distribution)`` of a variance-scaling initializer (Xavier, Kaiming, LeCun...,
+    or a subclass keeping its ``fill``): its std is ``gain / sqrt(fan)``. None for the others."""
+    cls = _promise_class(type(init))
+    return _SCALINGS[cls](init) if cls in _SCALINGS else None
 
 _DESCRIBED = re.compile(r"^(\w+)\((.*)\)$")
 

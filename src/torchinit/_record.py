@@ -1,6 +1,6 @@
 """The reproducibility record: everything needed to redo one initialization, as one JSON.
 
-The config, the seed and mode, the torch and torchinit versions, the SHA-256 of every
+The config, the seed, its scheme and the mode, the torch and torchinit versions, the SHA-256 of every
 checkpoint that was read, and how many modules and tensors each rule reached. Two runs with
 equal records start from the same weights (seeded runs are bit-identical on one device).
 """
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._download import cache_path
+from .distributed.bands import describe_scheme
 from .report import InitReport
 
 __all__ = ["checkpoint_sha256", "reproducibility_record"]
@@ -82,8 +83,10 @@ def reproducibility_record(
         model: adds the parameter count.
 
     Returns:
-        ``{'torchinit', 'torch', 'python', 'seed', 'compat', 'config', 'checkpoints',
-        'rules', 'sources', 'tensors'[, 'parameters']}``; each checkpoint with its source,
+        ``{'torchinit', 'torch', 'python', 'seed', 'seed_scheme', 'compat', 'config',
+        'checkpoints', 'rules', 'sources', 'tensors'[, 'parameters']}``; ``seed_scheme`` says how
+        a seeded run derives each tensor's values from the seed (the band scheme, see
+        docs/distributed.md; None unseeded); each checkpoint with its source,
         ``sha256`` (None when not a local or cached file) and load counts; each rule with
         where it is and the modules and tensors it set.
 
@@ -105,6 +108,7 @@ def reproducibility_record(
         "torch": torch.__version__,
         "python": platform.python_version(),
         "seed": report.seed,
+        "seed_scheme": describe_scheme() if report.seed is not None else None,
         "compat": report.compat,
         "config": _plain(config),
         "checkpoints": [

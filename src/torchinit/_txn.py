@@ -48,6 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from ._plan_items import Call, Ref, Slot, join, preorder
+from .distributed import fills, sharded
 from .errors import InitApplyError, TorchInitError
 from .module import get_is_init, is_init_owner, set_is_init
 
@@ -109,7 +110,9 @@ class Provenance:
 
 
 def _storage_of(t: Tensor) -> int:
+    """The address of ``t``'s storage (a DTensor's: its local shard's); 0 for none."""
     try:
+        t = sharded.local_tensor(t)
         return t.untyped_storage().data_ptr() if not t.is_meta and t.numel() else 0
     except (RuntimeError, NotImplementedError):  # sparse and other storage-less layouts
         return 0
@@ -271,26 +274,52 @@ class Transaction:
 
     # ------------------------------------------------------------------ performing
     def generator(self, write: _Write, tensor: Tensor) -> torch.Generator | None:
+        """The generator of a whole-tensor draw: seeded ``derive_seed(seed, name)``; None unseeded."""
         if write.seed is None or write.op is not None or not getattr(write.init, "random", True):
             return None
         gen = torch.Generator(device=tensor.device)
         gen.manual_seed(derive_seed(write.seed, write.name))
         return gen
 
+    def _target(self, write: _Write) -> Tensor | None:
+        """The tensor ``write`` is for, if it is still in its slot."""
+        t = write.slot.current()
+        return None if t is None or t.is_meta or id(t) != write.tensor_id else t
+
+    def check(self, write: _Write) -> None:
+        """Raise, before anything is written, if ``write`` cannot be done on a sharded tensor."""
+        t = self._target(write)
+        if t is None or not sharded.is_sharded(t):
+            return
+        if write.op is not None:
+            call = self.calls[-1] if self.calls else None
+            fills.check_op(write.op[0], t, write.name, _call_text(call) if call is not None else "user code")
+        elif write.value is None:
+            fills.check_fill(write.init, t, write.seed, write.name)
+        else:
+            sharded.check_layout(t, write.name)
+
+    def pieces(self, write: _Write) -> list[fills.Piece]:
+        """The work of one write (see torchinit.distributed.fills): a fill's bands, or one piece."""
+        t = self._target(write)
+        if t is None:
+            return []
+        if write.value is not None:
+            value = write.value
+            return [fills.Piece(t.numel(), lambda: sharded.copy_value(t, value))]
+        if write.op is not None:
+            func, args, kwargs = write.op
+            return [fills.Piece(t.numel(), lambda: func(t.detach(), *args[1:], **kwargs))]
+        return fills.fill_pieces(write.init, t, write.seed, write.name, lambda: self.generator(write, t))
+
     def perform(self, write: _Write) -> int:
         """Do one write now; returns the elements written (0 if its tensor is gone)."""
-        t = write.slot.current()
-        if t is None or t.is_meta or id(t) != write.tensor_id:
-            return 0
+        self.check(write)
         with torch.no_grad():
-            if write.value is not None:
-                t.copy_(write.value)
-            elif write.op is not None:
-                func, args, kwargs = write.op
-                func(t.detach(), *args[1:], **kwargs)
-            else:
-                write.init.fill(t, generator=self.generator(write, t))
-        return t.numel()
+            for piece in self.pieces(write):
+                piece.run()
+        t = self._target(write)
+        return t.numel() if t is not None else 0
 
     def flush(self, key: tuple[int, str]) -> None:
         """Perform the pending write of ``key`` now (user code is about to read the tensor)."""
@@ -332,23 +361,46 @@ class Transaction:
                 _reraise(exc, "writing the values the plan checked")
 
     def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
+        """Perform checked writes; seeded ones piece by piece on a thread pool, largest first
+        (each band has its own generator, so the values do not depend on the schedule)."""
+        for w in writes:  # a sharded write that cannot be done fails here, before any of them
+            self.check(w)
         lock = threading.Lock()
         counter = [done]
+        jobs = [(w, self.pieces(w)) for w in writes]
+        left = {id(w): len(pieces) for w, pieces in jobs}
 
-        def one(w: _Write) -> None:
-            n = self.perform(w)
+        def finished(w: _Write) -> None:
             if self.progress is not None:
                 with lock:
-                    counter[0] += n
-                    self.progress(counter[0], total)
+                    left[id(w)] -= 1
+                    if left[id(w)] <= 0:
+                        counter[0] += _numel(w)
+                        self.progress(counter[0], total)
 
+        def one(w: _Write, piece: fills.Piece) -> None:
+            with torch.no_grad():
+                piece.run()
+            finished(w)
+
+        for w, pieces in jobs:
+            if not pieces:
+                left[id(w)] = 0
+                finished(w)
         threads = self.num_threads or torch.get_num_threads()
-        if all(w.seed is None for w in writes) or threads <= 1 or len(writes) <= 1 or sum(_numel(w) for w in writes) < _PARALLEL_MIN:
-            for w in writes:
-                one(w)
+        parallel = [(w, p) for w, pieces in jobs for p in pieces if p.parallel and w.seed is not None]
+        if threads <= 1 or len(parallel) <= 1 or sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
+            for w, pieces in jobs:
+                for piece in pieces:
+                    one(w, piece)
             return
-        with ThreadPoolExecutor(max_workers=min(threads, len(writes))) as pool:
-            for future in [pool.submit(one, w) for w in sorted(writes, key=lambda w: -_numel(w))]:
+        chosen = {id(p) for _, p in parallel}
+        for w, pieces in jobs:  # whole sharded tensors (one at a time) and unseeded writes, in order
+            for piece in pieces:
+                if id(piece) not in chosen:
+                    one(w, piece)
+        with ThreadPoolExecutor(max_workers=min(threads, len(parallel))) as pool:
+            for future in [pool.submit(one, w, p) for w, p in sorted(parallel, key=lambda wp: -wp[1].elements)]:
                 future.result()
 
     @contextmanager
@@ -484,6 +536,11 @@ class _Guard(TorchDispatchMode):
         if not hits:
             return func(*args, **kwargs)
         call = txn.calls[-1] if txn.calls else None
+        if torch.Tag.nondeterministic_seeded in func.tags:  # random numbers into a sharded tensor
+            who = _call_text(call) if call is not None else "user code"
+            for slot in (slot for _, slots in hits for slot in slots):
+                if (t := slot.current()) is not None:
+                    fills.check_op(func, t, slot.name, who)
         if (call is not None and func in _DEFERRABLE and len(written) == 1 and written[0] is args[0]
                 and kwargs.get("generator") is None and not any(isinstance(a, Tensor) for a in flat[1:])):
             target = args[0]

@@ -12,7 +12,10 @@ For each parameter :func:`health_check` compares the values with what the rule t
 * NaN or Inf in any parameter or floating-point buffer;
 * an all-zero parameter that no rule asked to be zero (a forgotten rule, a layer that
   starts at zero, a checkpoint key that did not load);
-* weights tied before initialization (``tied_parameters``) that are no longer the same tensor.
+* weights tied before initialization (``tied_parameters``) that are no longer the same tensor;
+* on a sharded model (DTensor parameters), shards of a random tensor that are identical on
+  different ranks. Statistics of a DTensor are those of the whole tensor, gathered from every
+  rank's shard: call the check on every rank (it is collective).
 
 The statistical checks allow six standard errors of the estimate (plus 0.1% for rounding),
 so a correct fill fails them essentially never; tensors of a few elements are in effect only
@@ -32,6 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from ._promises import Promise, promise_of
+from .distributed.sharded import is_sharded
+from .distributed.stats import Stats, repeated_shards, sharded_stats, tensor_stats
 from .report import InitReport, ParamRecord
 
 __all__ = ["HealthFinding", "HealthReport", "TensorHealth", "health_check", "tied_parameters"]
@@ -46,7 +51,8 @@ ROUNDING = 1e-3  # relative slack on a std for float rounding
 @dataclass
 class HealthFinding:
     """One problem: ``kind`` is ``'nonfinite'``, ``'std'``, ``'mean'``, ``'range'``, ``'constant'``,
-    ``'zero'`` or ``'tie'``; ``name`` the tensor (or tied names joined by ``' = '``)."""
+    ``'zero'``, ``'tie'`` or ``'repeated'`` (a sharded tensor whose ranks hold different parts
+    but the same numbers); ``name`` the tensor (or tied names joined by ``' = '``)."""
 
     severity: Severity
     kind: str
@@ -191,15 +197,20 @@ def health_check(
         report = getattr(model, "init_report", None)
     records = report.params if report is not None else {}
     result = HealthReport(ties=[tuple(t) for t in ties] if ties is not None else tied_parameters(model))
+    shards: list[tuple[str, Tensor]] = []
     for name, param in model.named_parameters():
         if param.is_meta:
             result.skipped += 1
             continue
-        record = records.get(name)
-        _check_tensor(result, name, param.detach(), record)
+        t = param.detach()
+        if is_sharded(t):
+            shards.append((name, t))
+        _check_tensor(result, name, t, records.get(name))
     for name, buf in model.named_buffers():
-        if not buf.is_meta and buf.is_floating_point() and buf.numel() and not torch.isfinite(buf).all():
+        if not buf.is_meta and buf.is_floating_point() and not _stats(buf.detach()).finite:
             result.findings.append(HealthFinding("error", "nonfinite", name, "the buffer holds NaN or Inf."))
+    if shards:
+        _check_repeated(result, shards)
     for group in result.ties:
         tensors = [_lookup(model, n) for n in group]
         if any(t is None or t is not tensors[0] for t in tensors):
@@ -218,29 +229,31 @@ def health_check(
     return result
 
 
+def _stats(t: Tensor) -> Stats:
+    """The statistics of the whole tensor (a DTensor's from every rank's shard)."""
+    return sharded_stats(t) if is_sharded(t) else tensor_stats(t)
+
+
 def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecord | None) -> None:
     source = record.source if record is not None else "none"
     rule = record.initializer if record is not None else None
     promise = promise_of(record) if record is not None else None
     numeric = t.is_floating_point() or t.is_complex()
-    values = t.float() if t.is_floating_point() else (t.abs() if t.is_complex() else t).double()
-    n = t.numel()
-    std, mean = (
-        torch.std_mean(values) if n > 1 else (torch.zeros(()), values.mean() if n else torch.zeros(()))
-    )
-    health = TensorHealth(name, tuple(t.shape), source, rule, float(mean), float(std), promise)
+    stats = _stats(t)
+    n = stats.n
+    health = TensorHealth(name, tuple(t.shape), source, rule, stats.mean, stats.std, promise)
     result.tensors.append(health)
     add = result.findings.append
     if n == 0:
         return
-    if numeric and not torch.isfinite(t).all():
+    if numeric and not stats.finite:
         health.ok = False
         add(HealthFinding("error", "nonfinite", name, f"holds NaN or Inf ({_origin(record)})."))
         return
     if (
         numeric
         and source != "pretrained"
-        and not t.any()
+        and not stats.nonzero
         and not (promise and promise.constant and promise.mean == 0)
     ):
         health.ok = False
@@ -254,8 +267,8 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
     if promise is None or t.is_complex():
         return
     if promise.constant:
-        target = torch.as_tensor(promise.mean, dtype=t.dtype)
-        if not bool((t == target).all()):
+        target = float(torch.as_tensor(promise.mean, dtype=t.dtype))
+        if not stats.low == stats.high == target:
             health.ok = False
             add(
                 HealthFinding(
@@ -263,12 +276,12 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
                     "constant",
                     name,
                     f"should be all {promise.mean:g} ({rule}), but ranges over "
-                    f"[{float(values.min()):.4g}, {float(values.max()):.4g}].",
+                    f"[{stats.low:.4g}, {stats.high:.4g}].",
                 )
             )
         return
     slack = 1e-6 * max(1.0, abs(promise.low), abs(promise.high)) if math.isfinite(promise.high) else 0.0
-    low, high = float(values.min()), float(values.max())
+    low, high = stats.low, stats.high
     if low < promise.low - slack or high > promise.high + slack:
         health.ok = False
         add(
@@ -301,6 +314,27 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
                 "mean",
                 name,
                 f"mean {health.mean:.4g}, but {rule} promises {promise.mean:.4g} over {n} values.",
+            )
+        )
+
+
+def _check_repeated(result: HealthReport, shards: list[tuple[str, Tensor]]) -> None:
+    """Shards of different parts of a random tensor that hold the same numbers on different ranks."""
+    varied = {h.name for h in result.tensors if h.std > 0}
+    for name, ranks in repeated_shards(shards).items():
+        if name not in varied:
+            continue  # a constant is the same everywhere, and that is right
+        for health in result.tensors:
+            if health.name == name:
+                health.ok = False
+        result.findings.append(
+            HealthFinding(
+                "error",
+                "repeated",
+                name,
+                f"the shards on ranks {', '.join(map(str, ranks))} hold different parts of it but the same numbers: "
+                "every rank drew alike (a random fill through DTensor, or the same global seed on every rank). "
+                "Initialize it with torchinit and seed=... (sharding-invariant), or before sharding.",
             )
         )
 

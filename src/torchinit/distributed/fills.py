@@ -1,0 +1,153 @@
+"""One planned fill as pieces of work: bands of one tensor, or of one rank's shard of it.
+
+The transaction (:mod:`torchinit._txn`) performs a fill by running its pieces: on the
+calling thread, or, for seeded fills, on its thread pool, so that one big tensor is filled
+by every core. What each piece writes follows the band scheme (:mod:`.bands`):
+
+* unseeded, or not random: the initializer's own ``fill`` on the tensor, as always (on a
+  DTensor only elementwise constants; a random fill without a seed is refused);
+* seeded, one band, or an initializer that is not elementwise: the whole tensor from one
+  generator seeded ``derive_seed(seed, name)``; a DTensor draws the whole tensor on its
+  rank and keeps its part (one such tensor at a time: ``Piece.parallel`` is False);
+* seeded and elementwise over several bands: one piece per group of bands, each band from
+  its own generator; a DTensor draws only the bands its shard overlaps, into its shard.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigValueError, InitStateError
+from ..initializers import describe_initializer
+from . import sharded
+from .bands import BandGrid, Draw, band_draw
+
+__all__ = ["PIECE_ELEMENTS", "Piece", "check_fill", "check_op", "fill_pieces"]
+
+# Elements per piece of a banded fill: big enough that scheduling costs nothing (a few µs per
+# ~1 ms piece), small enough that two threads finish one big tensor together.
+PIECE_ELEMENTS = 1 << 20
+
+Generators = Callable[[], "torch.Generator | None"]
+
+
+@dataclass
+class Piece:
+    """Part of one write. ``elements``: its size (the pool runs the largest first);
+    ``parallel``: it may run beside other pieces (False when it holds a whole tensor)."""
+
+    elements: int
+    run: Callable[[], Any]
+    parallel: bool = True
+
+
+def _placements(t: Tensor) -> str:
+    return f"a DTensor with placements {tuple(t.placements)}"
+
+
+def check_fill(init: Any, tensor: Tensor, seed: int | None, name: str) -> None:
+    """Raise, before anything is written, if ``init`` cannot fill the sharded ``tensor``."""
+    if not sharded.is_sharded(tensor):
+        return
+    sharded.check_layout(tensor, name)
+    if seed is None and getattr(init, "random", True):
+        raise ConfigValueError(
+            f"{name} is {_placements(tensor)} and {describe_initializer(init)} draws random numbers, but no seed "
+            "was given. Without one each rank would draw from its own global generator and the shards would not "
+            "form one tensor. Pass seed=... (the same on every rank)."
+        )
+
+
+def check_op(func: Any, tensor: Tensor, name: str, who: str) -> None:
+    """Raise if ``func`` (an op of user code, run by ``who``) draws random numbers into a DTensor."""
+    if sharded.is_sharded(tensor) and torch.Tag.nondeterministic_seeded in getattr(func, "tags", ()):
+        raise InitStateError(
+            f"{who} draws random numbers into {name} ({func}), which is {_placements(tensor)}. DTensor's random "
+            "ops do not give one consistent tensor (on a CPU mesh every rank draws the same numbers for its own "
+            "shard). Set it with an init_cfg rule (e.g. dict(type='Normal', std=0.02, layer=...)), which torchinit "
+            "fills shard by shard with a seed, or initialize before sharding."
+        )
+
+
+def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: Generators) -> list[Piece]:
+    """The pieces that fill ``tensor`` (plain or DTensor) with ``init`` under ``seed``.
+
+    ``whole()`` makes the generator of a whole-tensor draw (seeded ``derive_seed(seed, name)``;
+    None unseeded). Call :func:`check_fill` first.
+    """
+    shape = tuple(tensor.shape)
+    random = getattr(init, "random", True)
+    if not sharded.is_sharded(tensor):
+        if not random or seed is None:
+            return [Piece(tensor.numel(), functools.partial(init.fill, tensor, generator=None))]
+        draw, grid = band_draw(init, shape), BandGrid.of(shape)
+        if draw is None or grid.count == 1:
+            return [Piece(tensor.numel(), lambda: init.fill(tensor, generator=whole()))]
+        return _band_pieces(draw, grid, seed, name, tensor, sharded.Box((0,) * len(shape), shape))
+    local = tensor.to_local()
+    draw = band_draw(init, shape)
+    if not random and draw is not None:  # a constant: every part is the same
+        return [Piece(local.numel(), functools.partial(init.fill, local, generator=None))]
+    grid = BandGrid.of(shape)
+    box = sharded.local_box(tensor)
+    if draw is None or grid.count == 1 or box is None:
+        return [Piece(tensor.numel(), lambda: _whole(init, draw, grid, seed, name, tensor, whole), parallel=False)]
+    return _band_pieces(draw, grid, seed, name, local, box)
+
+
+def _whole(init: Any, draw: Draw | None, grid: BandGrid, seed: int | None, name: str, tensor: Tensor,
+           whole: Generators) -> None:
+    """Make the whole tensor on this rank as one process would, and keep this rank's part."""
+    local = tensor.to_local()
+    full = torch.empty(grid.shape, dtype=local.dtype, device=local.device)
+    if draw is None or grid.count == 1 or seed is None:
+        init.fill(full, generator=whole())
+    else:
+        _draw_bands(draw, grid, seed, name, full, sharded.Box((0,) * len(grid.shape), grid.shape),
+                    range(grid.count))
+    local.copy_(sharded.keep_local(full, tensor))
+
+
+def _band_pieces(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box) -> list[Piece]:
+    if box.numel() == 0:
+        return []
+    bands = grid.overlapping(box.offsets[0], box.offsets[0] + box.sizes[0])
+    band_size = grid.band_rows * grid.row_size
+    per_piece = max(1, PIECE_ELEMENTS // max(band_size, 1))
+    return [
+        Piece(len(group) * band_size, functools.partial(_draw_bands, draw, grid, seed, name, local, box, group))
+        for group in (bands[i : i + per_piece] for i in range(0, len(bands), per_piece))
+    ]
+
+
+def _draw_bands(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box,
+                bands: range) -> None:
+    """Fill ``local`` (the part ``box`` of the global tensor) where it overlaps ``bands``.
+
+    A band wholly inside the part, and contiguous there, is drawn in place; any other is drawn
+    into one scratch band (its full rows: the values must not depend on the split) and the
+    overlap copied.
+    """
+    r0, r1 = box.offsets[0], box.offsets[0] + box.sizes[0]
+    whole_rows = box.sizes[1:] == grid.shape[1:]
+    scratch: Tensor | None = None
+    for k in bands:
+        b0, b1 = grid.rows_of(k)
+        a0, a1 = max(b0, r0), min(b1, r1)
+        generator = torch.Generator(device=local.device)
+        generator.manual_seed(grid.seed(seed, name, k))
+        target = local[a0 - r0 : a1 - r0]
+        if (a0, a1) == (b0, b1) and whole_rows and target.is_contiguous():
+            draw(target, generator, b0)
+            continue
+        if scratch is None:
+            scratch = torch.empty(grid.band_rows * grid.row_size, dtype=local.dtype, device=local.device)
+        band = scratch[: (b1 - b0) * grid.row_size].view((b1 - b0, *grid.shape[1:]))
+        draw(band, generator, b0)
+        target.copy_(band[(slice(a0 - b0, a1 - b0), *box.slices()[1:])])

@@ -1,0 +1,121 @@
+"""The band seed scheme in one process: what a seeded tensor's values are, band by band."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, initialize, reproducibility_record
+from torchinit._txn import derive_seed
+from torchinit.distributed import BAND_ELEMENTS, SCHEME
+from torchinit.distributed.bands import BandGrid, band_draw, band_size
+from torchinit.distributed.fills import _draw_bands
+from torchinit.distributed.sharded import Box
+
+from _distributed_cases import ARGS, initializer_cases
+
+ELEMENTWISE = {"Caffe2Xavier", "Constant", "DepthScaledNormal", "EmbeddingNormal", "Kaiming", "LeCunNormal",
+               "LeCunUniform", "Normal", "Ones", "TruncNormal", "TruncNormalTF", "Uniform", "VarianceScaling",
+               "Xavier", "Zeros"}
+WHOLE_TENSOR = {"DeltaOrthogonal", "Dirac", "Eye", "Orthogonal", "Sparse"}
+
+
+def _holder(shape: tuple[int, ...]) -> nn.Module:
+    module = nn.Module()
+    module.weight = nn.Parameter(torch.zeros(shape))
+    return module
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_every_registered_initializer_is_either_drawn_by_bands_or_whole() -> None:
+    names = {n for n in WEIGHT_INITIALIZERS.names() if WEIGHT_INITIALIZERS.get(n).__module__.startswith("torchinit.")}
+    names -= {"Pretrained"}
+    assert names == ELEMENTWISE | WHOLE_TENSOR, "classify the new initializer here and in docs/distributed.md"
+    for name in names:
+        init = WEIGHT_INITIALIZERS.build(dict(type=name, **ARGS.get(name, {})))
+        assert (band_draw(init, (64, 48)) is not None) == (name in ELEMENTWISE), name
+
+
+@pytest.mark.parametrize("case", initializer_cases(), ids=lambda c: f"{c[0]}-{'x'.join(map(str, c[2]))}")
+def test_a_tensor_of_one_band_keeps_the_values_of_one_generator_seeded_by_its_name(case: tuple) -> None:
+    name, rule, shape = case
+    model = _holder(shape)
+    initialize(model, rule, seed=7)
+    want = torch.zeros(shape)
+    init = WEIGHT_INITIALIZERS.build({k: v for k, v in rule.items() if k != "param"})
+    init.fill(want, generator=_generator(derive_seed(7, "weight")) if init.random else None)
+    assert torch.equal(model.weight.detach(), want)
+
+
+def test_a_tensor_of_several_bands_draws_each_band_from_its_own_generator() -> None:
+    model = _holder((50, 30))
+    with band_size(64):  # 2 rows of 30 per band: 25 bands
+        initialize(model, dict(type="Normal", std=0.02, param="weight"), seed=3)
+    want = torch.empty(50, 30)
+    for k in range(25):
+        want[2 * k : 2 * k + 2].normal_(0, 0.02, generator=_generator(derive_seed(3, f"weight\x00band\x00{k}")))
+    assert torch.equal(model.weight.detach(), want)
+
+
+@pytest.mark.parametrize("box", [((0, 0), (50, 30)), ((13, 0), (17, 30)), ((0, 7), (50, 11)), ((21, 3), (1, 26)),
+                                 ((49, 0), (1, 30)), ((5, 0), (0, 30))])
+def test_any_part_of_a_tensor_is_drawn_with_the_values_the_whole_tensor_has_there(box: tuple) -> None:
+    init = WEIGHT_INITIALIZERS.build(dict(type="TruncNormal", std=1.0, a=-1.5, b=1.5))  # with redraws
+    with band_size(64):
+        grid = BandGrid.of((50, 30))
+        draw = band_draw(init, grid.shape)
+        assert draw is not None
+        full = torch.empty(50, 30)
+        _draw_bands(draw, grid, 0, "w", full, Box((0, 0), (50, 30)), range(grid.count))
+        part = Box(*box)
+        local = torch.empty(part.sizes)
+        _draw_bands(draw, grid, 0, "w", local, part, grid.overlapping(part.offsets[0], part.offsets[0] + part.sizes[0]))
+    assert torch.equal(local, full[part.slices()])
+
+
+def test_the_values_do_not_depend_on_the_number_of_threads() -> None:
+    def run(threads: int) -> dict[str, torch.Tensor]:
+        model = nn.Sequential(nn.Linear(2048, 2048), nn.Linear(2048, 512), nn.Embedding(3000, 512))
+        initialize(model, [dict(type="TruncNormal", std=0.02, layer=["Linear", "Embedding"]),
+                           dict(type="Kaiming", layer="Linear", override=dict(name="1"))], seed=0, num_threads=threads)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    one, two, three = run(1), run(2), run(3)
+    assert all(torch.equal(one[k], two[k]) and torch.equal(one[k], three[k]) for k in one)
+
+
+def test_fans_come_from_the_whole_tensor_not_from_its_band() -> None:
+    model = _holder((1024, 256))
+    with band_size(1 << 12):  # 16 rows per band: a band's own fan_out would give std 0.35
+        initialize(model, dict(type="Kaiming", mode="fan_out", param="weight"), seed=0)
+    assert float(model.weight.detach().std()) == pytest.approx((2 / 1024) ** 0.5, rel=0.02)
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_a_band_draw_on_one_band_is_the_initializers_own_fill(name: str) -> None:
+    init = WEIGHT_INITIALIZERS.build(dict(type=name, **ARGS.get(name, {})))
+    draw = band_draw(init, (64, 48))
+    assert draw is not None
+    got, want = torch.empty(64, 48), torch.empty(64, 48)
+    draw(got, _generator(5), 0)
+    init.fill(want, generator=_generator(5))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+
+
+def test_band_size_takes_a_positive_number_of_elements() -> None:
+    with pytest.raises(ConfigValueError, match="positive int"):
+        with band_size(0):
+            pass
+    assert BandGrid.of((1000, 1000)).band_rows == BAND_ELEMENTS // 1000
+
+
+def test_the_reproducibility_record_names_the_seed_scheme() -> None:
+    report = initialize(_holder((4, 4)), dict(type="Normal", param="weight"), seed=0)
+    assert reproducibility_record(report)["seed_scheme"]["name"] == SCHEME
+    unseeded = initialize(_holder((4, 4)), dict(type="Normal", param="weight"))
+    assert reproducibility_record(unseeded)["seed_scheme"] is None
+
