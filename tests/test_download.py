@@ -28,6 +28,7 @@ from torchinit import (
     ConfigTypeError,
     ConfigValueError,
     _download,
+    _sources,
     get_torchinit_home,
     load_checkpoint,
 )
@@ -440,3 +441,10 @@ def test_a_url_with_a_very_long_file_name_is_cached_under_a_shortened_name(serve
     load_checkpoint(model, server.url(path))
     assert_same_weights(model, source)
     assert len(cache_path(server.url(path)).name) < 255
+
+
+def test_open_checkpoint_passes_the_deadline_to_the_download(server, _home):
+    server.routes["/drip.pth"] = Route(b"x" * 100, drip=0.3)
+    with pytest.raises(CheckpointDownloadError, match="deadline of 0.4 s"):
+        _sources.open_checkpoint(server.url("/drip.pth"), deadline=0.4)
+    assert cached_files(_home) == []

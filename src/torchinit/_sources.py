@@ -67,6 +67,7 @@ class _Options:
     map_location: Any
     allow_pickle: bool
     timeout: float | None
+    deadline: float | None
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,12 @@ def open_checkpoint(
     map_location: Any = None,
     allow_pickle: bool = False,
     timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Opened:
     """Find ``filename`` by its scheme and read it (lazily for safetensors).
+
+    ``timeout`` and ``deadline`` bound an ``http(s)://`` download (see
+    :func:`torchinit._download.download`; None: their environment variables or defaults).
 
     Raises:
         CheckpointDeviceError: ``map_location`` names a device this machine lacks (checked first).
@@ -163,7 +168,7 @@ def open_checkpoint(
     if not isinstance(filename, str):
         raise ConfigTypeError(f"checkpoint must be a path or URL string, got {describe_value(filename)}.")
     check_map_location(map_location)
-    options = _Options(map_location, allow_pickle, timeout)
+    options = _Options(map_location, allow_pickle, timeout, deadline)
     for prefix in sorted(_SCHEMES, key=len, reverse=True):
         if filename.startswith(prefix):
             found = _SCHEMES[prefix](filename, options)
@@ -269,7 +274,7 @@ def _file_url(filename: str, options: _Options) -> _Located:
 
 
 def _http(filename: str, options: _Options) -> _Located:
-    found = _download.download(filename, timeout=options.timeout)
+    found = _download.download(filename, timeout=options.timeout, deadline=options.deadline)
     return _Located(found.path, filename, found)
 
 
