@@ -203,6 +203,8 @@ def check_errors(mesh: Any) -> list[str]:
     bad = []
     with torch.device("meta"):
         model = shard_gpt(GPT(GPT_RULES), mesh)
+    bad += _raises(InitStateError, "materialize", lambda: model.init_weights(seed=0))
+    bad += [] if all(p.is_meta for p in model.parameters()) else ["init_weights on meta changed tensors"]
     bad += _raises(ConfigValueError, "pos.weight", lambda: materialize(model, "cpu"))
     bad += [] if all(p.is_meta for p in model.parameters()) else ["materialize(seed=None) left the meta device"]
     materialize(model, "cpu", seed=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, initialize, reproducibility_record
+from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, InitStateError, initialize, reproducibility_record
 from torchinit._txn import derive_seed
 from torchinit.distributed import BAND_ELEMENTS, SCHEME
 from torchinit.distributed.bands import BandGrid, band_draw, band_size
@@ -119,3 +119,11 @@ def test_the_reproducibility_record_names_the_seed_scheme() -> None:
     unseeded = initialize(_holder((4, 4)), dict(type="Normal", param="weight"))
     assert reproducibility_record(unseeded)["seed_scheme"] is None
 
+
+
+def test_init_weights_on_meta_tensors_raises_and_points_to_materialize() -> None:
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(InitStateError, match=r"0\.weight is on the meta device.*materialize"):
+        initialize(model, dict(type="Kaiming", layer="Linear"), seed=0)
+    assert all(p.is_meta for p in model.parameters())

@@ -49,7 +49,7 @@ from torch.utils._pytree import tree_flatten
 
 from ._plan_items import Call, Ref, Slot, join, preorder
 from .distributed import fills, sharded
-from .errors import InitApplyError, TorchInitError
+from .errors import InitApplyError, InitStateError, TorchInitError
 from .module import get_is_init, is_init_owner, set_is_init
 
 __all__ = ["Transaction", "current", "derive_seed"]
@@ -223,8 +223,14 @@ class Transaction:
         if (ref.source == "default" and not self.compat and previous is not None
                 and previous.ref.source in ("rule", "pretrained")):
             return False
+        if t.is_meta and not done:
+            raise InitStateError(
+                f"{name} is on the meta device (it has no memory and no values), so {ref.initializer} cannot fill "
+                "it. Build the model on a real device, or allocate and initialize it in one step with "
+                "torchinit.materialize(model, 'cpu', seed=0). Nothing was changed."
+            )
         self.last[key] = Provenance(ref, owner, init)
-        if done or t.is_meta:
+        if done:
             self.pending.pop(key, None)
             return True
         self.issued += 1
