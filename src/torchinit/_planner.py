@@ -243,9 +243,10 @@ class Planner:
         self.enter_overrides(owner, rule, "rule", now=True)
 
     def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: Ref, seq: int) -> None:
+        from ._load import post_hook_call
         from .pretrained import plan_pretrained
 
-        load = plan_pretrained(rule.init, scope)
+        load = plan_pretrained(rule.init, scope, compat=self.compat)
         self.loads.append(load.result)
         assert ref.rule is not None
         ref.rule.modules += 1
@@ -256,6 +257,12 @@ class Planner:
             if slot is not None:
                 pref = Ref("pretrained", rule.describe(), ref.owner, "tensor", ref.rule)
                 self.offer(seq, Fill(slot, None, pref, value))
+        if load.post_hooks:  # after the copy, as load_state_dict calls them
+            after = self.next_seq()
+            scope_name = self.name_of(scope)
+            for module, name, hook in load.post_hooks:
+                call = post_hook_call((module, join(scope_name, name), hook), load.result)
+                self._calls.append((after, call))
 
     # -- the walk
     def visit_module(self, m: nn.Module) -> None:

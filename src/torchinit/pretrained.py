@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from . import _serialization, _sources
 from ._download import get_torchinit_home
+from ._load import HookView, PostHook, apply_load, has_load_hooks, run_load_hooks
 from ._sources import register_scheme
 from ._state_dict import DEFAULT_REVISE_KEYS, RevisePairs, get_state_dict, rename_keys, shorten
 from .errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
@@ -137,10 +138,12 @@ class LoadPlan:
         tensors: checkpoint tensors by ``state_dict()`` key relative to the target
             module, each with the target's shape; copy them with ``target.copy_(value)``.
         result: the report of this load.
+        post_hooks: the modules' load-state-dict post-hooks, to call after the copy.
     """
 
     tensors: dict[str, Tensor] = field(repr=False)
     result: LoadResult
+    post_hooks: tuple[PostHook, ...] = field(default=(), repr=False)
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -219,12 +222,13 @@ def _resolve_logger(logger_arg: Any) -> logging.Logger | None:
 
 
 # --------------------------------------------------------------------------- entry points
-def plan_pretrained(init: Pretrained, module: nn.Module) -> LoadPlan:
+def plan_pretrained(init: Pretrained, module: nn.Module, *, compat: bool = False) -> LoadPlan:
     """Read and check ``init.checkpoint`` against ``module``; change nothing.
 
     Everything that can fail does so here: the source, the download, the file's safety
-    and integrity, its layout, ``revise_keys`` and ``prefix``, ``strict`` and ``min_loaded``.
-    Logs one summary line on the ``torchinit`` logger.
+    and integrity, its layout, ``revise_keys`` and ``prefix``, the modules' load pre-hooks
+    (see :mod:`torchinit._load`), ``strict`` and ``min_loaded``. Logs one summary line on
+    the ``torchinit`` logger. ``compat``: mmengine's rule for where the state dict is.
 
     Raises:
         CheckpointError: a subclass naming what went wrong; ``module`` is untouched.
@@ -233,30 +237,24 @@ def plan_pretrained(init: Pretrained, module: nn.Module) -> LoadPlan:
     opened = _sources.open_checkpoint(
         init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle
     )
-    state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source)
+    state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source, compat=compat)
     names = rename_keys(state.keys(), init.revise_keys, init.prefix, opened.source)
-    plan = _match(module, state, names, opened.source)
+    plan = _match_with_hooks(module, state, names, opened.source)
     _log(plan.result, logger)
     _check(plan.result, strict=init.strict, min_loaded=init.min_loaded)
     return plan
 
 
-def _apply(module: nn.Module, tensors: Mapping[str, Tensor]) -> None:
-    """Copy checked tensors into ``module``; parameters on the meta device are replaced."""
-    with torch.no_grad():
-        for name, value in tensors.items():
-            owner_name, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_name)
-            target = owner._parameters.get(leaf) if leaf in owner._parameters else owner._buffers.get(leaf)
-            assert target is not None, name  # _match only keeps keys of module.state_dict()
-            if not target.is_meta:
-                target.copy_(value)
-                continue
-            value = value.to(dtype=target.dtype).clone()
-            if leaf in owner._parameters:
-                owner._parameters[leaf] = nn.Parameter(value, requires_grad=target.requires_grad)
-            else:
-                owner._buffers[leaf] = value
+def _match_with_hooks(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str], source: str) -> LoadPlan:
+    """``_match`` after the modules' load pre-hooks and custom loaders rewrote the checkpoint."""
+    if not has_load_hooks(module):
+        return _match(module, state, names, source)
+    view = HookView(state, names)
+    errors, post = run_load_hooks(module, view)
+    for message in errors:
+        logger.warning("%s: %s", source, message)
+    plan = _match(module, view, {name: name for name in view}, source)
+    return LoadPlan(plan.tensors, plan.result, tuple(post))
 
 
 def load_state_dict(
@@ -287,10 +285,10 @@ def load_state_dict(
             f"got {describe_value(state_dict)}."
         )
     names = rename_keys(state_dict.keys(), (), None, "state_dict")
-    plan = _match(module, state_dict, names, "state_dict")
+    plan = _match_with_hooks(module, state_dict, names, "state_dict")
     _log(plan.result, log)
     _check(plan.result, strict=strict, min_loaded=None)
-    _apply(module, plan.tensors)
+    apply_load(module, plan.tensors, plan.post_hooks, plan.result)
     return plan.result
 
 
@@ -368,8 +366,8 @@ def load_checkpoint(
     checkpoint = _serialization.materialize(opened.checkpoint)
     state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source)
     names = rename_keys(state.keys(), revise_keys, prefix, opened.source)
-    plan = _match(model, state, names, opened.source)
+    plan = _match_with_hooks(model, state, names, opened.source)
     _log(plan.result, log)
     _check(plan.result, strict=strict, min_loaded=min_loaded)
-    _apply(model, plan.tensors)
+    apply_load(model, plan.tensors, plan.post_hooks, plan.result)
     return checkpoint
