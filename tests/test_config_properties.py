@@ -31,7 +31,7 @@ from torch import nn
 from torchinit import WEIGHT_INITIALIZERS, ConfigError, FillInit, InitWarning
 from torchinit.config import copy_init_cfg, parse_init_cfg
 
-EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "80"))
 SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -274,8 +274,8 @@ def field_values(field: dataclasses.Field[Any], hints: dict[str, Any]) -> st.Sea
                          else st.just("nope"))
     if field.name == "corrected":
         return st.booleans()
-    if field.name in ("sparsity",):
-        return st.one_of(st.floats(0, 1), magnitudes)
+    if field.name == "sparsity":
+        return st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0]), magnitudes)
     if field.name in ("groups", "padding_idx", "depth"):
         return st.one_of(st.integers(-3, 6), st.just(10**400))
     if "float" in hint:
@@ -284,23 +284,25 @@ def field_values(field: dataclasses.Field[Any], hints: dict[str, Any]) -> st.Sea
 
 
 @st.composite
-def filled_cases(draw: st.DrawFn) -> tuple[type, dict[str, Any], torch.dtype, tuple[int, ...]]:
+def filled_cases(draw: st.DrawFn) -> tuple[type, dict[str, Any], torch.dtype, tuple[int, ...], bool]:
     cls = draw(st.sampled_from(FILL_CLASSES))
     hints = typing.get_type_hints(cls)
     required = [f for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING]
     kwargs = {f.name: draw(field_values(f, hints)) for f in dataclasses.fields(cls)
               if f.init and (f in required or draw(st.booleans()))}
     dtype = draw(st.sampled_from(DTYPES))
-    shape = tuple(draw(st.lists(st.integers(0, 5), max_size=5)))
-    return cls, kwargs, dtype, shape
+    shape = tuple(draw(st.one_of(st.lists(st.integers(0, 5), max_size=5),  # any, empty ones too
+                                 st.lists(st.integers(1, 6), min_size=2, max_size=2),  # Linear weights
+                                 st.lists(st.integers(1, 4), min_size=3, max_size=5))))  # conv weights
+    return cls, kwargs, dtype, shape, draw(st.booleans())
 
 
 @SETTINGS
 @given(filled_cases())
 def test_a_fill_whose_check_passed_does_not_raise_and_writes_finite_values(
-    case: tuple[type, dict[str, Any], torch.dtype, tuple[int, ...]],
+    case: tuple[type, dict[str, Any], torch.dtype, tuple[int, ...], bool],
 ) -> None:
-    cls, kwargs, dtype, shape = case
+    cls, kwargs, dtype, shape, strided = case
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -308,6 +310,8 @@ def test_a_fill_whose_check_passed_does_not_raise_and_writes_finite_values(
         except ConfigError:
             return
     tensor = torch.zeros(shape, dtype=dtype)
+    if strided and shape:  # every other column of a wider tensor: not contiguous
+        tensor = torch.zeros((*shape[:-1], 2 * shape[-1]), dtype=dtype)[..., ::2]
     try:
         init.check_tensor(tensor, "net.w")
     except ConfigError:

@@ -106,7 +106,7 @@ def _orthogonal_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], ga
         )
     _check_random_dtype("orthogonal_", dtype)
     gain = _real(gain, "gain")
-    _check_reach(dtype, f"its values reach |gain| = {abs(gain):g}", -abs(gain), abs(gain))
+    _check_reach(dtype, -abs(gain), abs(gain), lambda: f"its values reach |gain| = {abs(gain):g}")
     return gain
 
 

@@ -93,7 +93,7 @@ def _trunc_normal_args(dtype: torch.dtype, mean: Any, std: Any, a: Any, b: Any) 
             # tell apart): the bound nearest the mean is where all of it sits.
             edge = lo if mirrored else hi
             plan = _TruncPlan(mean, std, edge, edge, "constant")
-    _check_reach(dtype, f"its values reach {max(-plan.lo, plan.hi):g}", plan.lo, plan.hi,
+    _check_reach(dtype, plan.lo, plan.hi, lambda: f"its values reach {max(-plan.lo, plan.hi):g}",
                  exact=plan.path == "constant")
     if plan.path == "rejection":
         _normal_args(dtype, mean, std)  # the draws before the cut
@@ -239,10 +239,10 @@ def _trunc_normal_tf_args(
     if corrected:
         std = std / truncated_normal_std(a, b)
     z = _trunc_normal_args(dtype, 0.0, 1.0, a, b)
-    ends = (std * z.lo, std * z.hi)
-    _check_reach(dtype, f"std·z reaches {max(abs(e) for e in ends):g} (std={std:g})", *ends)
-    ends = (mean + std * z.lo, mean + std * z.hi)
-    _check_reach(dtype, f"its values reach {max(abs(e) for e in ends):g}", *ends)
+    lo, hi = std * z.lo, std * z.hi
+    _check_reach(dtype, lo, hi, lambda: f"std·z reaches {max(-lo, hi):g} (std={std:g})")
+    lo, hi = mean + std * z.lo, mean + std * z.hi
+    _check_reach(dtype, lo, hi, lambda: f"its values reach {max(abs(lo), abs(hi)):g}")
     return z, mean, std
 
 

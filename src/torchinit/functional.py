@@ -20,6 +20,7 @@ passed cannot fail while it writes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -81,6 +82,8 @@ _ROUNDING_ROOM = 1 / 32
 
 def _real(value: Any, name: str, kind: str = "a number") -> float:
     """``value`` as a float: a real number (not a bool) that is finite in float64."""
+    if type(value) is float and -math.inf < value < math.inf:  # the common case, checked first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigTypeError(f"{name} must be {kind}, got {describe_value(value)}.")
     try:
@@ -107,13 +110,23 @@ def _check_random_dtype(fill: str, dtype: torch.dtype) -> None:
         )
 
 
-def _check_reach(dtype: torch.dtype, what: str, lo: float, hi: float, *, exact: bool = False) -> None:
-    """Raise unless every value in ``[lo, hi]`` is finite in ``dtype`` (``exact``: no rounding room)."""
-    largest = torch.finfo(dtype).max
+_LARGEST: dict[torch.dtype, float] = {}
+
+
+def _check_reach(
+    dtype: torch.dtype, lo: float, hi: float, what: Callable[[], str], *, exact: bool = False
+) -> None:
+    """Raise unless every value in ``[lo, hi]`` is finite in ``dtype`` (``exact``: no rounding room).
+
+    ``what()`` says what reaches that far (``"val=1e+39"``); it is only formatted for the error.
+    """
+    largest = _LARGEST.get(dtype)
+    if largest is None:
+        largest = _LARGEST[dtype] = float(torch.finfo(dtype).max)
     room = largest if exact else largest * (1 - _ROUNDING_ROOM)
     if not max(-lo, hi) <= room:  # also false for nan
         raise ConfigValueError(
-            f"{what}: more than {_dtype_name(dtype)}'s largest finite value, {largest:.6g}. Use smaller "
+            f"{what()}: more than {_dtype_name(dtype)}'s largest finite value, {largest:.6g}. Use smaller "
             "values, or keep this tensor in a wider dtype (float32 holds ±3.4e38, float64 ±1.8e308)."
         )
 
@@ -140,7 +153,7 @@ def _constant_args(dtype: torch.dtype, val: Any) -> float | int | bool:
                 "Use a value within it, or a wider dtype."
             )
         return whole
-    _check_reach(dtype, f"val={number:g}", number, number, exact=True)
+    _check_reach(dtype, number, number, lambda: f"val={number:g}", exact=True)
     return number
 
 
@@ -158,8 +171,8 @@ def _normal_args(dtype: torch.dtype, mean: Any, std: Any) -> tuple[float, float]
         raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     _check_random_dtype("normal_", dtype)
     lo, hi = mean - NORMAL_REACH * std, mean + NORMAL_REACH * std
-    _check_reach(dtype, f"N({mean:g}, {std:g}²) draws values up to {max(-lo, hi):g} "
-                 f"({NORMAL_REACH:g} standard deviations out)", lo, hi)
+    _check_reach(dtype, lo, hi, lambda: f"N({mean:g}, {std:g}²) draws values up to {max(-lo, hi):g} "
+                 f"({NORMAL_REACH:g} standard deviations out)")
     return mean, std
 
 
@@ -178,8 +191,8 @@ def _uniform_args(dtype: torch.dtype, a: Any, b: Any) -> tuple[float, float]:
     if a > b:
         raise ConfigValueError(f"uniform_ needs a <= b, got a={a!r}, b={b!r}.")
     _check_random_dtype("uniform_", dtype)
-    _check_reach(dtype, f"U({a:g}, {b:g}) draws values up to {max(-a, b):g}", a, b)
-    _check_reach(dtype, f"U({a:g}, {b:g}) spans b - a = {b - a:g}", 0.0, b - a)
+    _check_reach(dtype, a, b, lambda: f"U({a:g}, {b:g}) draws values up to {max(-a, b):g}")
+    _check_reach(dtype, 0.0, b - a, lambda: f"U({a:g}, {b:g}) spans b - a = {b - a:g}")
     return a, b
 
 
