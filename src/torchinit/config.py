@@ -42,10 +42,20 @@ from .registry import (
     short_repr,
 )
 
-__all__ = ["MAX_DEPTH", "FunctionInit", "LayerSpec", "OverrideSpec", "RuleSpec", "copy_init_cfg", "parse_init_cfg"]
+__all__ = [
+    "MAX_DEPTH",
+    "FunctionInit",
+    "LayerSpec",
+    "OverrideSpec",
+    "RuleSpec",
+    "copy_init_cfg",
+    "parse_init_cfg",
+]
 
 LayerSpec = str | type[nn.Module]
 RULE_KEYS = ("layer", "param", "override", "bias", "bias_prob")
+
+
 @dataclass(frozen=True)
 class FunctionInit:
     """A plain fill function used as ``type``: ``fn(tensor, **kwargs, generator=...)``."""
@@ -84,6 +94,15 @@ def _parameter_names(fn: Callable[..., Any]) -> set[str]:
     return set() if signature is None else set(signature.parameters)
 
 
+def _signature_text(signature: inspect.Signature) -> str:
+    """``(tensor, std=1.0)``, shortened; ``(...)`` when a default cannot be printed."""
+    try:
+        text = str(signature)
+    except Exception:
+        return "(...)"
+    return text if len(text) <= 120 else text[:116] + "...)"
+
+
 def _check_function_args(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
     """Raise unless ``fn(tensor, **kwargs)`` binds to ``fn``'s signature (``generator`` is ours).
 
@@ -102,8 +121,8 @@ def _check_function_args(fn: Callable[..., Any], kwargs: Mapping[str, Any], wher
     first = next((p for p in signature.parameters.values() if p.kind in positional), None)
     if first is None:
         raise ConfigTypeError(
-            f"{where}: the function {name}{signature} cannot fill a tensor: it must take the tensor as its "
-            "first positional argument, e.g. def fill(tensor, std=0.02)."
+            f"{where}: the function {name}{_signature_text(signature)} cannot fill a tensor: it must take "
+            "the tensor as its first positional argument, e.g. def fill(tensor, std=0.02)."
         )
     check_kwargs(fn, kwargs, f"{where}: the function {name} (after the tensor)", skip=(first.name, "generator"))
     extra = {"generator": None} if "generator" in signature.parameters else {}
@@ -111,7 +130,7 @@ def _check_function_args(fn: Callable[..., Any], kwargs: Mapping[str, Any], wher
         signature.bind(None, **kwargs, **extra)
     except TypeError as exc:
         raise ConfigTypeError(
-            f"{where}: the function {name}{signature} cannot be called as {name}(tensor, "
+            f"{where}: the function {name}{_signature_text(signature)} cannot be called as {name}(tensor, "
             f"{', '.join(f'{k}=...' for k in kwargs)}): {exc}."
         ) from None
 
