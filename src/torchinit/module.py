@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from ._config_data import copy_init_cfg
 from .errors import ConfigValueError, InitWarning
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ class BaseModule(nn.Module):
     def __init__(self, init_cfg: InitCfg | None = None) -> None:
         super().__init__()
         self._is_init = False
-        self.init_cfg = _resolve_extension(type(self), copy.deepcopy(init_cfg))
+        where = f"init_cfg of {type(self).__name__}"
+        self.init_cfg = _resolve_extension(type(self), copy_init_cfg(init_cfg, where))
         self._init_report: InitReport | None = None
 
     @property
