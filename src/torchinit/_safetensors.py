@@ -16,6 +16,7 @@ and the file's identity is checked around every read.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import sys
@@ -210,11 +211,11 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
     def __getitem__(self, key: str) -> Tensor:
         entry = self._entries[key]
         nbytes = entry.end - entry.begin
-        buffer = bytearray(nbytes)
+        tensor = torch.empty(nbytes, dtype=torch.uint8)
         file, _ = open_regular(self.path, self.source, self.identity)
         with file:
             file.seek(self._data_start + entry.begin)
-            got = file.readinto(buffer)
+            got = file.readinto(_writable(tensor)) if nbytes else 0
             check_unchanged(self.identity, self.path, self.source, file)
         if got != nbytes:
             raise CheckpointCorruptError(
@@ -223,7 +224,6 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
             )
         if not nbytes:
             return torch.empty(entry.shape, dtype=entry.dtype, device=self.device)
-        tensor = torch.frombuffer(buffer, dtype=torch.uint8)
         if entry.dtype == torch.bool and int(tensor.max()) > 1:
             raise CheckpointCorruptError(
                 f"checkpoint {describe_path(self.source)}: bool tensor {key!r} holds bytes other than 0 "
@@ -244,3 +244,9 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _writable(tensor: Tensor) -> ctypes.Array:
+    """The bytes of a contiguous CPU ``tensor`` as a writable buffer, so that a file read lands
+    in it directly (no zero-filled bytearray first, no second copy); ``tensor`` must outlive it."""
+    return (ctypes.c_ubyte * tensor.nbytes).from_address(tensor.data_ptr())
