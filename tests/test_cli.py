@@ -736,9 +736,6 @@ def test_cfg_options_take_lists_and_dicts_and_a_dict_merges_into_the_rule(py_cfg
 
 
 # --------------------------------------------------------------------------- rules that cannot work
-@pytest.mark.xfail(
-    strict=False, reason="value-range checks of config.py/initializers (issue 11) not landed yet"
-)
 def test_plan_of_a_constant_that_overflows_float32_exits_2_naming_the_rule(tmp_path: Path) -> None:
     path = tmp_path / "huge.json"
     path.write_text(

@@ -43,13 +43,10 @@ from .errors import ConfigError, ConfigTypeError, ConfigValueError, InitWarning
 from .registry import Registry, describe_value, exception_text, short_repr
 
 __all__ = [
-    "INITIALIZERS",
     "WEIGHT_INITIALIZERS",
     "BaseInit",
     "Caffe2Xavier",
-    "Caffe2XavierInit",
     "Constant",
-    "ConstantInit",
     "DeltaOrthogonal",
     "DepthScaledNormal",
     "Dirac",
@@ -58,24 +55,18 @@ __all__ = [
     "FillInit",
     "Initializer",
     "Kaiming",
-    "KaimingInit",
     "LeCunNormal",
     "LeCunUniform",
     "Normal",
-    "NormalInit",
     "Ones",
     "Orthogonal",
     "Pretrained",
-    "PretrainedInit",
     "Sparse",
     "TruncNormal",
-    "TruncNormalInit",
     "TruncNormalTF",
     "Uniform",
-    "UniformInit",
     "VarianceScaling",
     "Xavier",
-    "XavierInit",
     "Zeros",
     "block_position",
 ]
@@ -84,7 +75,6 @@ __all__ = [
 _CUTS_NOTHING = 6.0
 
 WEIGHT_INITIALIZERS = Registry("weight initializer", import_path="torchinit.WEIGHT_INITIALIZERS")
-INITIALIZERS = WEIGHT_INITIALIZERS  # mmcv 1.x's name
 
 
 @runtime_checkable
@@ -481,15 +471,6 @@ class BaseInit:
         return type(self).__name__
 
 
-# mmengine's class names, for code that imports them.
-ConstantInit = Constant
-XavierInit = Xavier
-NormalInit = Normal
-TruncNormalInit = TruncNormal
-UniformInit = Uniform
-KaimingInit = Kaiming
-Caffe2XavierInit = Caffe2Xavier
-PretrainedInit = Pretrained
 
 
 def describe_initializer(init: Any) -> str:
