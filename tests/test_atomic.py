@@ -330,3 +330,55 @@ def test_normal_init_in_user_code_is_deferred_and_still_visible_to_later_reads()
     net.init_weights()
     assert net[0].total == pytest.approx(8.0)
     assert 0.7 < float(net[0].fc.weight.detach().std()) < 1.3
+
+
+# --------------------------------------------------------------------------- issue 11's late-failure list
+class Layers(BaseModule):
+    def __init__(self, init_cfg: Any) -> None:
+        super().__init__(init_cfg)
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 4)
+        self.half = nn.Linear(4, 4).half()
+        self.bn = nn.BatchNorm2d(4)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "error", "names"),
+    [
+        (dict(type=torch.nn.init.normal_, layer="Linear", sdt=0.5), TypeError, ["sdt", "std"]),
+        (dict(type="Constant", val=1e308, layer="Linear"), ValueError, ["Constant", "fc.weight"]),
+        (dict(type="Constant", val=1, bias=-1e39, layer="Linear"), ValueError, ["fc.bias", "-1e+39"]),
+        (dict(type="Uniform", a=-1e39, b=1, layer="Linear"), ValueError, ["Uniform", "fc.weight"]),
+        (dict(type="Xavier", gain=1e308, layer="Linear", param="weight"), ValueError, ["Xavier", "fc.weight"]),
+        (dict(type="Orthogonal", gain=-(2**64), layer="Linear", param="weight"), ValueError, ["Orthogonal", "half"]),
+        (dict(type="DepthScaledNormal", depth=10**400, layer="Linear"), ValueError, ["DepthScaledNormal", "depth"]),
+        ({1: 2, "type": "Constant", "val": 1, "layer": "Linear"}, TypeError, ["key"]),
+        (dict(type="Constant", val=10**400, layer="Linear"), ValueError, ["val"]),
+        (dict(type="Constant", val=1, bias_prob=1e-320, layer="Linear"), ValueError, ["bias_prob"]),
+    ],
+)
+def test_each_late_failure_of_issue_11_is_a_torchinit_error_naming_it_and_changes_nothing(
+    cfg: Any, error: type, names: list[str]
+) -> None:
+    model = Layers(None)
+    model.init_cfg = [dict(type="Constant", val=9, layer="Conv2d"), cfg]
+    before, before_flags = snapshot(model), flags(model)
+    with pytest.raises(torchinit.TorchInitError) as info:
+        model.init_weights()
+    assert isinstance(info.value, error), repr(info.value)
+    for name in names:
+        assert name in str(info.value), (name, str(info.value))
+    assert_unchanged(model, before)
+    assert flags(model) == before_flags
+
+
+def test_a_config_that_contains_itself_is_refused_when_the_module_is_built() -> None:
+    cfg: dict[str, Any] = dict(type="Constant", val=1, layer="Linear")
+    cfg["override"] = cfg
+    with pytest.raises(torchinit.ConfigValueError, match="refers to itself"):
+        Layers(cfg)
+    deep: Any = dict(type="Constant", val=1, layer="Linear")
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(torchinit.ConfigValueError, match="nested more than"):
+        Layers(deep)
