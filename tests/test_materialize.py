@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import torchinit
 from torchinit import BaseModule, ConfigTypeError, InitStateError, initialize, materialize
 
 
@@ -147,11 +148,13 @@ def test_seeded_meta_reset_parameters_are_reproducible() -> None:
     assert torch.equal(x[0].weight, y[0].weight) and not torch.equal(x[0].weight, x[1].weight)
 
 
-def test_initialize_on_a_meta_model_records_without_writing() -> None:
+def test_initialize_on_a_meta_model_raises_pointing_to_materialize_and_plan_still_works() -> None:
     with torch.device("meta"):
         lin = nn.Linear(4, 4)
-    report = initialize(lin, dict(type="Normal", layer="Linear"))
-    assert report["weight"].source == "rule" and lin.weight.is_meta
+    with pytest.raises(InitStateError, match=r"weight is on the meta device.*materialize"):
+        initialize(lin, dict(type="Normal", layer="Linear"))
+    assert lin.weight.is_meta
+    assert torchinit.plan(lin, dict(type="Normal", layer="Linear"))["weight"].source == "rule"
 
 
 def test_pretrained_on_meta_assigns_the_checkpoint_tensors_and_the_rest_gets_its_rule(tmp_path: object) -> None:

@@ -9,9 +9,11 @@ import torch
 from conftest import assert_unchanged, state_of
 from torch import nn
 
+import torchinit
 from torchinit import (
     BaseModule,
     ConfigTypeError,
+    InitStateError,
     InitWarning,
     ModuleDict,
     ModuleList,
@@ -397,11 +399,13 @@ def test_set_compat_changes_the_process_default() -> None:
 
 
 # --------------------------------------------------------------------------- meta device
-def test_a_meta_device_model_is_planned_and_reported_without_touching_data() -> None:
+def test_a_meta_device_model_is_planned_but_init_weights_points_to_materialize() -> None:
     with torch.device("meta"):
         model = FooConv1d(dict(type="Kaiming", layer="Conv1d"))
-    report = model.init_weights()
-    assert report is not None and report["conv1d.weight"].source == "rule"
+    assert torchinit.plan(model)["conv1d.weight"].source == "rule"
+    with pytest.raises(InitStateError, match="materialize"):
+        model.init_weights()
+    assert not model.is_init
 
 
 def test_deepcopy_of_a_module_keeps_its_config() -> None:
