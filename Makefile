@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 BENCH := .venv-bench
 BENCH_STAMP := $(BENCH)/.installed
 
-.PHONY: demo test venv bench clean
+OMM := .venv-openmmlab
+OMM_STAMP := $(OMM)/.installed
+
+.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +39,30 @@ $(BENCH_STAMP): pyproject.toml constraints-dev.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH)/bin/python benchmarks/bench.py $(ARGS)
+
+# Real mmpretrain 1.2 / mmdet 3.3 / mmseg 1.2 models against mmengine (issue 10). Not part of
+# `make test` or CI: it installs ~1 GB and takes minutes. The three packages pin mmcv<2.2 and
+# mmcv-lite pulls the full mmengine, so they and mmcv-lite come with --no-deps; OMM_DEPS are
+# what they import while their models are built (torchvision must match torch; its compiled ops
+# do not load next to the CPU build, see tests_openmmlab/openmmlab_shim.py).
+OMM_DEPS := mmengine-lite==0.10.7 opencv-python-headless torchvision==0.28.0 addict numpy packaging Pillow \
+	pyyaml yapf rich termcolor einops importlib-metadata modelindex matplotlib scipy shapely pycocotools six \
+	terminaltables tqdm ftfy regex pytest
+OMM_PIP := $(OMM)/bin/pip install -q --disable-pip-version-check
+
+$(OMM_STAMP): pyproject.toml constraints-dev.txt
+	test -x $(OMM)/bin/python || $(PY) -m venv $(OMM)
+	$(OMM_PIP) -c constraints-dev.txt torch==2.13.0
+	$(OMM_PIP) -c constraints-dev.txt $(OMM_DEPS)
+	$(OMM_PIP) --no-deps mmcv-lite==2.2.0 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2
+	$(OMM_PIP) -c constraints-dev.txt -e .
+	touch $(OMM_STAMP)
+
+test-openmmlab: $(OMM_STAMP)
+	$(OMM)/bin/python -m pytest -p no:cacheprovider tests_openmmlab $(ARGS)
+
+bench-openmmlab: $(OMM_STAMP)
+	$(OMM)/bin/python benchmarks/openmmlab_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH) build dist src/*.egg-info
