@@ -448,3 +448,25 @@ def test_open_checkpoint_passes_the_deadline_to_the_download(server, _home):
     with pytest.raises(CheckpointDownloadError, match="deadline of 0.4 s"):
         _sources.open_checkpoint(server.url("/drip.pth"), deadline=0.4)
     assert cached_files(_home) == []
+
+
+def test_pretrained_and_load_checkpoint_take_a_deadline_of_their_own(server, _home):
+    cache = _seed_cache(_home)
+    server.routes["/drip.pth"] = Route(checkpoint_bytes(trained().state_dict()), drip=0.3)
+    url = server.url("/drip.pth")
+    model = Classifier(init_cfg=dict(type="Pretrained", checkpoint=url, deadline=0.6))
+    before = state_of(model)
+    for load in (model.init_weights, lambda: load_checkpoint(model, url, deadline=0.6)):
+        start = time.monotonic()
+        with pytest.raises(CheckpointDownloadError, match="deadline of 0.6 s"):
+            load()
+        assert time.monotonic() - start < 1.3
+    assert_unchanged(model, before)
+    assert files_under(_home) == cache
+
+
+@pytest.mark.parametrize("field", ["timeout", "deadline"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1, 0, "60"])
+def test_pretrained_refuses_a_timeout_or_deadline_that_is_not_a_sane_number_of_seconds(field, value):
+    with pytest.raises((TypeError, ValueError), match=f"Pretrained: {field}"):
+        Classifier(init_cfg=dict(type="Pretrained", checkpoint="x.pth", **{field: value})).init_weights()

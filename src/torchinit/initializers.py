@@ -368,6 +368,9 @@ class Pretrained:
         use_ema: load the checkpoint's EMA weights (``state_dict_ema``, ``ema_state_dict``).
         allow_pickle: let the file run pickle code. Only for files you trust; off by
             default, and no environment variable turns it on.
+        timeout: seconds a download may stall (default ``$TORCHINIT_DOWNLOAD_TIMEOUT`` or 60).
+        deadline: seconds a whole download may take (default ``$TORCHINIT_DOWNLOAD_DEADLINE``
+            or one hour).
     """
 
     checkpoint: str | os.PathLike[str]
@@ -378,6 +381,8 @@ class Pretrained:
     min_loaded: float | None = None
     use_ema: bool = False
     allow_pickle: bool = False
+    timeout: float | None = None
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.checkpoint, (str, os.PathLike)):
@@ -410,7 +415,14 @@ class Pretrained:
                     f"Pretrained: min_loaded is a fraction of the parameters and must be in [0, 1], "
                     f"got {self.min_loaded!r}."
                 )
+        from ._download import resolve_deadline, resolve_timeout
         from ._state_dict import check_revise_keys
+
+        with _prefixed("Pretrained"):
+            if self.timeout is not None:
+                resolve_timeout(self.timeout)
+            if self.deadline is not None:
+                resolve_deadline(self.deadline)
 
         try:
             with _prefixed("Pretrained"):

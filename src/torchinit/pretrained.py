@@ -235,7 +235,8 @@ def plan_pretrained(init: Pretrained, module: nn.Module, *, compat: bool = False
     """
     module = _check_module(module, "Pretrained")
     opened = _sources.open_checkpoint(
-        init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle
+        init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle, timeout=init.timeout,
+        deadline=init.deadline,
     )
     state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source, compat=compat)
     names = rename_keys(state.keys(), init.revise_keys, init.prefix, opened.source)
@@ -298,6 +299,7 @@ def read_checkpoint(
     *,
     allow_pickle: bool = False,
     timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Any:
     """Read a whole checkpoint from a path, URL or ``scheme://name`` (nothing is loaded).
 
@@ -306,7 +308,7 @@ def read_checkpoint(
     allowed. See :func:`load_checkpoint` for the arguments.
     """
     opened = _sources.open_checkpoint(
-        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout
+        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout, deadline=deadline
     )
     return _serialization.materialize(opened.checkpoint)
 
@@ -324,6 +326,7 @@ def load_checkpoint(
     allow_pickle: bool = False,
     timeout: float | None = None,
     min_loaded: float | None = None,
+    deadline: float | None = None,
 ) -> Any:
     """Load a checkpoint into ``model`` and return the whole checkpoint (as mmengine does).
 
@@ -349,6 +352,11 @@ def load_checkpoint(
             or 60).
         min_loaded: raise unless at least this fraction of the model's parameter elements
             was loaded.
+        deadline: seconds a whole download may take (default: ``$TORCHINIT_DOWNLOAD_DEADLINE``
+            or one hour).
+
+    The state dict is found as :func:`get_state_dict` says; with the process in
+    ``torchinit.set_compat('mmengine')`` mode, by mmengine's rule (only ``'state_dict'``).
 
     Returns:
         The checkpoint as read (for safetensors, a dict of all its tensors).
@@ -361,10 +369,12 @@ def load_checkpoint(
         Pretrained(checkpoint=filename, min_loaded=min_loaded)  # validates the number
     model = _check_module(model, "load_checkpoint: model")
     opened = _sources.open_checkpoint(
-        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout
+        filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout, deadline=deadline
     )
     checkpoint = _serialization.materialize(opened.checkpoint)
-    state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source)
+    from .engine import get_compat
+
+    state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source, compat=get_compat() == "mmengine")
     names = rename_keys(state.keys(), revise_keys, prefix, opened.source)
     plan = _match_with_hooks(model, state, names, opened.source)
     _log(plan.result, log)
