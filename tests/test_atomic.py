@@ -382,3 +382,25 @@ def test_a_config_that_contains_itself_is_refused_when_the_module_is_built() -> 
         deep = [deep]
     with pytest.raises(torchinit.ConfigValueError, match="nested more than"):
         Layers(deep)
+
+
+def test_a_root_whose_own_init_weights_takes_no_arguments_still_takes_a_seed_and_returns_the_report() -> None:
+    class Root(BaseModule):
+        def __init__(self) -> None:
+            super().__init__(init_cfg=dict(type="Normal", layer="Linear"))
+            self.fc = nn.Linear(8, 8)
+
+        def init_weights(self) -> None:  # the DETR pattern: no arguments, returns None
+            super().init_weights()
+
+    values = []
+    for _ in range(2):
+        torch.manual_seed(len(values))  # the global generator differs: the seed must decide
+        root = Root()
+        report = root.init_weights(seed=5)
+        assert isinstance(report, torchinit.InitReport) and report["fc.weight"].source == "rule"
+        assert root.init_report is report
+        values.append(root.fc.weight.detach().clone())
+    assert torch.equal(values[0], values[1])
+    with pytest.raises(TypeError, match="seed must be a non-negative int"):
+        Root().init_weights(seed=-1)

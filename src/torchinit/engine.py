@@ -182,12 +182,20 @@ def _log(report: InitReport) -> None:
         logger.debug("init provenance:\n%s", report.table())
 
 
-def run_user_code(module: nn.Module, fn: Callable[[], Any]) -> Any:
+def run_user_code(module: nn.Module, fn: Callable[[], Any], *, seed: int | None = None, compat: str | None = None,
+                  num_threads: int | None = None, progress: Progress | None = None) -> Any:
     """Run a user-written ``init_weights`` of ``module`` atomically (see
-    :func:`torchinit.module.atomic_init_weights`); inside a run, just call it."""
+    :func:`torchinit.module.atomic_init_weights`); inside a run, just call it.
+
+    The keyword arguments configure the run the user code opens (the runs its
+    ``super().init_weights()`` joins inherit them), for methods that do not take them.
+    Returns what the method returns; a method that returns None (or a report) gives the
+    final report of the run rooted at ``module``.
+    """
     if _txn.current() is not None:
         return fn()
-    txn = Transaction(None, None, _compat_default)
+    _check_run_args(seed, num_threads, progress)
+    txn = Transaction(seed, num_threads, _check_compat(compat or _compat_default), progress)
     token = _txn._CURRENT.set(txn)
     call = Call(module, "", fn, Ref("user", type(module).__name__, "", "tensor", None))
     try:
@@ -205,7 +213,7 @@ def run_user_code(module: nn.Module, fn: Callable[[], Any]) -> Any:
             report.saved_bytes = txn.saved_bytes()
             if isinstance(module, BaseModule):
                 module._init_report = report
-            if isinstance(result, InitReport):
+            if result is None or isinstance(result, InitReport):
                 result = report
     if txn.interrupted:
         raise KeyboardInterrupt

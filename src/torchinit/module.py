@@ -227,20 +227,33 @@ def _resolve_extension(cls: type, init_cfg: Any) -> Any:
     return [*base, *init_cfg[1:]]
 
 
+RUN_OPTIONS = ("seed", "compat", "num_threads", "progress")
+
+
 def atomic_init_weights(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` (a user-written ``init_weights``) made atomic when it is the outermost call.
 
     Called directly (``model.init_weights()`` on a class that overrides it), the user's code
     runs as the opening step of a torchinit transaction: its ``super().init_weights()`` joins
-    it, and an exception anywhere in it leaves every tensor as it was. Called from inside a
-    run, it is plain user code of that run. BaseModule subclasses get this automatically.
+    it, and an exception anywhere in it leaves every tensor as it was. ``seed=``,
+    ``compat=``, ``num_threads=`` and ``progress=`` are accepted even when ``method`` does not
+    take them (they configure that run), and a method that returns None returns the run's
+    report. Called from inside a run, it is plain user code of that run. BaseModule
+    subclasses (and, once adopted, mmengine's) get this automatically.
     """
+    try:
+        params = inspect.signature(method).parameters
+        takes = {name for name in RUN_OPTIONS if name in params} if not any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) else set(RUN_OPTIONS)
+    except (TypeError, ValueError):
+        takes = set(RUN_OPTIONS)
 
     @functools.wraps(method)
     def init_weights(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
         from .engine import run_user_code
 
-        return run_user_code(self, lambda: method(self, *args, **kwargs))
+        options = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs and name not in takes}
+        return run_user_code(self, lambda: method(self, *args, **kwargs), **options)
 
     init_weights.__torchinit_atomic__ = True  # type: ignore[attr-defined]
     return init_weights
