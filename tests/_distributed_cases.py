@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,7 +19,8 @@ import torch.distributed as dist
 from torch import nn
 
 import torchinit
-from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, InitStateError, initialize, materialize
+from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, FillInit, InitStateError, initialize, materialize
+from torchinit import functional as F
 from torchinit.distributed.bands import band_size
 
 from _distributed import GPT, GPT_RULES, Checks, differences, full_state, shard_gpt
@@ -32,18 +34,38 @@ ARGS: dict[str, dict[str, Any]] = {
     "DepthScaledNormal": dict(depth=4),
     "Normal": dict(std=0.02),
     "TruncNormal": dict(std=1.0, a=-1.5, b=1.5),
+    "FromModule": dict(fn=lambda module: torch.ones(())),
 }
 SHAPES = [(50, 30), (8, 6, 3, 3), (1000,), (3, 5)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class OwnScaled(FillInit):
+    """An initializer of the user's own (not elementwise as far as torchinit knows)."""
+
+    factor: float = 0.1
+
+    def fill(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        return F.normal_(tensor, 0.0, self.factor, generator=generator)
+
+
+def built(rule: dict[str, Any]) -> Any:
+    """The initializer of ``rule`` as the planner hands it to a tensor named ``weight``."""
+    init = WEIGHT_INITIALIZERS.build({k: v for k, v in rule.items() if k != "param"})
+    if hasattr(init, "specialize"):  # resolved per tensor (FromModule, EmbeddingNormal, DepthScaledNormal)
+        init = init.specialize("weight", _holder(torch.zeros(1)))
+    return init
+
+
 def initializer_cases() -> list[tuple[str, dict[str, Any], tuple[int, ...]]]:
-    """(name, rule, shape) for every registered initializer and every shape it accepts."""
-    cases = []
+    """(name, rule, shape) for every registered initializer and every shape it accepts, and one
+    initializer of the user's own."""
+    cases = [("OwnScaled", dict(type=OwnScaled, param="weight"), (50, 30))]
     for name in WEIGHT_INITIALIZERS.names():
         if name == "Pretrained" or not WEIGHT_INITIALIZERS.get(name).__module__.startswith("torchinit."):
             continue  # other tests register initializers of their own
         rule = dict(type=name, param="weight", **ARGS.get(name, {}))
-        init = WEIGHT_INITIALIZERS.build({k: v for k, v in rule.items() if k != "param"})
+        init = built(rule)
         for shape in SHAPES:
             try:
                 init.check_tensor(torch.empty(shape), "probe")
@@ -198,6 +220,12 @@ class RandomUserInit(GPT):
         nn.init.normal_(self.blocks[0].fc.weight)
 
 
+class ConstantUserInit(GPT):
+    def init_weights(self) -> None:
+        super().init_weights()
+        nn.init.constant_(self.blocks[0].fc.weight, 0.5)
+
+
 def check_errors(mesh: Any) -> list[str]:
     """No silent fallback: each refused case raises, names the tensor, and changes nothing."""
     bad = []
@@ -210,11 +238,21 @@ def check_errors(mesh: Any) -> list[str]:
     materialize(model, "cpu", seed=0)
     before = full_state(model)
     bad += _raises(ConfigValueError, "seed", lambda: initialize(model, dict(type="Normal", layer="Linear")))
+    from torch.distributed.tensor import DTensor, Partial
+
+    partial = _holder(DTensor.from_local(torch.zeros(4, 4), mesh, [Partial()]))
+    bad += _raises(InitStateError, "Partial", lambda: initialize(partial, dict(type="Normal", param="weight"), seed=0))
     with torch.device("meta"):
         user = shard_gpt(RandomUserInit(), mesh)
     user.to_empty(device="cpu")
     bad += _raises(InitStateError, "blocks.0.fc.weight", user.init_weights)
-    return bad + differences(full_state(model), before, "after a refused run")
+    bad += differences(full_state(model), before, "after a refused run")
+    with torch.device("meta"):
+        constant = shard_gpt(ConstantUserInit(), mesh)
+    constant.to_empty(device="cpu")
+    constant.init_weights()
+    weight = constant.blocks[0].fc.weight.full_tensor()
+    return bad + ([] if bool((weight == 0.5).all()) else ["a constant fill in user code did not reach every shard"])
 
 
 def check_kaiming_std(mesh: Any) -> list[str]:
@@ -223,7 +261,11 @@ def check_kaiming_std(mesh: Any) -> list[str]:
 
     holder = _holder(distribute_tensor(torch.zeros(4096, 1024), mesh, [Shard(0)], src_data_rank=None))
     initialize(holder, dict(type="Kaiming", param="weight"), seed=0)
-    std = float(holder.weight.detach().full_tensor().std())
+    local = holder.weight.to_local().detach().double()
+    moments = torch.stack([local.sum(), local.square().sum()])
+    dist.all_reduce(moments)  # the whole tensor's std, without gathering it
+    n = 4096 * 1024
+    std = float((moments[1] / n - (moments[0] / n) ** 2) * n / (n - 1)) ** 0.5
     want = (2 / 4096) ** 0.5
     return [] if abs(std / want - 1) < 0.02 else [f"std {std:.5f}, want {want:.5f}"]
 

@@ -13,12 +13,12 @@ from torchinit.distributed.bands import BandGrid, band_draw, band_size
 from torchinit.distributed.fills import _draw_bands
 from torchinit.distributed.sharded import Box
 
-from _distributed_cases import ARGS, initializer_cases
+from _distributed_cases import ARGS, built, initializer_cases
 
 ELEMENTWISE = {"Caffe2Xavier", "Constant", "DepthScaledNormal", "EmbeddingNormal", "Kaiming", "LeCunNormal",
                "LeCunUniform", "Normal", "Ones", "TruncNormal", "TruncNormalTF", "Uniform", "VarianceScaling",
                "Xavier", "Zeros"}
-WHOLE_TENSOR = {"DeltaOrthogonal", "Dirac", "Eye", "Orthogonal", "Sparse"}
+WHOLE_TENSOR = {"Arange", "DeltaOrthogonal", "Dirac", "Eye", "FromModule", "Orthogonal", "Sparse"}
 
 
 def _holder(shape: tuple[int, ...]) -> nn.Module:
@@ -34,7 +34,7 @@ def _generator(seed: int) -> torch.Generator:
 def test_every_registered_initializer_is_either_drawn_by_bands_or_whole() -> None:
     names = {n for n in WEIGHT_INITIALIZERS.names() if WEIGHT_INITIALIZERS.get(n).__module__.startswith("torchinit.")}
     names -= {"Pretrained"}
-    assert names == ELEMENTWISE | WHOLE_TENSOR, "classify the new initializer here and in docs/distributed.md"
+    assert names <= ELEMENTWISE | WHOLE_TENSOR, "classify the new initializer here and in docs/distributed.md"
     for name in names:
         init = WEIGHT_INITIALIZERS.build(dict(type=name, **ARGS.get(name, {})))
         assert (band_draw(init, (64, 48)) is not None) == (name in ELEMENTWISE), name
@@ -46,7 +46,7 @@ def test_a_tensor_of_one_band_keeps_the_values_of_one_generator_seeded_by_its_na
     model = _holder(shape)
     initialize(model, rule, seed=7)
     want = torch.zeros(shape)
-    init = WEIGHT_INITIALIZERS.build({k: v for k, v in rule.items() if k != "param"})
+    init = built(rule)
     init.fill(want, generator=_generator(derive_seed(7, "weight")) if init.random else None)
     assert torch.equal(model.weight.detach(), want)
 

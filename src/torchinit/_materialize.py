@@ -102,10 +102,10 @@ def materialize(
             uncovered += [f"{name}.{a}" if name else a for a in missing]
     if uncovered:
         raise InitStateError(
-            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {_shown(uncovered)}. Nothing covers "
-            "them: no init_cfg rule, no checkpoint key, and their module has no reset_parameters(). Add a "
-            "rule (e.g. dict(type='Constant', val=1, layer='RMSNorm')), give the module a "
-            "reset_parameters(), or load them with Pretrained. The model is still on the meta device."
+            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {_shown(uncovered)}. "
+            "Nothing covers them: no init_cfg rule, no checkpoint key, and their module has no "
+            "reset_parameters(). Add a rule (e.g. dict(type='Constant', val=1, layer='RMSNorm')), give the "
+            "module a reset_parameters(), or load them with Pretrained. The model is still on the meta device."
         )
 
     if seed is None:
@@ -139,10 +139,10 @@ def _check_unseeded_resets(modules: list[tuple[str, nn.Module]]) -> None:
              for attr, t in [*m._parameters.items(), *m._buffers.items()] if sharded.is_sharded(t)]
     if names:
         raise ConfigValueError(
-            f"materialize() would fill the sharded tensor(s) {_shown(names)} with their module's reset_parameters() "
-            "without a seed: each rank would draw from its own global generator and the shards would not form "
-            "one tensor. Pass seed=... (the same on every rank), or cover them with init_cfg rules. The model "
-            "is still on the meta device."
+            f"materialize() would fill the sharded tensor(s) {_shown(names)} with their module's "
+            "reset_parameters() without a seed: each rank would draw from its own global generator and the "
+            "shards would not form one tensor. Pass seed=... (the same on every rank), or cover them with "
+            "init_cfg rules. The model is still on the meta device."
         )
 
 
@@ -213,7 +213,7 @@ def _whole_tensors(m: nn.Module, name: str, seed: int | None) -> Iterator[None]:
         return
     for table, attr, t in swapped:
         sharded.check_layout(t, f"{name}.{attr}" if name else attr)
-        full = torch.empty(t.shape, dtype=t.dtype, device=t.to_local().device)
+        full = torch.empty(t.shape, dtype=t.dtype, device=sharded.local_tensor(t).device)
         table[attr] = nn.Parameter(full, requires_grad=t.requires_grad) if table is m._parameters else full
     try:
         yield

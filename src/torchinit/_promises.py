@@ -145,7 +145,7 @@ _FORMULAS: dict[type, Callable[[Any], str]] = {
     VarianceScaling: lambda i: f"sqrt({i.scale:g}/{i.mode})",
 }
 _PROMISES.update({
-    cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS[c](i) if c in _FORMULAS else "sqrt(1/fan_in)")
+    cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS.get(c, lambda i: "sqrt(1/fan_in)")(i))
     for cls in _SCALINGS
 })
 

@@ -332,9 +332,10 @@ def _check_repeated(result: HealthReport, shards: list[tuple[str, Tensor]]) -> N
                 "error",
                 "repeated",
                 name,
-                f"the shards on ranks {', '.join(map(str, ranks))} hold different parts of it but the same numbers: "
-                "every rank drew alike (a random fill through DTensor, or the same global seed on every rank). "
-                "Initialize it with torchinit and seed=... (sharding-invariant), or before sharding.",
+                f"the shards on ranks {', '.join(map(str, ranks))} hold different parts of it but the same "
+                "numbers: every rank drew alike (a random fill through DTensor, or the same global seed on "
+                "every rank). Initialize it with torchinit and seed=... (sharding-invariant), or before "
+                "sharding.",
             )
         )
 

@@ -27,6 +27,7 @@ independent draws from one distribution (:func:`band_draw` knows which). The oth
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,7 +83,8 @@ def describe_scheme() -> dict[str, Any]:
         "name": SCHEME,
         "band_elements": _elements,
         "bands": "whole rows of dimension 0; rows per band = max(1, band_elements // row size)",
-        "seeds": "derive_seed(seed, name) for a tensor of one band, else derive_seed(seed, name + '\\0band\\0' + k)",
+        "seeds": "derive_seed(seed, name) for a tensor of one band, "
+                 "else derive_seed(seed, name + '\\0band\\0' + k)",
     }
 
 
@@ -174,7 +176,27 @@ def band_draw(init: Any, shape: tuple[int, ...] | torch.Size) -> Draw | None:
     VarianceScaling, LeCunNormal, LeCunUniform) with fans from ``shape``. None for the
     rest: structural fills, custom initializers, functions.
     """
-    from .._promises import scaling_of
+    shape = tuple(shape)
+    kind = _kind(type(init))
+    if kind == "embedding":
+        return _embedding_draw(init, shape)
+    if kind == "fill":
+        return _fill_draw(init)
+    if kind == "scaled" and len(shape) >= 2:
+        from .._promises import scaling_of
+
+        scaling = scaling_of(init)
+        assert scaling is not None
+        return _scaled_draw(*scaling, shape)
+    return None
+
+
+@functools.cache
+def _kind(cls: type) -> str | None:
+    """How instances of ``cls`` are drawn by bands: ``'fill'`` (their own fill, which does not
+    depend on the shape), ``'embedding'``, ``'scaled'`` (variance scaling), or None (not at all).
+    A subclass counts as its base only if it keeps the base's ``fill``."""
+    from .._promises import _SCALINGS
     from ..initializers import (
         Constant,
         DepthScaledNormal,
@@ -185,22 +207,10 @@ def band_draw(init: Any, shape: tuple[int, ...] | torch.Size) -> Draw | None:
         Uniform,
     )
 
-    shape = tuple(shape)
-    base = _kept_base(type(init), (Constant, Normal, Uniform, TruncNormal, TruncNormalTF, DepthScaledNormal,
-                                   EmbeddingNormal))
-    if base is EmbeddingNormal:
-        return _embedding_draw(init, shape)
-    if base is not None:
-        return _fill_draw(init)
-    scaling = scaling_of(init)
-    if scaling is not None and len(shape) >= 2:
-        return _scaled_draw(*scaling, shape)
-    return None
-
-
-def _kept_base(cls: type, bases: tuple[type, ...]) -> type | None:
-    """The first of ``bases`` that ``cls`` is, or derives from keeping its ``fill``."""
-    for base in bases:
+    kinds: list[tuple[type, str]] = [(base, "fill") for base in (Constant, Normal, Uniform, TruncNormal,
+                                                                 TruncNormalTF, DepthScaledNormal)]
+    kinds += [(EmbeddingNormal, "embedding"), *((base, "scaled") for base in _SCALINGS)]
+    for base, kind in kinds:
         if issubclass(cls, base) and getattr(cls, "fill", None) is getattr(base, "fill", None):
-            return base
+            return kind
     return None

@@ -58,9 +58,9 @@ def check_fill(init: Any, tensor: Tensor, seed: int | None, name: str) -> None:
     sharded.check_layout(tensor, name)
     if seed is None and getattr(init, "random", True):
         raise ConfigValueError(
-            f"{name} is {_placements(tensor)} and {describe_initializer(init)} draws random numbers, but no seed "
-            "was given. Without one each rank would draw from its own global generator and the shards would not "
-            "form one tensor. Pass seed=... (the same on every rank)."
+            f"{name} is {_placements(tensor)} and {describe_initializer(init)} draws random numbers, but "
+            "no seed was given. Without one each rank would draw from its own global generator and the "
+            "shards would not form one tensor. Pass seed=... (the same on every rank)."
         )
 
 
@@ -68,10 +68,10 @@ def check_op(func: Any, tensor: Tensor, name: str, who: str) -> None:
     """Raise if ``func`` (an op of user code, run by ``who``) draws random numbers into a DTensor."""
     if sharded.is_sharded(tensor) and torch.Tag.nondeterministic_seeded in getattr(func, "tags", ()):
         raise InitStateError(
-            f"{who} draws random numbers into {name} ({func}), which is {_placements(tensor)}. DTensor's random "
-            "ops do not give one consistent tensor (on a CPU mesh every rank draws the same numbers for its own "
-            "shard). Set it with an init_cfg rule (e.g. dict(type='Normal', std=0.02, layer=...)), which torchinit "
-            "fills shard by shard with a seed, or initialize before sharding."
+            f"{who} draws random numbers into {name} ({func}), which is {_placements(tensor)}. DTensor's "
+            "random ops do not give one consistent tensor (on a CPU mesh every rank draws the same numbers "
+            "for its own shard). Set it with an init_cfg rule (e.g. dict(type='Normal', std=0.02, "
+            "layer=...)), which torchinit fills shard by shard with a seed, or initialize before sharding."
         )
 
 
@@ -86,25 +86,27 @@ def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: G
     if not sharded.is_sharded(tensor):
         if not random or seed is None:
             return [Piece(tensor.numel(), functools.partial(init.fill, tensor, generator=None))]
-        draw, grid = band_draw(init, shape), BandGrid.of(shape)
-        if draw is None or grid.count == 1:
+        grid = BandGrid.of(shape)
+        draw = band_draw(init, shape) if grid.count > 1 else None
+        if draw is None:
             return [Piece(tensor.numel(), lambda: init.fill(tensor, generator=whole()))]
         return _band_pieces(draw, grid, seed, name, tensor, sharded.Box((0,) * len(shape), shape))
-    local = tensor.to_local()
+    local = sharded.local_tensor(tensor)
     draw = band_draw(init, shape)
     if not random and draw is not None:  # a constant: every part is the same
         return [Piece(local.numel(), functools.partial(init.fill, local, generator=None))]
     grid = BandGrid.of(shape)
     box = sharded.local_box(tensor)
     if draw is None or grid.count == 1 or box is None:
-        return [Piece(tensor.numel(), lambda: _whole(init, draw, grid, seed, name, tensor, whole), parallel=False)]
+        run = functools.partial(_whole, init, draw, grid, seed, name, tensor, whole)
+        return [Piece(tensor.numel(), run, parallel=False)]
     return _band_pieces(draw, grid, seed, name, local, box)
 
 
 def _whole(init: Any, draw: Draw | None, grid: BandGrid, seed: int | None, name: str, tensor: Tensor,
            whole: Generators) -> None:
     """Make the whole tensor on this rank as one process would, and keep this rank's part."""
-    local = tensor.to_local()
+    local = sharded.local_tensor(tensor)
     full = torch.empty(grid.shape, dtype=local.dtype, device=local.device)
     if draw is None or grid.count == 1 or seed is None:
         init.fill(full, generator=whole())
@@ -114,16 +116,16 @@ def _whole(init: Any, draw: Draw | None, grid: BandGrid, seed: int | None, name:
     local.copy_(sharded.keep_local(full, tensor))
 
 
-def _band_pieces(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box) -> list[Piece]:
+def _band_pieces(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor,
+                 box: sharded.Box) -> list[Piece]:
     if box.numel() == 0:
         return []
     bands = grid.overlapping(box.offsets[0], box.offsets[0] + box.sizes[0])
     band_size = grid.band_rows * grid.row_size
     per_piece = max(1, PIECE_ELEMENTS // max(band_size, 1))
-    return [
-        Piece(len(group) * band_size, functools.partial(_draw_bands, draw, grid, seed, name, local, box, group))
-        for group in (bands[i : i + per_piece] for i in range(0, len(bands), per_piece))
-    ]
+    groups = (bands[i : i + per_piece] for i in range(0, len(bands), per_piece))
+    return [Piece(len(group) * band_size, functools.partial(_draw_bands, draw, grid, seed, name, local, box, group))
+            for group in groups]
 
 
 def _draw_bands(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box,

@@ -93,10 +93,13 @@ def check_layout(t: Tensor, name: str) -> None:
         return
     if "partial" in _placement_kinds(t):
         raise InitStateError(
-            f"{name} has placements {tuple(t.placements)}: a Partial placement holds pending sums, not values, "
-            "so it cannot be initialized. Initialize it while it is Replicate or Shard, then redistribute."
+            f"{name} has placements {tuple(t.placements)}: a Partial placement holds pending sums, not "
+            "values, so it cannot be initialized. Initialize it while it is Replicate or Shard, then "
+            "redistribute."
         )
-    if not getattr(t._spec, "is_default_device_order", True):
+    order = getattr(t._spec, "shard_order", None)
+    is_default = getattr(type(t._spec), "is_default_device_order", None)
+    if order is not None and is_default is not None and not is_default(order):
         raise InitStateError(
             f"{name} is sharded in a non-default mesh order ({t._spec.shard_order}); torchinit initializes "
             "placements applied left to right. Initialize it before redistributing it to that order."
@@ -124,7 +127,7 @@ def local_box(t: Tensor) -> Box | None:
         offsets[dim] += start
         sizes[dim] = min(chunk, sizes[dim] - start)
     box = Box(tuple(offsets), tuple(sizes))
-    return box if tuple(t.to_local().shape) == box.sizes else None
+    return box if tuple(local_tensor(t).shape) == box.sizes else None
 
 
 def keep_local(full: Tensor, t: Tensor) -> Tensor:
@@ -140,7 +143,7 @@ def keep_local(full: Tensor, t: Tensor) -> Tensor:
 def copy_value(t: Tensor, value: Tensor) -> None:
     """``t.copy_(value)`` for a global ``value``: a DTensor copies only its own part."""
     if is_sharded(t):
-        t.to_local().copy_(keep_local(value, t))
+        local_tensor(t).copy_(keep_local(value, t))
     else:
         t.copy_(value)
 

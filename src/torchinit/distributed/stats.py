@@ -78,7 +78,7 @@ def sharded_stats(t: Tensor) -> Stats:
     """The statistics of the whole of the DTensor ``t`` (collective over its mesh)."""
     import torch.distributed as dist
 
-    values = _values(t.to_local())
+    values = _values(sharded.local_tensor(t))
     counted = _counted(t) and values.numel() > 0
     sums = torch.zeros(4, dtype=torch.float64)
     bounds = torch.tensor([math.inf, math.inf], dtype=torch.float64)  # (min, -max): one MIN reduce
@@ -111,14 +111,15 @@ def repeated_shards(named: list[tuple[str, Tensor]]) -> dict[str, list[int]]:
     api = sharded._dtensor_api()
     mine = []
     for name, t in named:
-        local = t.to_local()
+        local = sharded.local_tensor(t)
         coordinate = t.device_mesh.get_coordinate()
         if coordinate is None or local.numel() < 2:
             continue
         part = tuple(c for c, p in zip(coordinate, t.placements) if not isinstance(p, api.Replicate))
         data = local.detach().contiguous().view(torch.uint8).cpu().numpy().tobytes()
         mine.append((name, part, tuple(local.shape), hashlib.blake2b(data, digest_size=16).hexdigest()))
-    everyone: list[list[tuple[str, tuple[int, ...], tuple[int, ...], str]] | None] = [None] * dist.get_world_size()
+    everyone: list[list[tuple[str, tuple[int, ...], tuple[int, ...], str]] | None]
+    everyone = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
     seen: dict[tuple[str, tuple[int, ...], str], dict[tuple[int, ...], int]] = {}
     repeated: dict[str, list[int]] = {}
