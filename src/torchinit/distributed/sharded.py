@@ -17,7 +17,7 @@ than the default cannot be initialized; :func:`check_layout` says so.
 
 from __future__ import annotations
 
-import functools
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,14 @@ __all__ = ["Box", "check_layout", "copy_value", "empty_like", "is_sharded", "kee
            "local_tensor"]
 
 
-@functools.cache
 def _dtensor_api() -> Any:
-    """``torch.distributed.tensor`` if this torch build has it, else None."""
-    try:
-        import torch.distributed.tensor as api
-    except ImportError:  # torch built without distributed, or older than 2.4
-        return None
-    return api if hasattr(api, "DTensor") else None
+    """``torch.distributed.tensor`` if it is imported, else None.
+
+    Never imported from here: it takes about a second (it pulls in sympy), and no DTensor can
+    exist before it is imported.
+    """
+    api = sys.modules.get("torch.distributed.tensor")
+    return api if api is not None and hasattr(api, "DTensor") else None
 
 
 def is_sharded(t: Any) -> bool:
