@@ -44,6 +44,18 @@ class StubbedOpCalled(RuntimeError):
     """A compiled mmcv op was called in an environment that has none (mmcv-lite)."""
 
 
+def stubbed_op_in(exc: BaseException) -> StubbedOpCalled | None:
+    """The :class:`StubbedOpCalled` that ``exc`` is or was raised from (a library may wrap it), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StubbedOpCalled):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _stub_op(name: str) -> Callable[..., Any]:
     def op(*args: Any, **kwargs: Any) -> Any:
         if name not in CALLED_OPS:

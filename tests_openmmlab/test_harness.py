@@ -118,8 +118,13 @@ def test_a_compiled_mmcv_op_raises_when_called_not_when_imported() -> None:
     import mmcv.ops  # noqa: F401  (imports through the stand-in for mmcv._ext)
     from mmcv.ops.nms import ext_module
 
-    with pytest.raises(openmmlab_shim.StubbedOpCalled, match="nms"):
+    with pytest.raises(openmmlab_shim.StubbedOpCalled, match="nms") as raised:
         ext_module.nms(torch.zeros(1, 4), torch.zeros(1), iou_threshold=0.5, offset=0)
+    try:
+        raise ValueError("a library wrapped it") from raised.value
+    except ValueError as wrapped:
+        assert openmmlab_shim.stubbed_op_in(wrapped) is raised.value
+    assert openmmlab_shim.stubbed_op_in(ValueError("unrelated")) is None
 
 
 def test_mmdet_and_mmseg_import_on_mmcv_2_2_with_only_the_version_bound_relaxed() -> None:
