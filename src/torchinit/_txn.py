@@ -59,6 +59,9 @@ Progress = Callable[[int, int], None]
 # Below this many elements, seeded fills run on the calling thread: a thread pool costs more
 # than it saves (results are the same either way: each tensor has its own generator).
 _PARALLEL_MIN = 1 << 20
+# Pieces smaller than this run in batches of about this many elements: one task each would
+# cost more in scheduling than the fill itself (a norm layer's weight, a bias).
+_BATCH_ELEMENTS = 1 << 18
 # Initializers defined here are validated against each tensor before the commit and cannot fail.
 _TRUSTED_MODULES = ("torchinit.initializers", "torchinit._catalogue")
 
@@ -405,8 +408,26 @@ class Transaction:
             for piece in pieces:
                 if id(piece) not in chosen:
                     one(w, piece)
-        with ThreadPoolExecutor(max_workers=min(threads, len(parallel))) as pool:
-            for future in [pool.submit(one, w, p) for w, p in sorted(parallel, key=lambda wp: -wp[1].elements)]:
+        tasks: list[list[tuple[_Write, fills.Piece]]] = []  # largest first; small pieces batched together
+        batch: list[tuple[_Write, fills.Piece]] = []
+        size = 0
+        for w, piece in sorted(parallel, key=lambda wp: -wp[1].elements):
+            if piece.elements >= _BATCH_ELEMENTS:
+                tasks.append([(w, piece)])
+                continue
+            batch.append((w, piece))
+            size += piece.elements
+            if size >= _BATCH_ELEMENTS:
+                tasks.append(batch)
+                batch, size = [], 0
+        tasks += [batch] if batch else []
+
+        def run(task: list[tuple[_Write, fills.Piece]]) -> None:
+            for w, piece in task:
+                one(w, piece)
+
+        with ThreadPoolExecutor(max_workers=min(threads, len(tasks))) as pool:
+            for future in [pool.submit(run, task) for task in tasks]:
                 future.result()
 
     @contextmanager
