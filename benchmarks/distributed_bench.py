@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/distributed_bench.py                # both parts, gpt-1b (~2 min, ~6 GiB)
     .venv/bin/python benchmarks/distributed_bench.py --size small   # a smoke run
     .venv/bin/python benchmarks/distributed_bench.py --part work --repeats 3
+    .venv-bench/bin/python benchmarks/distributed_bench.py --part seeded   # resnet50-retina, vit-l vs mmengine
 
 **work**: ranks simulated in one process, one thread, CPU seconds, so that concurrent ranks
 (and other jobs) on a small machine do not measure each other. For world W and each rank r, every parameter's FSDP2
@@ -16,12 +17,16 @@ model in one process (the same values per tensor kind, one thread, warm memory).
 root, then ``materialize('cpu', seed=0)``: peak RSS over the rank's baseline against the bytes
 of its shard of the parameters.
 
+**seeded**: one process, ``init_weights(seed=0)`` of resnet50-retina and ViT-L against the
+single-thread floor and mmengine's own ``init_weights`` (see :func:`seeded`).
+
 Prints a table and writes JSON (``benchmarks/results/distributed.json`` by default).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -127,6 +132,45 @@ def work(size: str, repeats: int) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- seeded, one process
+def seeded(case: str, repeats: int) -> dict[str, Any]:
+    """Interleaved runs of the floor (one thread), torchinit seeded and mmengine (all threads);
+    the minimum of each, so that other jobs on a shared machine weigh on all three alike.
+
+    mmengine runs its own ``init_weights``: bench.py's classes subclass torchinit's BaseModule,
+    which wraps every ``init_weights`` of a subclass in a torchinit run; that is undone here.
+    """
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench
+    from examples.models import RETINANET_R50_FPN, VIT_L16, build_detector, build_vit
+
+    make = (lambda: build_vit(**VIT_L16)) if case == "vit-l" else (lambda: build_detector(**RETINANET_R50_FPN))
+    ours, theirs = make(), bench.to_mmengine(make())
+    for cls in {type(m) for m in theirs.modules() if type(m).__name__.startswith("MM")}:
+        wrapped = getattr(cls.__dict__.get("init_weights"), "__wrapped__", None)
+        cls.init_weights = wrapped if wrapped is not None else bench.MMBaseModule.init_weights
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    jobs = bench.floor_jobs(ours)
+    times: dict[str, list[float]] = {"floor": [], "seeded": [], "mmengine": []}
+    for _ in range(repeats):
+        torch.set_num_threads(1)
+        times["floor"].append(_wall(lambda: bench.run_floor(jobs)))
+        torch.set_num_threads(threads)
+        bench.reset_init_flags(ours)
+        times["seeded"].append(_wall(lambda: ours.init_weights(seed=0)))
+        bench.reset_init_flags(theirs)
+        times["mmengine"].append(_wall(theirs.init_weights))
+    return {"case": case, "threads": threads, **{k: min(v) for k, v in times.items()}, "runs": times}
+
+
+def _wall(fn: Any) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 # --------------------------------------------------------------------------- memory: 2 real ranks
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -171,7 +215,8 @@ def memory(size: str, world: int = 2) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["1b", "small"], default="1b")
-    parser.add_argument("--part", choices=["work", "memory"], action="append")
+    parser.add_argument("--part", choices=["work", "memory", "seeded"], action="append",
+                        help="default: work and memory; seeded needs mmengine (.venv-bench)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "distributed.json")
     args = parser.parse_args()
@@ -185,6 +230,13 @@ def main() -> None:
         for world, row in w["worlds"].items():
             ranks = " ".join(f"{s:.2f}" for s in row["ranks_s"])
             print(f"{world:>5} {row['slowest_s']:>15.2f} {row['vs_plain']:>8.2f}x   {ranks}")
+    if "seeded" in parts:
+        result["seeded"] = rows = [seeded(case, max(args.repeats, 7)) for case in ("resnet50-retina", "vit-l")]
+        print("\none process, seeded init_weights: minimum of interleaved runs")
+        for r in rows:
+            print(f"  {r['case']}: floor {r['floor']:.3f} s, torchinit seeded {r['seeded']:.3f} s, mmengine "
+                  f"{r['mmengine']:.3f} s: seeded/floor {r['seeded'] / r['floor']:.2f}x, seeded/mmengine "
+                  f"{r['seeded'] / r['mmengine']:.2f}x")
     if "memory" in parts:
         result["memory"] = ranks = memory(args.size)
         print("\nmaterialize(seed=0) on 2 real ranks (FSDP2): peak RSS over baseline vs the rank's shard")
