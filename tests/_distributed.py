@@ -41,8 +41,10 @@ def _entry(rank: int, world: int, folder: str, case: Callable[..., Checks], args
         dist.destroy_process_group()
 
 
-def run_ranks(case: Callable[..., Checks], world: int, *args: Any, timeout: float = 120.0) -> list[Checks]:
-    """Run ``case(rank, world, folder, *args)`` on ``world`` ranks; each rank's checks."""
+def run_ranks(case: Callable[..., Checks], world: int, *args: Any,
+              timeout: float = 300.0) -> list[Checks]:
+    """Run ``case(rank, world, folder, *args)`` on ``world`` ranks; each rank's checks (a rank
+    that has not finished after ``timeout`` seconds fails the run; every process is ended)."""
     with tempfile.TemporaryDirectory() as folder:
         context = mp.start_processes(_entry, args=(world, folder, case, args), nprocs=world, join=False,
                                      start_method="spawn")
