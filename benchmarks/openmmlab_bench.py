@@ -9,9 +9,8 @@ Ten models are built from the configs that ship inside mmpretrain 1.2, mmdet 3.3
 ways: mmengine 0.10.7's own ``BaseModule.init_weights``; and, after ``torchinit.adopt_mmengine()``,
 torchinit's default mode and ``compat='mmengine'``, each unseeded (torch's global generator, one
 thread, like mmengine) and with ``seed=0, num_threads=2`` (a generator per tensor, filled on
-torchinit's own pool of two threads). A model whose root class
-overrides ``init_weights()`` without arguments (DETR-style) cannot take ``seed=``: n/a; its compat
-runs use ``torchinit.set_compat('mmengine')``.
+torchinit's own pool of two threads); roots that override ``init_weights()`` without
+arguments (DETR's) take them too, as adopted.
 
 Threads. ``--threads`` sets torch's intra-op threads for every way (default 1). On this shared
 2-core machine a 2-thread reduction waits for a descheduled thread whenever a neighbour is busy:
@@ -38,8 +37,7 @@ Issue 10's target: peak extra <= 5% of it on models with user ``init_weights`` c
 the number of tensors torchinit's report attributes to a model's own ``init_weights``).
 
 Prints two Markdown tables and writes ``benchmarks/results/openmmlab-latest.json`` (``--show
-FILE`` prints the tables of a saved file again). Root classes that override ``init_weights()``
-without arguments show "n/a (no seed=)" in the seeded columns.
+FILE`` prints the tables of a saved file again).
 """
 
 from __future__ import annotations
@@ -127,11 +125,10 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
     warnings.simplefilter("ignore")
     from mmengine.logging import MMLogger
 
-    from _observe import init_with, takes_torchinit_arguments
     from openmmlab_models import build_model, cases_by_id, load_model_cfg
 
     def init(model: Any) -> Any:
-        return model.init_weights() if kwargs is None else init_with(model, kwargs)
+        return model.init_weights() if kwargs is None else model.init_weights(**kwargs)
 
     MMLogger.get_current_instance().setLevel(logging.ERROR)
     kwargs = WAYS[way]
@@ -143,8 +140,6 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
     case = cases_by_id()[case_id]
     cfg, _ = load_model_cfg(case)
     model = build_model(case, cfg, seed=0)
-    if kwargs is not None and "seed" in kwargs and not takes_torchinit_arguments(model):
-        return {"case": case_id, "way": way, "na": f"{type(model).__name__}.init_weights() takes no seed="}
     init(model)  # warm-up
     del model
     times: list[float] = []
@@ -163,8 +158,6 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
             if report is not None and hasattr(report, "by_source"):
                 result["user_tensors"] = len(report.by_source("user"))
                 result["saved_bytes"] = getattr(report, "saved_bytes", None)
-            elif kwargs is not None and not takes_torchinit_arguments(model):
-                result["user_tensors"] = f"root {type(model).__name__}.init_weights"
         del model, report
     result["seconds"] = statistics.median(times)
     result["times"] = times
@@ -199,7 +192,7 @@ def tables(results: list[dict[str, Any]]) -> str:
         for w in ways:
             r = by.get((case, w), {})
             cells.append(f"{r['seconds']:.3f} ({_ratio(r['seconds'], mm.get('seconds'))})" if "seconds" in r
-                         else "n/a (no seed=)" if "na" in r else f"error: {r.get('error', '?')[:60]}")
+                         else f"error: {r.get('error', '?')[:60]}")
         params = next((r["params"] for w in WAYS if "params" in (r := by.get((case, w), {}))), 0)
         mm_s = f"{mm['seconds']:.3f}" if "seconds" in mm else mm.get("error", "n/a")[:40]
         lines.append(f"| {case} | {params / 1e6:.1f}M | {mm_s} | " + " | ".join(cells) + " |")

@@ -39,16 +39,14 @@ EXPLAINED: list[Explained] = []
 
 
 def summary(explained: list[Explained]) -> list[str]:
-    """Lines for the session summary: per case, mode and row, the count and the tensors."""
+    """Lines for the session summary: per case, mode and row, every tensor and one explanation."""
     groups: dict[tuple[str, str, str], list[Explained]] = {}
     for e in explained:
         groups.setdefault((e.case, e.mode, e.row), []).append(e)
     lines = []
     for (case, mode, row), items in groups.items():
-        names = ", ".join(e.name for e in items[:4])
-        if len(items) > 4:
-            names += f", ... ({len(items)} in all)"
-        lines.append(f"{case} [{mode}]: {len(items)} tensor(s) differ by README row '{row}': {names}")
+        lines.append(f"{case} [{mode}]: {len(items)} tensor(s) differ, README row '{row}':")
+        lines.append("    " + ", ".join(e.name for e in items))
         lines.append(f"    e.g. {items[0].why}")
     return lines
 

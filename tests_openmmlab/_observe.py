@@ -37,8 +37,8 @@ import _dists as D
 from _fill_log import FillLog, record_fills
 from openmmlab_models import Case, build_model, load_model_cfg
 
-__all__ = ["MMEngineSide", "Pristine", "TorchinitRun", "build_pristine", "init_with", "mmengine_pristine",
-           "observe_mmengine", "observe_torchinit", "takes_torchinit_arguments", "tensors_of"]
+__all__ = ["MMEngineSide", "Pristine", "TorchinitRun", "build_pristine", "mmengine_pristine", "observe_mmengine",
+           "observe_torchinit", "tensors_of"]
 
 
 def tensors_of(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -90,8 +90,7 @@ class TorchinitRun:
     Attributes:
         mode: a key of :data:`MODES`.
         values: every tensor afterwards.
-        report: torchinit's ``InitReport`` (None when the model's own ``init_weights`` returns
-            none and keeps none: a root class that overrides it, such as mmdet's DETR).
+        report: torchinit's ``InitReport``, as ``init_weights`` returned it.
         laws: per tensor, the law of the ``torch.nn.init`` fill that last wrote it in this run, if known.
         init_seconds: wall time of ``init_weights``.
         warnings: the text of every ``torchinit.InitWarning`` the run raised (other warnings go on
@@ -232,30 +231,6 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
-def takes_torchinit_arguments(model: nn.Module) -> bool:
-    """Whether the model's class runs mmengine's own ``BaseModule.init_weights`` (adopted: it takes
-    ``seed=``/``compat=``), rather than an override of its own."""
-    from mmengine.model import BaseModule
-
-    owner = next(cls for cls in type(model).__mro__ if "init_weights" in cls.__dict__)
-    return owner is BaseModule
-
-
-def init_with(model: nn.Module, kwargs: dict[str, Any]) -> Any:
-    """``model.init_weights(**kwargs)`` with torchinit adopted; a root that overrides it without
-    arguments gets ``compat`` through ``torchinit.set_compat`` (and no ``seed``: callers skip that)."""
-    import torchinit
-
-    if takes_torchinit_arguments(model):
-        return model.init_weights(**kwargs)
-    previous = torchinit.get_compat()
-    torchinit.set_compat(kwargs.get("compat", "torchinit"))
-    try:
-        return model.init_weights()
-    finally:
-        torchinit.set_compat(previous)
-
-
 @contextlib.contextmanager
 def _init_warnings() -> Iterator[list[str]]:
     """Collect torchinit's ``InitWarning``s (a test checks each is true); re-raise every other warning."""
@@ -272,33 +247,28 @@ def _init_warnings() -> Iterator[list[str]]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def observe_torchinit(pristine: Pristine) -> tuple[dict[str, TorchinitRun], dict[str, str]]:
+def observe_torchinit(pristine: Pristine) -> dict[str, TorchinitRun]:
     """Adopt torchinit, init a copy in each mode (seeds 13, 14, ...), undo the adoption.
 
-    Returns the runs by mode, and the modes that could not run with the reason.
+    Every mode is passed as ``init_weights`` arguments, also to roots that override it without
+    any (DETR's): the adoption lets those take ``seed=``/``compat=`` for the run they open.
     """
     import torchinit
 
     mmengine_pristine()
     runs: dict[str, TorchinitRun] = {}
-    unavailable: dict[str, str] = {}
     adoption = torchinit.adopt_mmengine()
     try:
         for i, mode in enumerate(MODES):
             model = pristine.fresh(seed=13 + i)
-            with record_fills() as log:
-                if "seed" in MODES[mode] and not takes_torchinit_arguments(model):
-                    unavailable[mode] = (f"{type(model).__name__} overrides init_weights() "
-                                         "without arguments, so it cannot take seed=")
-                    continue
-                with _init_warnings() as said:
-                    start = time.perf_counter()
-                    report = init_with(model, MODES[mode])
-                    seconds = time.perf_counter() - start
+            with record_fills() as log, _init_warnings() as said:
+                start = time.perf_counter()
+                report = model.init_weights(**MODES[mode])
+                seconds = time.perf_counter() - start
             laws, _ = _laws(model, log)
             runs[mode] = TorchinitRun(mode, tensors_of(model), report, laws, seconds, said)
             del model
     finally:
         adoption.undo()
     mmengine_pristine()
-    return runs, unavailable
+    return runs

@@ -59,7 +59,7 @@ class Seen:
 def _observe(make: Callable[[], nn.Module]) -> Seen:
     pristine = Pristine(Case("synthetic", f"{make.__name__}.py", "toy"), [], make())
     mm = observe_mmengine(pristine)
-    runs, _ = observe_torchinit(pristine)
+    runs = observe_torchinit(pristine)
     expected = expectations(mm)
     return Seen(mm, runs["default"], compare(runs["default"].values, mm, expected),
                 compare(runs["compat=mmengine"].values, mm, expected))
