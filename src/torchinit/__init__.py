@@ -48,6 +48,8 @@ from .functional import (
     xavier_init,
 )
 from .initializers import (
+    Arange,
+    FromModule,
     WEIGHT_INITIALIZERS,
     BaseInit,
     Caffe2Xavier,
@@ -128,6 +130,7 @@ __all__ = [
     "ActivationProbe",
     "Adoption",
     "AdoptionError",
+    "Arange",
     "BaseInit",
     "BaseModule",
     "CONV_LAYERS",
@@ -162,6 +165,7 @@ __all__ = [
     "Eye",
     "FillInit",
     "FillInitObject",
+    "FromModule",
     "HealthFinding",
     "HealthReport",
     "INITIALIZERS",

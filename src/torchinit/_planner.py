@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
 from .report import ParamRecord, RuleRecord, Source
+from .registry import close_matches
 from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
 
 __all__ = ["MAX_BEATEN", "Planner"]
@@ -44,11 +45,12 @@ class _Part:
     matched: bool = False
     best: _Part | None = None
 
-    def covers(self, name: str) -> bool:
-        """Does this part fill the parameter with local name ``name`` of a module it reaches?"""
-        if self.rule.params is None:
-            return name in ("weight", "bias")
-        return any(fnmatchcase(name, pattern) for pattern in self.rule.params)
+    def covers(self, name: str, is_buffer: bool = False) -> bool:
+        """Does this part fill the tensor with local name ``name`` of a module it reaches?"""
+        patterns = self.rule.buffers if is_buffer else self.rule.params
+        if patterns is None:
+            return not is_buffer and not self.rule.selects and name in ("weight", "bias")
+        return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
 @dataclass
@@ -183,10 +185,10 @@ class Planner:
             if rule.is_opaque:  # mmengine calls an initializer object whatever its layer says
                 rule.init.wholemodule = False
                 self._calls.append((self.next_seq(default), Call(owner, owner_name, _bind(rule.init, owner), ref)))
-            elif rule.layer or rule.params is not None:
+            elif rule.layer or rule.selects:
                 seq = self.next_seq(default)
                 bias_init = Constant(val=rule.bias)
-                stacks = self._stacks if rule.params is None else self._pstacks
+                stacks = self._pstacks if rule.selects else self._stacks
                 for key in rule.layer or (_ANY_MODULE,):
                     entry = _Part(seq, rule, ref, bias_init)
                     stack = stacks.setdefault(key, [])
@@ -289,15 +291,17 @@ class Planner:
             self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
 
     def _visit_parts(self, m: nn.Module, parts: list[_Part]) -> None:
-        names = ["weight", "bias"]
+        names = [(n, False) for n in ("weight", "bias") if n not in m._buffers]
         if any(p.rule.params is not None for p in parts):
-            names += [n for n in m._parameters if n not in ("weight", "bias")]
+            names += [(n, False) for n in m._parameters if n not in ("weight", "bias")]
+        if any(p.rule.buffers is not None for p in parts):
+            names += [(n, True) for n, t in m._buffers.items() if t is not None]
         counted: set[int] = set()
-        for name in names:
+        for name, is_buffer in names:
             slot = self.slot(m, name)
             if slot is None:
                 continue
-            found = [p for p in parts if p.covers(name)]
+            found = [p for p in parts if p.covers(name, is_buffer)]
             if not found:
                 continue
             best = max(found, key=lambda p: p.seq)
@@ -312,7 +316,7 @@ class Planner:
         tensor = slot.current()
         assert tensor is not None
         where = f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}"
-        if best.rule.params is None and name == "bias":
+        if not best.rule.selects and name == "bias":
             init = best.bias_init
             ref = Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
         else:
@@ -396,7 +400,7 @@ class Planner:
     def leave(self, frame: _Frame) -> None:
         rule_matched: dict[int, bool] = {}
         for key, entry in reversed(frame.pushed):
-            if entry.rule.params is None:
+            if not entry.rule.selects:
                 stack = self._stacks[key]
                 stack.pop()
                 if entry.matched and stack:
@@ -416,11 +420,13 @@ class Planner:
             self.exit_pretrained(frame.module, frame.owner_rules)
 
     def _report_unmatched(self, scope: nn.Module, entry: _Part, key: Any) -> None:
-        if entry.rule.params is not None:
+        if entry.rule.selects:
             where = "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
+            chosen = [f"param={list(entry.rule.params)!r}"] if entry.rule.params is not None else []
+            chosen += [f"buffer={list(entry.rule.buffers)!r}"] if entry.rule.buffers is not None else []
             self.unmatched.append(
-                f"{entry.rule.where}: param={list(entry.rule.params)!r} of {entry.rule.describe()} matches no "
-                f"parameter{where} under {label(self.name_of(scope), scope)}."
+                f"{entry.rule.where}: {' '.join(chosen)} of {entry.rule.describe()} matches no "
+                f"{'tensor' if len(chosen) == 2 else 'parameter' if entry.rule.params is not None else 'buffer'}{where} under {label(self.name_of(scope), scope)}.{self._name_hint(scope, entry.rule)}"
             )
             return
         shown = key if isinstance(key, str) else key.__name__
@@ -434,6 +440,15 @@ class Planner:
             f"{entry.rule.where}: layer={shown!r} of {entry.rule.describe()} matches no module under "
             f"{label(self.name_of(scope), scope)}.{hint}"
         )
+
+    @staticmethod
+    def _name_hint(scope: nn.Module, rule: RuleSpec) -> str:
+        """`` Did you mean 'weight'?`` for a ``param``/``buffer`` name that looks like a real one."""
+        params = {n.rpartition(".")[2] for n, _ in scope.named_parameters()}
+        buffers = {n.rpartition(".")[2] for n, _ in scope.named_buffers()}
+        hints = [h for p in rule.params or () for h in close_matches(p, params)]
+        hints += [h for b in rule.buffers or () for h in close_matches(b, buffers)]
+        return f" Did you mean {' or '.join(repr(h) for h in dict.fromkeys(hints))}?" if hints else ""
 
     # -- entry points
     def plan_init_weights(self) -> None:

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 LayerSpec = str | type[nn.Module]
-RULE_KEYS = ("layer", "param", "override", "bias", "bias_prob")
+RULE_KEYS = ("layer", "param", "buffer", "override", "bias", "bias_prob")
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,9 @@ class RuleSpec:
         overrides: submodules filled whole by their own rule.
         where: where the rule came from, for messages (``"init_cfg of backbone[1]"``).
         raw: the dict as the user wrote it.
+        buffers: glob patterns on buffer names (``'position_ids'``, ``'inv_freq'``): the rule
+            fills exactly the buffers whose local name matches, as ``params`` does for
+            parameters. None: no buffers.
     """
 
     init: Any
@@ -167,6 +170,12 @@ class RuleSpec:
     overrides: tuple[OverrideSpec, ...]
     where: str
     raw: Mapping[str, Any]
+    buffers: tuple[str, ...] | None = None
+
+    @property
+    def selects(self) -> bool:
+        """Does the rule name its tensors (``param``/``buffer``) instead of weight and bias?"""
+        return self.params is not None or self.buffers is not None
 
     @property
     def is_pretrained(self) -> bool:
@@ -230,23 +239,26 @@ def _check_layer(where: str, layer: Any) -> tuple[LayerSpec, ...]:
     return tuple(items)
 
 
-def _check_params(where: str, cfg: Mapping[str, Any]) -> tuple[str, ...] | None:
-    param = cfg.get("param")
-    if param is None:
+def _check_params(where: str, cfg: Mapping[str, Any], key: str = "param") -> tuple[str, ...] | None:
+    """``param`` (or ``buffer``): names or globs of the tensors the rule fills."""
+    selector = cfg.get(key)
+    if selector is None:
         return None
-    items = [param] if isinstance(param, str) else param
+    what = "parameter" if key == "param" else "buffer"
+    example = "'weight', '*token'" if key == "param" else "'position_ids', 'inv_freq'"
+    items = [selector] if isinstance(selector, str) else selector
     if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) and p for p in items):
         raise _fail(
             ConfigTypeError,
             where,
-            f"param must be a parameter name or glob ('weight', '*token') or a list of them, got {describe_value(param)}.",
+            f"{key} must be a {what} name or glob ({example}) or a list of them, got {describe_value(selector)}.",
         )
     if "bias" in cfg or "bias_prob" in cfg:
         raise _fail(
             ConfigValueError,
             where,
-            "bias/bias_prob cannot be combined with param: with param the initializer fills exactly the "
-            "selected parameters. Select biases with a rule of their own, e.g. "
+            f"bias/bias_prob cannot be combined with {key}: with {key} the initializer fills exactly the "
+            "selected tensors. Select biases with a rule of their own, e.g. "
             "dict(type='Constant', val=0, param='bias').",
         )
     return tuple(items)
@@ -333,15 +345,17 @@ def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpe
     init = _build_initializer(where, cfg["type"], args, cfg)
     layer = _check_layer(where, cfg.get("layer"))
     params = _check_params(where, cfg)
+    buffers = _check_params(where, cfg, "buffer")
     bias = _check_bias(where, cfg)
     overrides: tuple[OverrideSpec, ...] = ()
     if "override" in cfg and cfg["override"] is not None:
         if not allow_override:
             raise _fail(ConfigValueError, where, "an override entry cannot hold another override.")
         overrides = _parse_overrides(cfg, where)
-    if params is not None and isinstance(init, BaseInit):  # Pretrained already refused 'param' above
-        raise _fail(ConfigTypeError, where, f"param cannot be used with {describe_initializer(init)}.")
-    return RuleSpec(init=init, layer=layer, params=params, bias=bias, overrides=overrides, where=where, raw=cfg)
+    if (params is not None or buffers is not None) and isinstance(init, BaseInit):  # Pretrained refused them above
+        raise _fail(ConfigTypeError, where, f"param/buffer cannot be used with {describe_initializer(init)}.")
+    return RuleSpec(init=init, layer=layer, params=params, bias=bias, overrides=overrides, where=where, raw=cfg,
+                    buffers=buffers)
 
 
 

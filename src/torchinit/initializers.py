@@ -43,7 +43,7 @@ from .errors import ConfigError, ConfigTypeError, ConfigValueError, InitWarning
 from .registry import Registry, describe_value, exception_text, short_repr
 
 __all__ = [
-    "WEIGHT_INITIALIZERS",
+    "Arange",
     "BaseInit",
     "Caffe2Xavier",
     "Constant",
@@ -53,6 +53,7 @@ __all__ = [
     "EmbeddingNormal",
     "Eye",
     "FillInit",
+    "FromModule",
     "Initializer",
     "Kaiming",
     "LeCunNormal",
@@ -66,6 +67,7 @@ __all__ = [
     "TruncNormalTF",
     "Uniform",
     "VarianceScaling",
+    "WEIGHT_INITIALIZERS",
     "Xavier",
     "Zeros",
     "block_position",
@@ -515,3 +517,4 @@ from ._catalogue import (  # noqa: E402
     Zeros,
     block_position,
 )
+from ._buffer_fills import Arange, FromModule  # noqa: E402
