@@ -99,14 +99,15 @@ class Reads(BaseModule):
 
     def init_weights(self, **kwargs: Any) -> None:
         with torch.no_grad():
-            self.small.weight.mul_(0.5)
+            self.small.weight.mul_(0.5)  # pointwise with a scalar: waits for the pending write
+            self.small.weight.add_(self.small.weight.sum())  # reads the values: the pending write happens now
 
 
 def test_user_code_reads_the_values_planned_before_it_and_only_what_it_reads_is_saved() -> None:
     net = nn.Sequential(Reads())
     net = torchinit.Sequential(*net, init_cfg=dict(type="Constant", val=4, layer="Linear"))
     report = net.init_weights()
-    assert torch.equal(net[0].small.weight, torch.full((2, 2), 2.0))
+    assert torch.equal(net[0].small.weight, torch.full((2, 2), 10.0))  # 4 * 0.5 + 4 * 2
     assert torch.equal(net[0].fc.weight, torch.full((64, 64), 4.0))
     assert report.saved_bytes == 2 * 2 * 4  # small.weight only: fc was never read by user code
 
@@ -404,3 +405,30 @@ def test_a_root_whose_own_init_weights_takes_no_arguments_still_takes_a_seed_and
     assert torch.equal(values[0], values[1])
     with pytest.raises(TypeError, match="seed must be a non-negative int"):
         Root().init_weights(seed=-1)
+
+
+def test_mmengines_trunc_normal_in_user_code_costs_no_copy() -> None:
+    """uniform_, then erfinv_, mul_, add_, clamp_ in place: all wait for the commit."""
+
+    class Swinish(BaseModule):
+        def __init__(self) -> None:
+            super().__init__(init_cfg=dict(type="Constant", val=1, layer="Linear"))
+            self.fc = nn.Linear(256, 256)
+
+        def init_weights(self, **kwargs: Any) -> None:
+            super().init_weights(**kwargs)
+            with torch.no_grad():  # what mmengine's _no_grad_trunc_normal_ does: std 0.02 cut at 2 std
+                t = self.fc.weight
+                t.uniform_(2 * 0.0228 - 1, 2 * 0.9772 - 1)
+                t.erfinv_()
+                t.mul_(0.02 * 2**0.5)
+                t.add_(0.0)
+                t.clamp_(min=-2, max=2)
+
+    torch.manual_seed(0)
+    net = torchinit.Sequential(Swinish())
+    report = net.init_weights()
+    assert report.saved_bytes == 0
+    assert 0.0165 < float(net[0].fc.weight.detach().std()) < 0.0187  # 0.02 x 0.8796 (the cut)
+    assert float(net[0].fc.weight.detach().abs().max()) <= 0.04 + 1e-6
+    assert report["0.fc.weight"].source == "user" and report["0.fc.bias"].source == "rule"

@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
@@ -94,10 +94,11 @@ class _Write:
     storage: int = 0
     risky: bool = False
     seed: int | None = None
+    then: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
 
     def describe(self) -> str:
-        if self.op is not None:
-            return f"{self.ref.initializer} (user code: {self.op[0]})"
+        if self.op is not None or (self.init is None and self.value is None):
+            return f"{self.ref.initializer} (user code: {(self.op or self.then[0])[0]})"
         what = "checkpoint copy" if self.value is not None else self.ref.initializer
         return f"{what} from the {'init_cfg' if self.ref.source != 'default' else 'default rule'} of " \
                f"{self.ref.owner or 'the root'}"
@@ -241,6 +242,20 @@ class Transaction:
         self.pending[key] = _Write(slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed)
         return True
 
+    def chain(self, slot: Slot, ref: Ref, owner: str, op: tuple[Any, tuple[Any, ...], dict[str, Any]]) -> None:
+        """Defer an in-place pointwise op of user code on a whole tensor: it runs after the
+        tensor's pending write (or on its current values, if none), at commit or when read."""
+        t = slot.current()
+        assert t is not None
+        key = slot.key
+        write = self.pending.get(key)
+        if write is None or write.tensor_id != id(t) or write.storage != _storage_of(t):
+            self.issued += 1
+            write = self.pending[key] = _Write(slot, slot.name, ref, order=self.issued, tensor_id=id(t),
+                                               storage=_storage_of(t))
+        write.then.append(op)
+        self.last[key] = Provenance(ref, owner)  # user code changed the values: no rule's promise holds
+
     def run_call(self, call: Call) -> Any:
         """Run opaque code under the guard; attribute what it writes to it."""
         before = self._states(call.module)
@@ -303,6 +318,8 @@ class Transaction:
         if write.op is not None:
             call = self.calls[-1] if self.calls else None
             fills.check_op(write.op[0], t, write.name, _call_text(call) if call is not None else "user code")
+        elif write.value is None and write.init is None:
+            return  # only pointwise ops of user code, chained on the current values
         elif write.value is None:
             fills.check_fill(write.init, t, write.seed, write.name)
         else:
@@ -312,6 +329,21 @@ class Transaction:
         """The work of one write (see torchinit.distributed.fills): a fill's bands, or one piece."""
         t = self._target(write)
         if t is None:
+            return []
+        if write.then:  # the base write, then the chained ops, in order and on one thread
+            base = self._base_pieces(write, t)
+
+            def run() -> None:
+                for piece in base:
+                    piece.run()
+                for func, args, kwargs in write.then:
+                    func(t.detach(), *args[1:], **kwargs)
+
+            return [fills.Piece(t.numel(), run)]
+        return self._base_pieces(write, t)
+
+    def _base_pieces(self, write: _Write, t: Tensor) -> list[fills.Piece]:
+        if write.value is None and write.init is None and write.op is None:
             return []
         if write.value is not None:
             value = write.value
@@ -526,11 +558,29 @@ def _whole(view: Tensor, t: Tensor) -> bool:
     return (view.shape == t.shape and view.stride() == t.stride()) or (view.is_contiguous() and t.is_contiguous())
 
 
+def _chainable(func: Any) -> bool:
+    """An in-place pointwise op that draws no random numbers (``erfinv_``, ``mul_``, ``clamp_``):
+    applied to a whole tensor with scalar arguments, it can wait for the tensor's pending write.
+    (mmengine's ``trunc_normal_`` is ``uniform_`` followed by four of these.)"""
+    info = _CHAINABLE.get(func)
+    if info is None:
+        tags = getattr(func, "tags", ())
+        positions = _op_info(func)[0]
+        info = _CHAINABLE[func] = (torch.Tag.pointwise in tags and torch.Tag.nondeterministic_seeded not in tags
+                                   and positions == (0,) and str(func._schema.name).endswith("_"))
+    return info
+
+
+_CHAINABLE: dict[Any, bool] = {}
+
+
 def _trial(func: Any, target: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Run a deferred op on one element of the same dtype and device: its scalar arguments
     fail there if they would fail on the tensor (no generator state is consumed)."""
     scratch = torch.empty(1, dtype=target.dtype, device=target.device)
     extra = {"generator": torch.Generator(device=target.device)} if "generator" in kwargs or func in _RANDOM else {}
+    if func not in _DEFERRABLE:
+        scratch.zero_()  # a pointwise op reads the value: give it one
     func(scratch, *args[1:], **{**kwargs, **extra})
 
 
@@ -568,7 +618,9 @@ class _Guard(TorchDispatchMode):
             for slot in (slot for _, slots in hits for slot in slots):
                 if (t := slot.current()) is not None:
                     fills.check_op(func, t, slot.name, who)
-        if (call is not None and func in _DEFERRABLE and len(written) == 1 and written[0] is args[0]
+        deferrable = func in _DEFERRABLE
+        chainable = not deferrable and _chainable(func)
+        if (call is not None and (deferrable or chainable) and len(written) == 1 and written[0] is args[0]
                 and kwargs.get("generator") is None and not any(isinstance(a, Tensor) for a in flat[1:])):
             target = args[0]
             slots = txn.storage.get(_storage_of(target)) or []
@@ -577,7 +629,10 @@ class _Guard(TorchDispatchMode):
                 _trial(func, target, args, kwargs)  # raises here, as the op itself would
                 slot = whole[0]
                 owner = txn.names.get(id(call.module), call.name)
-                txn.issue(slot, slot.name, call.ref, owner, op=(func, args, kwargs))
+                if deferrable:
+                    txn.issue(slot, slot.name, call.ref, owner, op=(func, args, kwargs))
+                else:
+                    txn.chain(slot, call.ref, owner, (func, args, kwargs))
                 return target
         for a, slots in hits:
             for slot in slots:
