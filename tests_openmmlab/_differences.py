@@ -128,7 +128,7 @@ def _convmodule_default_beaten(name: str, mm: MMEngineSide, run: TorchinitRun, r
 
 #: README row (its first cell, as written there) -> the check that explains a difference by it.
 ROWS: dict[str, Callable[[str, MMEngineSide, TorchinitRun, Any], str | None]] = {
-    "BaseModules inside plain `nn.Sequential`/`nn.ModuleList`": _inside_plain_container,
+    "BaseModules (and mmcv's ConvModule) inside plain `nn.Sequential`/`nn.ModuleList`": _inside_plain_container,
     "ConvModule's default (Kaiming / 1-0), torchinit's and mmcv's own": _convmodule_default_beaten,
 }
 
