@@ -68,7 +68,7 @@ def _observe(make: Callable[[], nn.Module]) -> Seen:
 @pytest.mark.parametrize(("make", "row", "tensors"), [
     (_neck_with_a_direct_convmodule, "ConvModule's default (Kaiming / 1-0), torchinit's and mmcv's own",
      {"conv.conv.weight"}),
-    (_blocks_in_a_plain_list, "BaseModules inside plain `nn.Sequential`/`nn.ModuleList`",
+    (_blocks_in_a_plain_list, "BaseModules (and mmcv's ConvModule) inside plain `nn.Sequential`/`nn.ModuleList`",
      {"blocks.0.fc.weight", "blocks.1.fc.weight"}),
 ])
 def test_the_default_mode_differs_where_the_readme_row_says_and_compat_does_not(
