@@ -99,7 +99,11 @@ def to_mmengine(model: nn.Module) -> nn.Module:
                 else:
                     skip = {"__init__", "__repr__", "__dict__", "__module__", "__weakref__", "__doc__", "is_init"}
                     body = {k: v for k, v in vars(MMBaseModule).items() if k not in skip}
-                cache[cls] = type(f"MM{cls.__name__}", (cls,), body)
+                mm_cls = type(f"MM{cls.__name__}", (cls,), body)
+                # torchinit's BaseModule makes a subclass's own init_weights atomic (a torchinit run
+                # around it); mmengine's code must run bare here.
+                mm_cls.init_weights = mm_cls.__dict__["init_weights"].__wrapped__
+                cache[cls] = mm_cls
             m.__class__ = cache[cls]
     return model
 
