@@ -459,3 +459,10 @@ def test_progress_reports_elements_written_up_to_the_total() -> None:
     total = sum(p.numel() for p in model.parameters())
     assert calls[-1] == (total, total)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_a_seeded_report_names_its_seed_scheme_and_an_unseeded_one_has_none() -> None:
+    seeded = initialize(FooNet(), dict(type="Normal", layer="Linear"), seed=3)
+    assert seeded.seed_scheme is not None and seeded.seed_scheme["name"] == "bands-v1"
+    assert '"seed_scheme"' in seeded.to_json()
+    assert initialize(FooNet(), dict(type="Normal", layer="Linear")).seed_scheme is None

@@ -108,7 +108,7 @@ def reproducibility_record(
         "torch": torch.__version__,
         "python": platform.python_version(),
         "seed": report.seed,
-        "seed_scheme": describe_scheme() if report.seed is not None else None,
+        "seed_scheme": report.seed_scheme or (describe_scheme() if report.seed is not None else None),
         "compat": report.compat,
         "config": _plain(config),
         "checkpoints": [

@@ -140,8 +140,11 @@ def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: st
 
 
 def _report(planner: Planner, seed: int | None, compat: str) -> InitReport:
+    from .distributed.bands import describe_scheme
+
     return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
-                      unmatched=planner.unmatched, seed=seed, compat=compat)
+                      unmatched=planner.unmatched, seed=seed, compat=compat,
+                      seed_scheme=describe_scheme() if seed is not None else None)
 
 
 def _apply_provenance(planner: Planner, txn: Transaction) -> None:

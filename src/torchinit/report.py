@@ -96,7 +96,8 @@ class RuleRecord:
 class InitReport:
     """The result of one initialization run.
 
-    ``saved_bytes`` is what the run copied so that a failure could be undone (the extra
+    ``seed_scheme`` says how a seeded run derived each tensor's random numbers (see
+    docs/distributed.md); None for an unseeded run. ``saved_bytes`` is what the run copied so that a failure could be undone (the extra
     memory its rollback needed at the peak): 0 unless user code read or partly wrote
     tensors, or user-defined fills ran.
 
@@ -111,6 +112,7 @@ class InitReport:
     seed: int | None = None
     compat: str = "torchinit"
     saved_bytes: int = 0
+    seed_scheme: dict[str, Any] | None = None
 
     def __getitem__(self, name: str) -> ParamRecord:
         return self.params[name]
@@ -153,6 +155,7 @@ class InitReport:
             "seed": self.seed,
             "compat": self.compat,
             "saved_bytes": self.saved_bytes,
+            "seed_scheme": self.seed_scheme,
             "summary": self.summary(),
             "rules": [asdict(r) for r in self.rules],
             "unmatched": list(self.unmatched),
