@@ -200,8 +200,21 @@ def check_pretrained(mesh: Any, folder: str, rank: int) -> list[str]:
     for path in paths:
         with torch.device("meta"):
             model = shard_gpt(GPT(dict(type="Pretrained", checkpoint=path)), mesh)
+        if path.endswith(".safetensors"):  # a rank holds one checkpoint tensor at a time: kept lazily
+            from torchinit._load import LazyValue
+            from torchinit.pretrained import plan_pretrained
+
+            values = plan_pretrained(torchinit.Pretrained(checkpoint=path), model).tensors.values()
+            if not all(isinstance(v, LazyValue) for v in values):
+                bad.append("a sharded model's checkpoint tensors were read and kept when the plan was made")
         materialize(model, "cpu", seed=0)
         bad += differences(full_state(model), state, f"Pretrained from {os.path.basename(path)}")
+        model.is_init = False  # init_weights on the allocated shards: each rank copies its slice again
+        with torch.no_grad():
+            for p in model.parameters():
+                p.zero_()
+        model.init_weights(seed=0)
+        bad += differences(full_state(model), state, f"init_weights, Pretrained from {os.path.basename(path)}")
     return bad
 
 

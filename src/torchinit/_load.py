@@ -29,12 +29,31 @@ from torch import Tensor, nn
 from . import _serialization
 from ._plan_items import Call, Ref, Slot, join, preorder
 
-__all__ = ["HookView", "PostHook", "apply_load", "has_load_hooks", "post_hook_call", "run_load_hooks"]
+__all__ = ["HookView", "LazyValue", "PostHook", "apply_load", "has_load_hooks", "post_hook_call", "read_value",
+           "run_load_hooks"]
 
 PostHook = tuple[nn.Module, str, Callable[..., Any]]
 """``(module, its name under the load's scope, hook)``: call ``hook(module, incompatible_keys)``."""
 
 _MISSING = object()
+
+
+class LazyValue:
+    """A checkpoint tensor that was read and checked when the plan was made, then dropped:
+    :meth:`read` reads it again (a lazy safetensors file checks it has not changed). Used for
+    the tensors of a sharded model, so that a rank holds one checkpoint tensor at a time."""
+
+    def __init__(self, state: Mapping[str, Any], key: str) -> None:
+        self.state = state
+        self.key = key
+
+    def read(self) -> Tensor:
+        return self.state[self.key]
+
+
+def read_value(value: Tensor | LazyValue) -> Tensor:
+    """The tensor of a planned checkpoint copy, read now if it was kept lazily."""
+    return value.read() if isinstance(value, LazyValue) else value
 
 
 def _custom_loader(module: nn.Module) -> bool:
@@ -55,20 +74,23 @@ class HookView(MutableMapping[str, Any]):
 
     def __init__(self, state: Mapping[str, Any], names: Mapping[str, str]) -> None:
         self._state = state
-        self._data: dict[str, Any] = {name: (_MISSING, key) for name, key in names.items()}
+        self._keys = dict(names)  # name -> the checkpoint's key, for entries no hook replaced
+        self._data: dict[str, Any] = {name: _MISSING for name in names}
         self._metadata = getattr(state, "_metadata", None)
 
     def __getitem__(self, name: str) -> Any:
         value = self._data[name]
-        if isinstance(value, tuple) and len(value) == 2 and value[0] is _MISSING:
-            value = self._data[name] = self._state[value[1]]
+        if value is _MISSING:
+            value = self._data[name] = self._state[self._keys[name]]
         return value
 
     def __setitem__(self, name: str, value: Any) -> None:
         self._data[name] = value
+        self._keys.pop(name, None)
 
     def __delitem__(self, name: str) -> None:
         del self._data[name]
+        self._keys.pop(name, None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._data))
@@ -76,11 +98,17 @@ class HookView(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def lazy(self, name: str) -> LazyValue | None:
+        """The entry as a :class:`LazyValue` if no hook replaced it and the file reads lazily."""
+        if name in self._keys and isinstance(self._state, _serialization.SafetensorsStateDict):
+            return LazyValue(self._state, self._keys[name])
+        return None
+
     def shape(self, name: str) -> tuple[int, ...] | None:
         """The entry's shape, from the file's header where nothing replaced it."""
         value = self._data[name]
-        if isinstance(value, tuple) and len(value) == 2 and value[0] is _MISSING:
-            return _serialization.entry_shape(self._state, value[1])
+        if value is _MISSING:
+            return _serialization.entry_shape(self._state, self._keys[name])
         return tuple(value.shape) if isinstance(value, Tensor) else None
 
     def metadata(self, prefix: str) -> dict[str, Any]:
@@ -174,7 +202,7 @@ def apply_load(module: nn.Module, tensors: Mapping[str, Tensor], post_hooks: tup
             assert target is not None, name  # _match only keeps keys of module.state_dict()
             if target.is_meta:
                 with torch.no_grad():
-                    data = value.to(dtype=target.dtype).clone()
+                    data = read_value(value).to(dtype=target.dtype).clone()
                 if is_buffer:
                     owner._buffers[leaf] = data
                 else:

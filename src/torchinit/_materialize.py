@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._load import read_value
 from ._plan_items import Call, Fill
 from ._planner import Planner
 from ._txn import Transaction
@@ -174,13 +175,13 @@ def _allocate(planner: Planner, fills: dict[tuple[int, str], Fill], device: torc
                     want = dtype if (dtype is not None and t.is_floating_point()) else t.dtype
                     fill = fills.get((id(m), attr))
                     if fill is not None and fill.value is not None and not sharded.is_sharded(t):
-                        data = fill.value.to(device=device, dtype=want)
+                        data = read_value(fill.value).to(device=device, dtype=want)
                     else:
                         data = sharded.empty_like(t, device, want)
                     if fill is not None and fill.value is not None:
                         if sharded.is_sharded(data):
                             with torch.no_grad():
-                                sharded.copy_value(data, fill.value)
+                                sharded.copy_value(data, read_value(fill.value))
                         fill.done = True
                     done[id(t)] = nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
                 table[attr] = done[id(t)]

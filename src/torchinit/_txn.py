@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from ._load import LazyValue, read_value
 from ._plan_items import Call, Ref, Slot, join, preorder
 from .distributed import fills, sharded
 from .errors import InitApplyError, InitStateError, TorchInitError
@@ -238,7 +239,9 @@ class Transaction:
             self.pending.pop(key, None)
             return True
         self.issued += 1
-        risky = op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES
+        # a fill of foreign code, or a checkpoint tensor read only now: either may fail
+        risky = (op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES) or isinstance(
+            value, LazyValue)
         self.pending[key] = _Write(slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed)
         return True
 
@@ -347,7 +350,7 @@ class Transaction:
             return []
         if write.value is not None:
             value = write.value
-            return [fills.Piece(t.numel(), lambda: sharded.copy_value(t, value))]
+            return [fills.Piece(t.numel(), lambda: sharded.copy_value(t, read_value(value)))]
         if write.op is not None:
             func, args, kwargs = write.op
             return [fills.Piece(t.numel(), lambda: func(t.detach(), *args[1:], **kwargs))]

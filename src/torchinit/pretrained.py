@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 from . import _serialization, _sources
 from ._download import get_torchinit_home
-from ._load import HookView, PostHook, apply_load, has_load_hooks, run_load_hooks
+from ._load import HookView, LazyValue, PostHook, apply_load, has_load_hooks, run_load_hooks
+from .distributed.sharded import is_sharded
 from ._sources import register_scheme
 from ._state_dict import DEFAULT_REVISE_KEYS, RevisePairs, get_state_dict, rename_keys, shorten
 from .errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
@@ -169,15 +170,25 @@ def _match(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str]
         else:
             loaded.append(name)
     missing = [k for k in targets if k not in names and not k.endswith("num_batches_tracked")]
-    tensors = {}
+    tensors: dict[str, Any] = {}
     for name in loaded:
-        tensors[name] = state[names[name]]
-        _serialization.check_loadable(names[name], tensors[name], targets[name], source)
+        value = state[names[name]]
+        _serialization.check_loadable(names[name], value, targets[name], source)
+        # A rank of a sharded model keeps only its part: read, check and drop the whole tensor
+        # now, and read it again when its shard is written (the file's identity is checked).
+        later = _lazy(state, names[name]) if is_sharded(targets[name]) else None
+        tensors[name] = later if later is not None else value
     params = {k: v.numel() for k, v in targets.items() if isinstance(v, nn.Parameter)}
     total = sum(params.values())
     fraction = sum(params.get(k, 0) for k in loaded) / total if total else 1.0
     result = LoadResult(tuple(loaded), tuple(missing), tuple(unexpected), tuple(mismatched), source, fraction)
     return LoadPlan(tensors, result)
+
+
+def _lazy(state: Mapping[str, Any], key: str) -> LazyValue | None:
+    if isinstance(state, _serialization.SafetensorsStateDict):
+        return LazyValue(state, key)
+    return state.lazy(key) if isinstance(state, HookView) else None
 
 
 def _check(result: LoadResult, *, strict: bool, min_loaded: float | None) -> None:
