@@ -167,6 +167,23 @@ def check_init_weights(mesh: Any) -> list[str]:
     return differences(full_state(model), want, "init_weights")
 
 
+def check_lsuv(mesh: Any) -> list[str]:
+    """lsuv_init on an FSDP2 model: every rank the same batch and generator; equals one process."""
+    batch = torch.randint(0, 97, (4, 8), generator=torch.Generator().manual_seed(2))
+    with torch.device("meta"):
+        ref = GPT(GPT_RULES)
+    materialize(ref, "cpu", seed=0)  # pos too (its seeded reset), as the sharded model below
+    torchinit.lsuv_init(ref, batch, generator=torch.Generator().manual_seed(1))
+    with torch.device("meta"):
+        model = shard_gpt(GPT(GPT_RULES), mesh)
+    materialize(model, "cpu", seed=0)
+    bad = _raises(ConfigValueError, "seeded the same on every rank", lambda: torchinit.lsuv_init(model, batch))
+    torchinit.lsuv_init(model, batch, generator=torch.Generator().manual_seed(1))
+    got, want = full_state(model), full_state(ref)
+    return bad + [f"lsuv: {name} differs from one process" for name in want
+                  if not torch.allclose(got[name], want[name], rtol=1e-4, atol=1e-6)]
+
+
 def check_tensor_parallel(mesh: Any) -> list[str]:
     """Colwise/Rowwise TP on meta, to_empty, initialize(seed=0): equal to one process; forward runs."""
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
@@ -295,6 +312,7 @@ def two_ranks(rank: int, world: int, folder: str) -> Checks:
         checks["init_weights"] = check_init_weights(mesh)
         checks["tensor_parallel"] = check_tensor_parallel(mesh)
         checks["pretrained"] = check_pretrained(mesh, folder, rank)
+        checks["lsuv"] = check_lsuv(mesh)
         checks["errors"] = check_errors(mesh)
     return checks
 

@@ -79,6 +79,10 @@ def test_tensor_parallel_colwise_and_rowwise_equal_one_process(two: list) -> Non
     assert problems(two, "tensor_parallel") == []
 
 
+def test_lsuv_init_on_a_sharded_model_equals_one_process(two: list) -> None:
+    assert all(rank["lsuv"] == [] for rank in two), [rank["lsuv"] for rank in two]
+
+
 def test_pretrained_on_a_sharded_model_loads_each_ranks_slice(two: list) -> None:
     assert problems(two, "pretrained") == []
 

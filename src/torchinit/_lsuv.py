@@ -34,12 +34,23 @@ def _bias(layer: nn.Module) -> Tensor | None:
 
 
 def _forward(model: nn.Module, batch: Batch) -> None:
-    if isinstance(batch, Tensor):
-        model(batch)
-    elif isinstance(batch, Mapping):
-        model(**batch)
-    else:
-        model(*batch)
+    try:
+        if isinstance(batch, Tensor):
+            model(batch)
+        elif isinstance(batch, Mapping):
+            model(**batch)
+        else:
+            model(*batch)
+    finally:
+        _reshard(model)
+
+
+def _reshard(model: nn.Module) -> None:
+    """Put FSDP2's sharded parameters back in place after a forward (one stopped by a hook
+    included), so that the weights written next are the sharded ones."""
+    for m in model.modules():
+        if type(m).__name__.startswith("FSDP") and callable(getattr(m, "reshard", None)):
+            m.reshard()
 
 
 def _check_args(tol: Any, max_iter: Any, layers: Any) -> tuple[type[nn.Module], ...]:
@@ -160,7 +171,7 @@ def lsuv_init(
                 )
             for key in order:
                 layer = targets[key][1]
-                orthogonal_(layer.weight, generator=generator)
+                _orthogonal(layer.weight, generator)
                 if (bias := _bias(layer)) is not None:
                     bias.zero_()
             return {targets[key][0]: _rescale(model, batch, *targets[key], tol, max_iter) for key in order}
@@ -175,6 +186,25 @@ def lsuv_init(
     finally:
         for m, training in modes.items():
             m.training = training
+
+
+def _orthogonal(weight: torch.Tensor, generator: torch.Generator | None) -> None:
+    """The orthonormal start; a sharded weight gets its part of the same whole matrix on every
+    rank (drawn whole from ``generator``, which must then be seeded alike on every rank)."""
+    from .distributed import sharded
+
+    if not sharded.is_sharded(weight):
+        orthogonal_(weight, generator=generator)
+        return
+    if generator is None:
+        raise ConfigValueError(
+            "lsuv_init on a sharded model needs generator=torch.Generator().manual_seed(N), seeded the same on "
+            "every rank, so that every rank draws the same orthonormal matrix and keeps its part. Give every "
+            "rank the same batch too: the rescaling follows the measured variance."
+        )
+    full = torch.empty(weight.shape, dtype=weight.dtype)
+    orthogonal_(full, generator=generator)
+    sharded.copy_value(weight, full)
 
 
 def _forward_order(model: nn.Module, batch: Batch, targets: dict[int, tuple[str, nn.Module]]) -> list[int]:
