@@ -432,3 +432,13 @@ def test_mmengines_trunc_normal_in_user_code_costs_no_copy() -> None:
     assert 0.0165 < float(net[0].fc.weight.detach().std()) < 0.0187  # 0.02 x 0.8796 (the cut)
     assert float(net[0].fc.weight.detach().abs().max()) <= 0.04 + 1e-6
     assert report["0.fc.weight"].source == "user" and report["0.fc.bias"].source == "rule"
+
+
+def test_user_code_on_meta_tensors_raises_pointing_to_materialize() -> None:
+    with torch.device("meta"):
+        net = torchinit.Sequential(Reads())
+    with pytest.raises(torchinit.InitStateError, match="meta device.*materialize"):
+        net.init_weights()
+    assert not net.is_init
+    report = torchinit.materialize(net, seed=0)  # materialize runs it after allocating
+    assert report["0.small.weight"].source == "user" and not net[0].small.weight.is_meta

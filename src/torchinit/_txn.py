@@ -261,6 +261,15 @@ class Transaction:
 
     def run_call(self, call: Call) -> Any:
         """Run opaque code under the guard; attribute what it writes to it."""
+        meta = [join(call.name, n) for n, t in [*call.module.named_parameters(), *call.module.named_buffers()]
+                if t.is_meta]
+        if meta:  # what it wrote would vanish silently: a meta tensor has no values
+            shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
+            raise InitStateError(
+                f"{_call_text(call)} would run on tensors on the meta device ({shown}), which have no memory: "
+                "what it writes would be lost. Allocate and initialize in one step with "
+                "torchinit.materialize(model, 'cpu', seed=0). Nothing was changed."
+            )
         before = self._states(call.module)
         self.calls.append(call)
         try:
