@@ -7,11 +7,16 @@ For each parameter :func:`health_check` compares the values with what the rule t
   promises mean 0 and std ``sqrt(2 / fan_out)``; ``Normal(std=0.01)`` std 0.01;
   ``Constant(val=1)``, ``Ones``, ``Zeros`` and a rule's bias every value equal; ``Uniform``,
   ``TruncNormal``, ``TruncNormalTF`` and the uniform and truncated variance-scaling rules
-  (Xavier, Kaiming, LeCun, VarianceScaling, Caffe2Xavier) their range too. Other
-  initializers (orthogonal, sparse, custom ones) promise nothing the check knows of;
+  (Xavier, Kaiming, LeCun, VarianceScaling, Caffe2Xavier) their range too;
+  ``EmbeddingNormal`` its zero padding row, ``DepthScaledNormal`` the std of the block's
+  depth, ``Orthogonal``/``DeltaOrthogonal`` ``W Wᵀ = gain²·I``, ``Sparse`` its zeros per
+  column, and deterministic fills (``Eye``, ``Dirac``, ``Arange``, ``FromModule``) exactly
+  what they write (see :mod:`torchinit._promises`). Custom random initializers promise
+  nothing the check knows of. Buffers a rule set are checked the same way;
 * NaN or Inf in any parameter or floating-point buffer;
-* an all-zero parameter that no rule asked to be zero (a forgotten rule, a layer that
-  starts at zero, a checkpoint key that did not load);
+* an all-zero parameter that no rule asked to be zero (a forgotten rule, a checkpoint key
+  that did not load). Zeros that a rule, a module's ``reset_parameters()`` or the model's own
+  ``init_weights`` wrote are what that code asked for, and are not reported;
 * weights tied before initialization (``tied_parameters``) that are no longer the same tensor;
 * on a sharded model (DTensor parameters), shards of a random tensor that are identical on
   different ranks. Statistics of a DTensor are those of the whole tensor, gathered from every
@@ -51,8 +56,10 @@ ROUNDING = 1e-3  # relative slack on a std for float rounding
 @dataclass
 class HealthFinding:
     """One problem: ``kind`` is ``'nonfinite'``, ``'std'``, ``'mean'``, ``'range'``, ``'constant'``,
-    ``'zero'``, ``'tie'`` or ``'repeated'`` (a sharded tensor whose ranks hold different parts
-    but the same numbers); ``name`` the tensor (or tied names joined by ``' = '``)."""
+    ``'zero'``, ``'structure'`` (what a promise says beyond its numbers: an orthogonal matrix,
+    a zero padding row, exact values), ``'tie'`` or ``'repeated'`` (a sharded tensor whose ranks
+    hold different parts but the same numbers); ``name`` the tensor (or tied names joined by
+    ``' = '``)."""
 
     severity: Severity
     kind: str
@@ -65,7 +72,8 @@ class HealthFinding:
 
 @dataclass
 class TensorHealth:
-    """The measured statistics of one parameter and, where its rule makes one, the promise."""
+    """The measured statistics of one parameter (or a buffer a rule set) and, where its rule
+    makes one, the promise."""
 
     name: str
     shape: tuple[int, ...]
@@ -75,6 +83,7 @@ class TensorHealth:
     std: float
     expected: Promise | None = None
     ok: bool = True
+    buffer: bool = False
 
 
 @dataclass
@@ -101,7 +110,11 @@ class HealthReport:
     def summary(self) -> str:
         """One line: what was checked and how many problems."""
         checked = sum(t.expected is not None for t in self.tensors)
-        text = f"{len(self.tensors)} parameters, {checked} checked against their rule's promise"
+        buffers = sum(t.buffer for t in self.tensors)
+        text = f"{len(self.tensors) - buffers} parameters"
+        if buffers:
+            text += f" and {buffers} buffer{'s' if buffers != 1 else ''} set by rules"
+        text += f", {checked} checked against their rule's promise"
         if self.ties:
             text += f", {len(self.ties)} tied group{'s' if len(self.ties) != 1 else ''}"
         if self.skipped:
@@ -115,12 +128,12 @@ class HealthReport:
 
     def by_rule(self) -> list[tuple[str, int, float | None, float | None]]:
         """Per promising rule: ``(rule, tensors, min, max)`` of measured std / promised std
-        (None for constant promises, where equality is checked)."""
+        (None for constant and exact promises, where equality is checked)."""
         groups: dict[str, list[TensorHealth]] = {}
         for t in self.tensors:
             if t.expected is not None:
                 key = t.rule or "?"
-                if t.expected.constant:
+                if t.expected.constant or t.expected.exact:
                     key += f" ({t.expected.text})"
                 groups.setdefault(key, []).append(t)
         rows = []
@@ -139,8 +152,16 @@ class HealthReport:
             "summary": self.summary(),
             "findings": [asdict(f) for f in self.findings],
             "ties": [list(t) for t in self.ties],
-            "tensors": [asdict(t) for t in self.tensors],
+            "tensors": [_tensor_dict(t) for t in self.tensors],
         }
+
+
+def _tensor_dict(t: TensorHealth) -> dict[str, Any]:
+    """``t`` as plain data (a promise's check function is not data)."""
+    data = asdict(t)
+    if data["expected"] is not None:
+        data["expected"].pop("check", None)
+    return data
 
 
 # --------------------------------------------------------------------------- the check
@@ -207,7 +228,12 @@ def health_check(
             shards.append((name, t))
         _check_tensor(result, name, t, records.get(name))
     for name, buf in model.named_buffers():
-        if not buf.is_meta and buf.is_floating_point() and not _stats(buf.detach()).finite:
+        if buf.is_meta:
+            continue
+        record = records.get(name)
+        if record is not None and record.source in ("rule", "default"):
+            _check_tensor(result, name, buf.detach(), record, buffer=True)
+        elif buf.is_floating_point() and not _stats(buf.detach()).finite:
             result.findings.append(HealthFinding("error", "nonfinite", name, "the buffer holds NaN or Inf."))
     if shards:
         _check_repeated(result, shards)
@@ -234,14 +260,16 @@ def _stats(t: Tensor) -> Stats:
     return sharded_stats(t) if is_sharded(t) else tensor_stats(t)
 
 
-def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecord | None) -> None:
+def _check_tensor(
+    result: HealthReport, name: str, t: Tensor, record: ParamRecord | None, *, buffer: bool = False
+) -> None:
     source = record.source if record is not None else "none"
     rule = record.initializer if record is not None else None
     promise = promise_of(record) if record is not None else None
     numeric = t.is_floating_point() or t.is_complex()
     stats = _stats(t)
     n = stats.n
-    health = TensorHealth(name, tuple(t.shape), source, rule, stats.mean, stats.std, promise)
+    health = TensorHealth(name, tuple(t.shape), source, rule, stats.mean, stats.std, promise, buffer=buffer)
     result.tensors.append(health)
     add = result.findings.append
     if n == 0:
@@ -250,12 +278,7 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
         health.ok = False
         add(HealthFinding("error", "nonfinite", name, f"holds NaN or Inf ({_origin(record)})."))
         return
-    if (
-        numeric
-        and source != "pretrained"
-        and not stats.nonzero
-        and not (promise and promise.constant and promise.mean == 0)
-    ):
+    if numeric and not stats.nonzero and _unasked_zero(source, promise):
         health.ok = False
         why = (
             f"but {rule} does not set it to zero"
@@ -265,6 +288,13 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
         add(HealthFinding("error" if promise else "warning", "zero", name, f"is all zero, {why}."))
         return
     if promise is None or t.is_complex():
+        return
+    if promise.check is not None and not is_sharded(t):
+        problem = promise.check(t)
+        if problem is not None:
+            health.ok = False
+            add(HealthFinding("error", "structure", name, f"{problem} ({rule})"))
+    if promise.exact:
         return
     if promise.constant:
         target = float(torch.as_tensor(promise.mean, dtype=t.dtype))
@@ -316,6 +346,16 @@ def _check_tensor(result: HealthReport, name: str, t: Tensor, record: ParamRecor
                 f"mean {health.mean:.4g}, but {rule} promises {promise.mean:.4g} over {n} values.",
             )
         )
+
+
+def _unasked_zero(source: str, promise: Promise | None) -> bool:
+    """Is an all-zero tensor a finding? Not when its rule's promise allows zeros, nor when code
+    that owns it wrote them (a checkpoint, the model's own ``init_weights``, a module's
+    ``reset_parameters()``, a rule that promises nothing); only when its rule's promise
+    excludes zeros or nothing set it."""
+    if promise is not None:
+        return not promise.allows_zero
+    return source == "none"
 
 
 def _check_repeated(result: HealthReport, shards: list[tuple[str, Tensor]]) -> None:
