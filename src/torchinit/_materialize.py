@@ -100,13 +100,14 @@ def materialize(
         if _has_reset(m):
             to_reset.append((name, m))
         else:
-            uncovered += [f"{name}.{a}" if name else a for a in missing]
+            uncovered += [(f"{name}.{a}" if name else a, m, a) for a in missing]
     if uncovered:
         raise InitStateError(
-            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: {_shown(uncovered)}. "
-            "Nothing covers them: no init_cfg rule, no checkpoint key, and their module has no "
-            "reset_parameters(). Add a rule (e.g. dict(type='Constant', val=1, layer='RMSNorm')), give the "
-            "module a reset_parameters(), or load them with Pretrained. The model is still on the meta device."
+            f"materialize() would leave {len(uncovered)} tensor(s) uninitialized: "
+            f"{_shown([n for n, _, _ in uncovered])}. Nothing covers them: no init_cfg rule, no checkpoint "
+            "key, and their module has no reset_parameters(). Add rules that fill them, e.g. "
+            f"{'; '.join(_suggestions(uncovered))}; or load them with Pretrained. The model is still on the meta "
+            "device."
         )
 
     if seed is None:
@@ -127,6 +128,30 @@ def materialize(
                     rec.source, rec.initializer, rec.owner = "reset", f"{type(m).__name__}.reset_parameters()", name
 
     return _run(planner, seed, num_threads, mode, prepare, progress)
+
+
+_INIT_METHODS = ("init_weights", "_init_weights", "reset_parameters", "_reset_parameters", "reset_running_stats")
+
+
+def _suggestions(uncovered: list[tuple[str, nn.Module, str]], most: int = 3) -> list[str]:
+    """Rules that can fill these tensors: the module's own init method, or a buffer/param rule."""
+    out: list[str] = []
+    for _, m, attr in uncovered:
+        cls = type(m).__name__
+        method = next((name for name in _INIT_METHODS if callable(getattr(m, name, None))), None)
+        if method is not None:
+            rule = f"dict(type='ModuleInit', method='{method}', layer='{cls}')"
+        elif attr in m._buffers:
+            kind = "type='Arange'" if "position" in attr or attr.endswith("_ids") and "type" not in attr else \
+                "type='Constant', val=0"
+            rule = f"dict({kind}, buffer='{attr}', layer='{cls}')"
+        else:
+            rule = f"dict(type='Normal', std=0.02, param='{attr}', layer='{cls}')"
+        if rule not in out:
+            out.append(rule)
+        if len(out) == most:
+            break
+    return out
 
 
 def _shown(names: list[str], most: int = 20) -> str:
@@ -151,7 +176,9 @@ def _opaque_modules(planner: Planner) -> set[int]:
     """Modules inside the subtree of a user-written init_weights (trusted to cover them)."""
     inside: set[int] = set()
     for step in planner.steps:
-        if isinstance(step, Call) and step.ref.source == "user":
+        if isinstance(step, Call) and step.covers is not None:  # ModuleInit: the modules it runs on
+            inside.update(id(m) for m in step.covers)
+        elif isinstance(step, Call) and step.ref.source == "user":
             stack = [step.module]
             while stack:
                 m = stack.pop()

@@ -75,6 +75,7 @@ class Call:
     name: str
     fn: Callable[[], Any]
     ref: Ref
+    covers: list[nn.Module] | None = None  # the modules whose own tensors it sets, when known
 
 
 def describe_ref(ref: Ref) -> str:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from .config import RuleSpec, parse_init_cfg
 from .errors import ConfigError
+from ._module_fills import SkipInitWeights, matches_layer
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
 from .report import ParamRecord, RuleRecord, Source
@@ -61,6 +62,7 @@ class _Frame:
     pushed: list[tuple[Any, _Part]] = field(default_factory=list)
     overrides: list[_Part] = field(default_factory=list)
     owner_rules: tuple[RuleSpec, ...] | None = None
+    skips: int = 0  # SkipInitWeights layer names this module's rules pushed
 
 
 class Planner:
@@ -98,6 +100,8 @@ class Planner:
         self._pending: dict[int, list[_Part]] = {}
         self._active: list[_Part] = []
         self._keys: dict[type, tuple[Any, ...]] = {}
+        self._skips: list[str] = []  # layer names whose own init_weights a rule switched off
+        self._skip_ids: set[int] = set()  # modules an override switched off likewise
         self._seq = 0
         self._default_seq = _DEFAULT_SEQ
 
@@ -182,9 +186,16 @@ class Planner:
                 continue
             record = self.new_record(rule, owner_name)
             ref = Ref(source, rule.describe(), owner_name, "weight", record)
+            if isinstance(rule.init, SkipInitWeights):
+                for key in rule.init.layer:
+                    self._skips.append(key)
+                    frame.skips += 1
+                for ov in rule.overrides:
+                    self._skip_ids.update(id(t) for t in self._override_targets(owner, ov))
+                continue
             if rule.is_opaque:  # mmengine calls an initializer object whatever its layer says
                 rule.init.wholemodule = False
-                self._calls.append((self.next_seq(default), Call(owner, owner_name, _bind(rule.init, owner), ref)))
+                self._calls.append((self.next_seq(default), self._opaque_call(owner, owner_name, rule.init, ref)))
             elif rule.layer or rule.selects:
                 seq = self.next_seq(default)
                 bias_init = Constant(val=rule.bias)
@@ -209,10 +220,7 @@ class Planner:
         instead of when the walk reaches them."""
         owner_name = self.name_of(owner)
         for ov in rule.overrides:
-            try:
-                targets = resolve_override(owner, ov.name)
-            except ConfigError as exc:
-                raise type(exc)(f"{ov.rule.where}: {exc}") from None
+            targets = self._override_targets(owner, ov)
             sub_record = self.new_record(ov.rule, owner_name)
             sub_ref = Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
             seq = self.next_seq(default)
@@ -221,7 +229,7 @@ class Planner:
                     self.plan_pretrained(target, ov.rule, sub_ref, seq)
                 elif ov.rule.is_opaque:
                     ov.rule.init.wholemodule = True
-                    self._calls.append((seq, Call(target, self.name_of(target), _bind(ov.rule.init, target), sub_ref)))
+                    self._calls.append((seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref)))
                 elif now:
                     part = _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
                     for _, m in preorder(target):
@@ -229,6 +237,24 @@ class Planner:
                 else:
                     self._pending.setdefault(id(target), []).append(
                         _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias)))
+
+    @staticmethod
+    def _override_targets(owner: nn.Module, ov: Any) -> list[nn.Module]:
+        try:
+            return resolve_override(owner, ov.name)
+        except ConfigError as exc:
+            raise type(exc)(f"{ov.rule.where}: {exc}") from None
+
+    def _opaque_call(self, module: nn.Module, name: str, init: Any, ref: Ref) -> Call:
+        """An initializer object's call; one that says which modules it runs on (ModuleInit)
+        lets the plan name the tensors it sets."""
+        targets = getattr(init, "targets", None)
+        covers = [m for _, m in targets(module)] if callable(targets) else None
+        return Call(module, name, _bind(init, module), ref, covers)
+
+    def _skipped(self, module: nn.Module) -> bool:
+        """Does a SkipInitWeights rule switch off this module's own init_weights?"""
+        return id(module) in self._skip_ids or (bool(self._skips) and matches_layer(module, self._skips))
 
     def exit_pretrained(self, owner: nn.Module, rules: tuple[RuleSpec, ...]) -> None:
         if self.functional and self.compat:
@@ -386,7 +412,7 @@ class Planner:
             return (child, False, opaque)
         if self.compat:
             reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
-        if reach and not module_mod.is_model_wrapper(child) and has_user_init_weights(child):
+        if reach and not module_mod.is_model_wrapper(child) and has_user_init_weights(child) and not self._skipped(child):
             if get_is_init(child):
                 return (child, False, False)
             name = self.name_of(child)
@@ -416,6 +442,8 @@ class Planner:
                 self._report_unmatched(frame.module, entry, key)
         for part in frame.overrides:
             self._active.remove(part)
+        if frame.skips:
+            del self._skips[-frame.skips:]
         if frame.owner_rules is not None:
             self.exit_pretrained(frame.module, frame.owner_rules)
 

@@ -146,6 +146,7 @@ class Transaction:
         self.nested_rules: list[tuple[list[Any], str]] = []  # (rules of a nested run, where its root is)
         self.nested_plans: list[tuple[Any, Any]] = []  # (planner, report) of each nested run
         self.issued = 0
+        self._user_draws: dict[tuple[int, str], int] = {}
         self.interrupted = False
         self._guard = _Guard(self)
         self._guard_depth = 0
@@ -276,18 +277,40 @@ class Transaction:
             if self._guard_depth == 0:
                 self._guard_depth += 1
                 try:
-                    with self._guard:
+                    with self._guard, self._seeded(call):
                         result = call.fn()
                 finally:
                     self._guard_depth -= 1
             else:
-                result = call.fn()
+                with self._seeded(call):
+                    result = call.fn()
         except BaseException as exc:
             _reraise(exc, _call_text(call))
         finally:
             self.calls.pop()
         self._after_call(call, before)
         return result
+
+    @contextmanager
+    def _seeded(self, call: Call) -> Iterator[None]:
+        """In a seeded run, opaque code draws from torch's generator seeded by (seed, its
+        module's name), restored afterwards: a seeded run with user code is reproducible.
+        (Whole-tensor draws it defers get a generator of their own: see ``own_generator``.)"""
+        if self.seed is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, f"{self.names.get(id(call.module), call.name)}\x00code"))
+            yield
+
+    def own_generator(self, slot: Slot, device: torch.device) -> torch.Generator | None:
+        """In a seeded run, the generator of the k-th random op user code defers on ``slot``."""
+        if self.seed is None:
+            return None
+        self._user_draws[slot.key] = k = self._user_draws.get(slot.key, 0) + 1
+        gen = torch.Generator(device=device)
+        gen.manual_seed(derive_seed(self.seed, f"{slot.name}\x00user\x00{k}"))
+        return gen
 
     @staticmethod
     def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:
@@ -642,6 +665,8 @@ class _Guard(TorchDispatchMode):
                 slot = whole[0]
                 owner = txn.names.get(id(call.module), call.name)
                 if deferrable:
+                    if func in _RANDOM and (gen := txn.own_generator(slot, target.device)) is not None:
+                        kwargs = {**kwargs, "generator": gen}
                     txn.issue(slot, slot.name, call.ref, owner, op=(func, args, kwargs))
                 else:
                     txn.chain(slot, call.ref, owner, (func, args, kwargs))

@@ -294,6 +294,25 @@ def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> Planner:
     return planner
 
 
+def _plan_call(planner: Planner, step: Call) -> None:
+    """Mark what opaque code will set: the tensors of the modules it names (ModuleInit), else
+    its whole subtree, as left to it."""
+    if step.covers is not None:
+        tensors = [(join(planner.name_of(m), n), t) for m in step.covers
+                   for n, t in [*m._parameters.items(), *m._buffers.items()] if t is not None]
+    else:
+        tensors = [*step.module.named_parameters(step.name), *step.module.named_buffers(step.name)]
+    for name, _ in tensors:
+        rec = planner.records.get(name)
+        if rec is None:
+            continue
+        if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
+            rec.beaten.insert(0, describe_ref(Ref(rec.source, rec.initializer or "?", rec.owner or "", rec.role, None)))
+        rec.init = None
+        owner = step.name if step.ref.source == "user" else step.ref.owner
+        rec.source, rec.initializer, rec.owner, rec.role = step.ref.source, step.ref.initializer, owner, "tensor"
+
+
 def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -> InitReport:
     """What ``init_weights()`` (or ``initialize(model, init_cfg)``) would do, without doing it.
 
@@ -317,14 +336,6 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
         planner.record_for(slot)
     for step in planner.steps:
         if isinstance(step, Call):
-            for name, _ in [*step.module.named_parameters(step.name), *step.module.named_buffers(step.name)]:
-                rec = planner.records.get(name)
-                if rec is not None:
-                    if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
-                        rec.beaten.insert(0, describe_ref(Ref(rec.source, rec.initializer or "?", rec.owner or "",
-                                                               rec.role, None)))
-                    rec.init = None
-                    rec.source, rec.initializer, rec.owner, rec.role = (
-                        step.ref.source, step.ref.initializer, step.name, "tensor")
+            _plan_call(planner, step)
     return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
                       unmatched=planner.unmatched, compat=mode)

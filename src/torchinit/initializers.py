@@ -58,11 +58,14 @@ __all__ = [
     "Kaiming",
     "LeCunNormal",
     "LeCunUniform",
+    "ModuleInit",
     "Normal",
     "Ones",
     "Orthogonal",
     "Pretrained",
+    "SkipInitWeights",
     "Sparse",
+    "TorchDefault",
     "TruncNormal",
     "TruncNormalTF",
     "Uniform",
@@ -518,3 +521,4 @@ from ._catalogue import (  # noqa: E402
     block_position,
 )
 from ._buffer_fills import Arange, FromModule  # noqa: E402
+from ._module_fills import ModuleInit, SkipInitWeights, TorchDefault  # noqa: E402
