@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import _serialization
 from ._plan_items import Call, Ref, Slot, join, preorder
 
 __all__ = ["HookView", "LazyValue", "PostHook", "apply_load", "has_load_hooks", "post_hook_call", "read_value",
@@ -100,12 +99,16 @@ class HookView(MutableMapping[str, Any]):
 
     def lazy(self, name: str) -> LazyValue | None:
         """The entry as a :class:`LazyValue` if no hook replaced it and the file reads lazily."""
+        from . import _serialization  # checkpoint reading loads on first use
+
         if name in self._keys and isinstance(self._state, _serialization.SafetensorsStateDict):
             return LazyValue(self._state, self._keys[name])
         return None
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         """The entry's shape, from the file's header where nothing replaced it."""
+        from . import _serialization
+
         value = self._data[name]
         if value is _MISSING:
             return _serialization.entry_shape(self._state, self._keys[name])
