@@ -3,7 +3,18 @@
 A drop-in for the OpenMMLab ``init_cfg`` system (``mmcv.cnn`` / ``mmengine.model``) that
 validates the whole config before it changes a weight, writes each parameter once and
 reports who set what.
+
+``import torchinit`` loads the engine, the initializers, the layers and the registries. The
+parts a run does not always need (checkpoint reading, the diagnostics and their tables, the
+OpenMMLab objects, ``lsuv_init``, ``materialize``) are imported the first time one of their
+names is used: ``torchinit.health_check`` works as always, and ``dir(torchinit)`` and
+``vars(torchinit)`` list the whole API.
 """
+
+import importlib as _importlib
+import sys as _sys
+import typing as _typing
+from types import ModuleType as _ModuleType
 
 from .errors import (
     CheckpointChecksumError,
@@ -76,22 +87,6 @@ from .initializers import (
     Xavier,
     Zeros,
 )
-from .openmmlab.adopt import Adoption, AdoptionError, adopt_mmengine
-from .openmmlab.initializers import (
-    INITIALIZERS,
-    Caffe2XavierInit,
-    ConstantInit,
-    FillInitObject,
-    KaimingInit,
-    NormalInit,
-    PretrainedInit,
-    TruncNormalInit,
-    UniformInit,
-    XavierInit,
-    update_init_info,
-)
-from ._lsuv import lsuv_init
-from ._materialize import materialize
 from .engine import get_compat, initialize, plan, set_compat
 from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper, register_default_init
 from .layers import (
@@ -108,22 +103,106 @@ from .layers import (
     build_upsample_layer,
 )
 from .models import MODELS, build_model
-from .pretrained import (
-    LoadResult,
-    get_torchinit_home,
-    load_checkpoint,
-    load_state_dict,
-    read_checkpoint,
-    register_scheme,
-)
 from .registry import Registry, build_from_cfg
-from ._probe import ActivationProbe, LayerActivation, probe_activations
-from ._record import reproducibility_record
-from ._render import print_report
-from .health import HealthFinding, HealthReport, TensorHealth, health_check, tied_parameters
 from .report import InitReport, ParamRecord, RuleRecord
 
+if _typing.TYPE_CHECKING:  # loaded on first use (_LAZY below); imported here for type checkers and the docs
+    from ._lsuv import lsuv_init
+    from ._materialize import materialize
+    from ._probe import ActivationProbe, LayerActivation, probe_activations
+    from ._record import reproducibility_record
+    from ._render import print_report
+    from .health import HealthFinding, HealthReport, TensorHealth, health_check, tied_parameters
+    from .openmmlab.adopt import Adoption, AdoptionError, adopt_mmengine
+    from .openmmlab.initializers import (
+        INITIALIZERS,
+        Caffe2XavierInit,
+        ConstantInit,
+        FillInitObject,
+        KaimingInit,
+        NormalInit,
+        PretrainedInit,
+        TruncNormalInit,
+        UniformInit,
+        XavierInit,
+        update_init_info,
+    )
+    from .pretrained import (
+        LoadResult,
+        get_torchinit_home,
+        load_checkpoint,
+        load_state_dict,
+        read_checkpoint,
+        register_scheme,
+    )
+
 __version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, ...]] = {
+    # module (relative to this package) -> the public names it defines, imported on first use
+    "._lsuv": ("lsuv_init",),
+    "._materialize": ("materialize",),
+    "._probe": ("ActivationProbe", "LayerActivation", "probe_activations"),
+    "._record": ("reproducibility_record",),
+    "._render": ("print_report",),
+    ".health": ("HealthFinding", "HealthReport", "TensorHealth", "health_check", "tied_parameters"),
+    ".openmmlab.adopt": ("Adoption", "AdoptionError", "adopt_mmengine"),
+    ".openmmlab.initializers": (
+        "INITIALIZERS",
+        "Caffe2XavierInit",
+        "ConstantInit",
+        "FillInitObject",
+        "KaimingInit",
+        "NormalInit",
+        "PretrainedInit",
+        "TruncNormalInit",
+        "UniformInit",
+        "XavierInit",
+        "update_init_info",
+    ),
+    ".pretrained": (
+        "LoadResult",
+        "get_torchinit_home",
+        "load_checkpoint",
+        "load_state_dict",
+        "read_checkpoint",
+        "register_scheme",
+    ),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+_SUBMODULES = ("health", "openmmlab", "pretrained")  # public subpackages an eager import used to bind
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import the part that defines ``name`` on first use, and keep the name here."""
+    module = _LAZY_NAMES.get(name)
+    if module is not None:
+        value = getattr(_importlib.import_module(module, __name__), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_NAMES})
+
+
+class _Namespace(_ModuleType):
+    """This package's module type: asking for the namespace as a whole (``vars(torchinit)``,
+    ``torchinit.__dict__``) first imports every lazy name, so it lists the whole API."""
+
+    @property  # type: ignore[misc]  # ModuleType.__dict__ is an attribute in typeshed
+    def __dict__(self) -> dict[str, _typing.Any]:  # type: ignore[override]
+        for name in _LAZY_NAMES.keys() - _GLOBALS.keys():
+            __getattr__(name)
+        return _GLOBALS
+
+
+_GLOBALS = globals()
+_sys.modules[__name__].__class__ = _Namespace
 
 __all__ = [
     "ACTIVATION_LAYERS",
