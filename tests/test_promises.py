@@ -25,6 +25,7 @@ def test_every_initializer_torchinit_registers_has_a_promise_or_says_why_it_has_
     missing = [name for name, cls in ours.items() if not has_promise(cls)]
     assert missing == [], f"registered initializers the health check knows nothing about: {missing}"
     assert all(reason for reason in NO_PROMISE.values())
+    assert "Pretrained" in NO_PROMISE
 
 
 def test_an_initializer_that_draws_without_a_promise_is_found_missing() -> None:
@@ -159,3 +160,18 @@ def test_zeros_where_a_rule_promised_a_distribution_are_still_an_error() -> None
         model.h[0].proj.weight.zero_()
     (finding,) = [f for f in health_check(model, report).findings if f.name == "h.0.proj.weight"]
     assert (finding.kind, finding.severity) == ("zero", "error")
+
+
+# --------------------------------------------------------------------------- PyTorch's own defaults
+def test_torch_default_promises_what_each_pytorch_layer_writes_and_a_scaled_weight_breaks_it() -> None:
+    net = nn.Sequential(nn.Linear(300, 200), nn.LayerNorm(200), nn.Embedding(500, 8, padding_idx=1),
+                        nn.BatchNorm2d(4), nn.Conv2d(16, 32, 3))
+    report = initialize(net, dict(type="TorchDefault", layer=["Linear", "LayerNorm", "Embedding", "BatchNorm2d",
+                                                              "Conv2d"]), seed=0)
+    health = health_check(net, report)
+    assert health.ok and all(t.expected is not None for t in health.tensors), health.findings
+    (linear,) = [t for t in health.tensors if t.name == "0.weight"]
+    assert linear.expected.high == pytest.approx(1 / math.sqrt(300))
+    with torch.no_grad():
+        net[4].weight.mul_(1.2)
+    assert ("4.weight", "range") in {(f.name, f.kind) for f in health_check(net, report).findings}

@@ -18,14 +18,12 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-from torch import Tensor
+from torch import nn
 
 from . import functional as F
-from ._fills import _sparse_args
+from ._promise_checks import Promise, delta_orthogonal, gain_text, embedding, exact, orthogonal, sparse, torch_default
 from .errors import ConfigError
 from .initializers import (
     WEIGHT_INITIALIZERS,
@@ -51,37 +49,6 @@ from .report import ParamRecord
 
 __all__ = ["NO_PROMISE", "Promise", "fan_of", "has_promise", "promise_of", "scaling_of"]
 
-#: Problems in a tensor that its promise's ``check`` finds; None when it keeps the promise.
-Check = Callable[[Tensor], "str | None"]
-
-
-@dataclass(frozen=True)
-class Promise:
-    """What a rule promises about a tensor's values.
-
-    ``constant`` means every value equals ``mean``; ``exact`` that the values are fully
-    given and only ``check`` compares them; otherwise the values are drawn with this mean
-    and std, inside ``[low, high]``. ``check`` (if any) tests what the numbers above do not
-    say (an orthogonal matrix, a zero padding row) and returns what is wrong, or None.
-    ``zeros_ok``: an all-zero tensor keeps the promise. ``text`` says where the std comes from.
-    """
-
-    mean: float
-    std: float
-    low: float = -math.inf
-    high: float = math.inf
-    constant: bool = False
-    text: str = ""
-    check: Check | None = field(default=None, compare=False, repr=False)
-    exact: bool = False
-    zeros_ok: bool = False
-
-    @property
-    def allows_zero(self) -> bool:
-        """Can an all-zero tensor keep this promise?"""
-        return self.zeros_ok or self.exact or (self.mean == 0 and (self.constant or self.std == 0))
-
-
 def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
     """Mean and std of N(mean, std²) truncated to [a, b]."""
     if std == 0:
@@ -96,13 +63,6 @@ def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, fl
         (alpha * pdf[0] if math.isfinite(alpha) else 0.0) - (beta * pdf[1] if math.isfinite(beta) else 0.0)
     ) / mass
     return mean + std * shift, std * math.sqrt(max(1 + edge - shift * shift, 0.0))
-
-
-def _with_zeros(mean: float, std: float, zeros: float) -> tuple[float, float]:
-    """Mean and std of values that are 0 with probability ``zeros``, else drawn with mean and std."""
-    kept = 1.0 - zeros
-    m = kept * mean
-    return m, math.sqrt(max(kept * (std * std + mean * mean) - m * m, 0.0))
 
 
 def fan_of(shape: tuple[int, ...], mode: str) -> float:
@@ -130,10 +90,6 @@ def _scaled(shape: tuple[int, ...], gain: float, mode: str, distribution: str, f
     return Promise(0.0, std, -bound, bound, text=f"{formula} = {std:.4g} with {fans}")
 
 
-def _gain_text(gain: float) -> str:
-    return "" if gain == 1 else f"{gain:g}*"
-
-
 def _trunc_tf(i: Any) -> Promise:
     std = i.std / F.truncated_normal_std(i.a, i.b) if i.corrected else i.std
     low, high = i.mean + i.a * std, i.mean + i.b * std
@@ -146,95 +102,11 @@ def _trunc_tf(i: Any) -> Promise:
     )
 
 
-# --------------------------------------------------------------------------- structure checks
-def _tolerance(t: Tensor, scale: float) -> float:
-    """Rounding slack for sums of products of ``t``'s values, relative to ``scale``."""
-    eps = torch.finfo(t.dtype).eps if t.is_floating_point() else 0.0
-    return scale * max(1e-9, 64 * eps)
-
-
-def _gram_check(gain: float, what: str, pick: Callable[[Tensor], Tensor]) -> Check:
-    """``pick(t)`` (a matrix) has orthonormal rows or columns (whichever are fewer), times ``gain``."""
-
-    def check(t: Tensor) -> str | None:
-        w = pick(t).double()
-        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        error = float((gram - gain * gain * torch.eye(gram.shape[0], dtype=gram.dtype)).abs().max())
-        if error <= _tolerance(t, gain * gain):
-            return None
-        return f"{what} is not {_gain_text(gain)}orthogonal: W Wᵀ differs from {gain * gain:g}·I by up to {error:.3g}."
-
-    return check
-
-
-def _orthogonal(i: Any, s: tuple[int, ...]) -> Promise:
-    rows, cols = s[0], math.prod(s[1:])
-    std = abs(i.gain) / math.sqrt(max(rows, cols))
-    check = _gram_check(i.gain, "the matrix", lambda t: t.reshape(t.shape[0], -1))
-    return Promise(0.0, std, -abs(i.gain), abs(i.gain), constant=i.gain == 0,
-                   text=f"|gain|/sqrt(max(rows, cols)) = {std:.4g}, W Wᵀ = gain²·I", check=check)
-
-
-def _delta_orthogonal(i: Any, s: tuple[int, ...]) -> Promise:
-    taps = math.prod(s[2:])
-    std = abs(i.gain) / math.sqrt(s[0] * taps)
-
-    def centre(t: Tensor) -> tuple[Any, ...]:
-        return (slice(None), slice(None), *(k // 2 for k in t.shape[2:]))
-
-    gram = _gram_check(i.gain, "the centre tap", lambda t: t[centre(t)])
-
-    def check(t: Tensor) -> str | None:
-        rest = t.detach().clone()
-        rest[centre(t)] = 0
-        if bool(rest.any()):
-            return f"{int(rest.count_nonzero())} values off the kernel centre are not zero."
-        return gram(t)
-
-    return Promise(0.0, std, -abs(i.gain), abs(i.gain), constant=i.gain == 0,
-                   text=f"orthogonal centre tap, zeros elsewhere: std {std:.4g}", check=check)
-
-
-def _sparse(i: Any, s: tuple[int, ...]) -> Promise:
-    zeros, std = _sparse_args(torch.float64, s, i.sparsity, i.std)
-    mean, spread = _with_zeros(0.0, std, zeros / s[0])
-
-    def check(t: Tensor) -> str | None:
-        short = int(((t == 0).sum(dim=0) < zeros).sum())
-        return f"{short} column(s) have fewer than {zeros} zeros." if short else None
-
-    return Promise(mean, spread, zeros_ok=zeros == s[0] or std == 0, check=check,
-                   text=f"std {std:g} with {zeros} of {s[0]} zeros per column")
-
-
-def _embedding(i: Any, s: tuple[int, ...]) -> Promise:
-    row = None if i.padding_idx is None or not s else i.padding_idx % s[0]
-    mean, std = _with_zeros(i.mean, i.std, (1 / s[0]) if row is not None else 0.0)
-
-    def check(t: Tensor) -> str | None:
-        return None if row is None or not bool(t[row].any()) else f"the padding row {row} is not zero."
-
-    padding = f", padding row {row} zero" if row is not None else ""
-    return Promise(mean, std, constant=i.std == 0 and row is None, check=check, text=f"std {i.std:g}{padding}")
-
-
 def _depth_scaled(i: Any, s: tuple[int, ...]) -> Promise | None:
     if isinstance(i.depth, str):  # not resolved to this tensor's depth (a rule always resolves it)
         return None
     std = i.scaled_std()
     return Promise(0.0, std, constant=std == 0, text=f"std/sqrt(2·{i.depth}) = {std:.4g}")
-
-
-def _exact(init: Any) -> Promise:
-    """A deterministic fill: the tensor must hold exactly what ``init`` writes into one of its shape."""
-
-    def check(t: Tensor) -> str | None:
-        expected = init.fill(torch.empty_like(t))
-        if torch.equal(t, expected):
-            return None
-        return f"{int((t != expected).sum())} of {t.numel()} values differ from what {init.describe()} writes."
-
-    return Promise(0.0, 0.0, exact=True, check=check, text="exact values")
 
 
 # How each built-in initializer's values are distributed, for a tensor of shape s.
@@ -256,10 +128,10 @@ _PROMISES: dict[type, Callable[[Any, tuple[int, ...]], Promise | None]] = {
         text=f"std {i.std:g} cut to [{i.a:g}, {i.b:g}]",
     ),
     TruncNormalTF: lambda i, s: _trunc_tf(i),
-    Orthogonal: _orthogonal,
-    DeltaOrthogonal: _delta_orthogonal,
-    Sparse: _sparse,
-    EmbeddingNormal: _embedding,
+    Orthogonal: orthogonal,
+    DeltaOrthogonal: delta_orthogonal,
+    Sparse: sparse,
+    EmbeddingNormal: embedding,
     DepthScaledNormal: _depth_scaled,
 }
 
@@ -273,7 +145,7 @@ _SCALINGS: dict[type, Callable[[Any], tuple[float, str, str]]] = {
     LeCunUniform: lambda i: (1.0, "fan_in", "uniform"),
 }
 _FORMULAS: dict[type, Callable[[Any], str]] = {
-    Xavier: lambda i: f"{_gain_text(i.gain)}sqrt(2/(fan_in+fan_out))",
+    Xavier: lambda i: f"{gain_text(i.gain)}sqrt(2/(fan_in+fan_out))",
     Kaiming: lambda i: f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
     VarianceScaling: lambda i: f"sqrt({i.scale:g}/{i.mode})",
 }
@@ -282,9 +154,17 @@ _PROMISES.update({
     for cls in _SCALINGS
 })
 
-#: Initializers that promise nothing about the values, and why.
-NO_PROMISE: dict[type, str] = {
-    Pretrained: "the values are the checkpoint's",
+#: Registered initializers that promise nothing about the values, and why (by class name).
+NO_PROMISE: dict[str, str] = {
+    Pretrained.__name__: "the values are the checkpoint's",
+    "ModuleInit": "the module's own method writes the values",
+    "SkipInitWeights": "it writes nothing: it keeps a module's own init_weights from running",
+}
+
+
+#: Initializers that run a module's own code: their promise depends on the module (by class name).
+_MODULE_PROMISES: dict[str, Callable[[nn.Module, str, tuple[int, ...]], Promise | None]] = {
+    "TorchDefault": torch_default,
 }
 
 
@@ -310,7 +190,8 @@ def _is_deterministic(cls: Any) -> bool:
 
 def has_promise(cls: type) -> bool:
     """Does the health check know what ``cls`` promises (or that it can promise nothing)?"""
-    return _promise_class(cls) is not None or _is_deterministic(cls) or cls in NO_PROMISE
+    named = cls.__name__ in NO_PROMISE or cls.__name__ in _MODULE_PROMISES
+    return named or _promise_class(cls) is not None or _is_deterministic(cls)
 
 
 _DESCRIBED = re.compile(r"^(\w+)\((.*)\)$")
@@ -353,12 +234,14 @@ def _initializer_from_text(text: str | None) -> Any:
         return None
 
 
-def promise_of(record: ParamRecord) -> Promise | None:
+def promise_of(record: ParamRecord, module: nn.Module | None = None) -> Promise | None:
     """What the rule that set ``record`` promises about its values (None: no promise known).
 
     A rule's bias is a constant; a weight's promise comes from its initializer (as the rule
-    resolved it for this tensor: an embedding's padding row, a block's depth). Checkpoints,
-    user code, custom random initializers and tensors left as built promise nothing.
+    resolved it for this tensor: an embedding's padding row, a block's depth). A rule that
+    runs a layer's own code (``TorchDefault``) promises what that layer's code writes, known
+    for PyTorch's layers: pass the ``module`` that holds the tensor. Checkpoints, user code,
+    custom random initializers and tensors left as built promise nothing.
     """
     if record.source not in ("rule", "default"):
         return None
@@ -367,13 +250,18 @@ def promise_of(record: ParamRecord) -> Promise | None:
             return None
         return Promise(record.value, 0.0, constant=True, text=f"bias {record.value:g}")
     init = record.init
+    kind = type(init).__name__ if init is not None else (record.initializer or "").partition("(")[0]
+    by_module = _MODULE_PROMISES.get(kind)
+    if by_module is not None:
+        attr = record.name.rpartition(".")[2]
+        return by_module(module, attr, tuple(record.shape)) if module is not None else None
     if init is None or (_promise_class(type(init)) is None and not _is_deterministic(type(init))):
         init = _initializer_from_text(record.initializer)
     if init is None:
         return None
     cls = _promise_class(type(init))
     if cls is None:
-        return _exact(init)
+        return exact(init)
     try:
         return _PROMISES[cls](init, tuple(record.shape))
     except ConfigError:  # a fan-based rule on a 1-d tensor cannot have been applied

@@ -1,9 +1,19 @@
 """Presets: ``init_cfg`` lists that reproduce well-known initialization schemes exactly.
 
-Each function returns plain rule dicts, to use as a model's ``init_cfg`` or with
-:func:`torchinit.initialize`, and to read, print or extend like any config::
+Each function returns plain rule dicts, to use as a model's ``init_cfg``, with
+:func:`torchinit.initialize` or :func:`torchinit.materialize`, or in a config file of the
+``torchinit`` command, and to read, print or extend like any config::
 
-    initialize(model, presets.torchvision_resnet_init(zero_init_residual=True), seed=0)
+    initialize(model, presets.timm_vit_init('jax'), seed=0)
+
+Each preset covers every parameter and buffer of the model it names (the ecosystem tests
+build those models from their libraries and compare tensor by tensor):
+
+* timm: :func:`timm_vit_init` (modes ``''``, ``'jax'``, ``'moco'``), :func:`timm_convnext_init`,
+  :func:`timm_resnet_init`, :func:`timm_efficientnet_init`;
+* Hugging Face: :func:`bert_init`, :func:`gpt2_init`, :func:`llama_init`, :func:`t5_init`,
+  :func:`hf_vit_init`;
+* torchvision: :func:`torchvision_resnet_init`; and :func:`zero_init` for any model.
 
 Names of submodules (``head``, ``'blocks.*.mlp'``) default to those of the reference
 implementation and can be changed; ``*`` matches one level of a dotted path.
@@ -11,12 +21,25 @@ implementation and can be changed; ``*`` matches one level of a dotted path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from .errors import ConfigTypeError, ConfigValueError
 
-__all__ = ["bert_init", "gpt2_init", "timm_vit_jax_init", "torchvision_resnet_init", "zero_init"]
+__all__ = [
+    "bert_init",
+    "gpt2_init",
+    "hf_rope_inv_freq",
+    "hf_vit_init",
+    "llama_init",
+    "t5_init",
+    "timm_convnext_init",
+    "timm_efficientnet_init",
+    "timm_resnet_init",
+    "timm_vit_init",
+    "timm_vit_jax_init",
+    "torchvision_resnet_init",
+    "zero_init",
+]
 
 Rule = dict[str, Any]
 
@@ -41,74 +64,11 @@ def zero_init(*names: str, bias: float = 0.0) -> Rule:
     return dict(type="Zeros", bias=bias, override=[dict(name=name) for name in names])
 
 
-def bert_init(std: float = 0.02) -> list[Rule]:
-    """BERT's init (Devlin et al. 2019), as Hugging Face's ``BertPreTrainedModel._init_weights``.
-
-    Linear: N(0, std²) weight, zero bias. Embedding: N(0, std²) with the ``padding_idx``
-    row zeroed (:class:`~torchinit.EmbeddingNormal`). LayerNorm: weight 1, bias 0.
-
-    Args:
-        std: ``initializer_range`` of the config (0.02).
-    """
-    return [
-        dict(type="Normal", layer="Linear", std=std, bias=0),
-        dict(type="EmbeddingNormal", layer="Embedding", std=std),
-        dict(type="Constant", layer="LayerNorm", val=1, bias=0),
-    ]
-
-
-def gpt2_init(
-    std: float = 0.02,
-    *,
-    residual: Sequence[str] = ("transformer.h.*.attn.c_proj", "transformer.h.*.mlp.c_proj"),
-) -> list[Rule]:
-    """GPT-2's init (Radford et al. 2019), as nanoGPT and Hugging Face's ``GPT2PreTrainedModel``.
-
-    :func:`bert_init`'s rules, and the residual projections (the last Linear of each
-    attention and MLP branch) drawn from N(0, (std / √(2·n_layer))²)
-    (:class:`~torchinit.DepthScaledNormal`, ``n_layer`` being the length of the block list
-    that holds them) with zero bias.
-
-    Args:
-        std: ``initializer_range`` (0.02).
-        residual: paths of the residual projections (nanoGPT's and Hugging Face's names).
-    """
-    return [
-        *bert_init(std),
-        dict(type="DepthScaledNormal", std=std, depth="blocks", bias=0,
-             override=[dict(name=name) for name in residual]),
-    ]
-
-
-def timm_vit_jax_init(
-    *, head_bias: float = 0.0, head: str = "head", mlp: str = "blocks.*.mlp"
-) -> list[Rule]:
-    """timm's ViT ``init_weights(mode='jax')``: the init of the original JAX (Flax) ViT.
-
-    Dosovitskiy et al. (2021), An Image is Worth 16x16 Words; timm's
-    ``VisionTransformer.init_weights`` with ``init_weights_vit_jax``:
-
-    * Linear: Xavier-uniform weight, zero bias; inside the MLPs the biases are
-      N(0, 10⁻¹²) instead; the head gets weight 0 and bias ``head_bias``;
-    * Conv2d (the patch embedding): LeCun normal weight, zero bias;
-    * LayerNorm: weight 1, bias 0;
-    * ``pos_embed``: N(0, 0.02²) (timm's ``trunc_normal_(std=.02)``, whose absolute ±2
-      bounds cut nothing); ``cls_token`` and ``reg_token``: N(0, 10⁻¹²).
-
-    Args:
-        head_bias: the head's bias; timm's ``'jax_nlhb'`` mode uses ``-log(num_classes)``.
-        head: path of the classifier head (everything under it is zeroed).
-        mlp: path pattern of the MLPs whose biases get N(0, 10⁻¹²).
-    """
-    return [
-        dict(type="Xavier", layer="Linear", distribution="uniform", bias=0,
-             override=[dict(name=mlp, type="Normal", std=1e-6, param="bias"),
-                       dict(name=head, type="Zeros", bias=head_bias)]),
-        dict(type="LeCunNormal", layer="Conv2d", bias=0),
-        dict(type="Constant", layer="LayerNorm", val=1, bias=0),
-        dict(type="TruncNormal", std=0.02, param="pos_embed"),
-        dict(type="Normal", std=1e-6, param=["cls_token", "reg_token"]),
-    ]
+def residual_block(block: str) -> str:
+    """The last norm of a ResNet block: ``bn3`` of a Bottleneck, ``bn2`` of a BasicBlock."""
+    if block not in ("Bottleneck", "BasicBlock"):
+        raise ConfigValueError(f"block must be 'Bottleneck' or 'BasicBlock', got {block!r}.")
+    return "bn3" if block == "Bottleneck" else "bn2"
 
 
 def torchvision_resnet_init(
@@ -131,13 +91,23 @@ def torchvision_resnet_init(
             ``'BasicBlock'`` (ResNet-18, -34).
         stages: pattern of the stage paths holding the blocks.
     """
-    if block not in ("Bottleneck", "BasicBlock"):
-        raise ConfigValueError(f"block must be 'Bottleneck' or 'BasicBlock', got {block!r}.")
+    last = residual_block(block)
     rules: list[Rule] = [
         dict(type="Kaiming", layer="Conv2d", param="weight", mode="fan_out", nonlinearity="relu",
              distribution="normal"),
         dict(type="Constant", layer=["BatchNorm2d", "GroupNorm"], val=1, bias=0),
     ]
     if zero_init_residual:
-        rules.append(zero_init(f"{stages}.*.{'bn3' if block == 'Bottleneck' else 'bn2'}"))
+        rules.append(zero_init(f"{stages}.*.{last}"))
     return rules
+
+
+# The library-specific presets; they use the helpers above.
+from ._presets_hf import bert_init, gpt2_init, hf_rope_inv_freq, hf_vit_init, llama_init, t5_init  # noqa: E402
+from ._presets_timm import (  # noqa: E402
+    timm_convnext_init,
+    timm_efficientnet_init,
+    timm_resnet_init,
+    timm_vit_init,
+    timm_vit_jax_init,
+)
