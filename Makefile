@@ -66,3 +66,24 @@ bench-openmmlab: $(OMM_STAMP)
 
 clean:
 	rm -rf $(VENV) $(BENCH) build dist src/*.egg-info
+
+# timm and Hugging Face models built from configs (no weights) against their libraries' own
+# init, tensor by tensor, and through the torchinit command (issue 15). Not part of `make test`
+# or CI: it installs ~700 MB. torchvision is only there for timm to import (its compiled ops do
+# not load next to the CPU torch; see tests_ecosystem/ecosystem_shim.py).
+ECO := .venv-ecosystem
+ECO_STAMP := $(ECO)/.installed
+ECO_PIP := $(ECO)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt
+ECO_DEPS := timm==1.0.29 transformers==5.18.0 torchvision==0.28.0 numpy pytest
+
+.PHONY: test-ecosystem
+
+$(ECO_STAMP): pyproject.toml constraints-dev.txt
+	test -x $(ECO)/bin/python || $(PY) -m venv $(ECO)
+	$(ECO_PIP) torch==2.13.0
+	$(ECO_PIP) $(ECO_DEPS)
+	$(ECO_PIP) -e '.[dev]'
+	touch $(ECO_STAMP)
+
+test-ecosystem: $(ECO_STAMP)
+	$(ECO)/bin/python -m pytest -p no:cacheprovider tests_ecosystem $(ARGS)

@@ -64,12 +64,15 @@ def gpt2_init(
         std: ``initializer_range`` (0.02).
         residual: paths of the residual projections (nanoGPT's and Hugging Face's names).
         projections: paths of the other projections.
+
+    An empty ``residual`` or ``projections`` leaves those rules out.
     """
     rules = _transformer(std)
     if projections:
         rules.append(dict(type="Normal", std=std, bias=0, override=[dict(name=name) for name in projections]))
-    rules.append(dict(type="DepthScaledNormal", std=std, depth="blocks", bias=0,
-                      override=[dict(name=name) for name in residual]))
+    if residual:
+        rules.append(dict(type="DepthScaledNormal", std=std, depth="blocks", bias=0,
+                          override=[dict(name=name) for name in residual]))
     return rules
 
 

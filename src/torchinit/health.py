@@ -226,13 +226,13 @@ def health_check(
         t = param.detach()
         if is_sharded(t):
             shards.append((name, t))
-        _check_tensor(result, name, t, records.get(name))
+        _check_tensor(result, name, t, records.get(name), _owner(model, name))
     for name, buf in model.named_buffers():
         if buf.is_meta:
             continue
         record = records.get(name)
         if record is not None and record.source in ("rule", "default"):
-            _check_tensor(result, name, buf.detach(), record, buffer=True)
+            _check_tensor(result, name, buf.detach(), record, _owner(model, name), buffer=True)
         elif buf.is_floating_point() and not _stats(buf.detach()).finite:
             result.findings.append(HealthFinding("error", "nonfinite", name, "the buffer holds NaN or Inf."))
     if shards:
@@ -260,12 +260,26 @@ def _stats(t: Tensor) -> Stats:
     return sharded_stats(t) if is_sharded(t) else tensor_stats(t)
 
 
+def _owner(model: nn.Module, name: str) -> nn.Module | None:
+    """The module that holds the tensor ``name``."""
+    try:
+        return model.get_submodule(name.rpartition(".")[0])
+    except AttributeError:
+        return None
+
+
 def _check_tensor(
-    result: HealthReport, name: str, t: Tensor, record: ParamRecord | None, *, buffer: bool = False
+    result: HealthReport,
+    name: str,
+    t: Tensor,
+    record: ParamRecord | None,
+    module: nn.Module | None,
+    *,
+    buffer: bool = False,
 ) -> None:
     source = record.source if record is not None else "none"
     rule = record.initializer if record is not None else None
-    promise = promise_of(record) if record is not None else None
+    promise = promise_of(record, module) if record is not None else None
     numeric = t.is_floating_point() or t.is_complex()
     stats = _stats(t)
     n = stats.n
