@@ -10,7 +10,7 @@ BENCH_STAMP := $(BENCH)/.installed
 OMM := .venv-openmmlab
 OMM_STAMP := $(OMM)/.installed
 
-.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab
+.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab docs docs-serve
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,24 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The documentation site (MkDocs + Material + mkdocstrings): the guide in docs/, README.md as the
+# home page, and an API reference from the docstrings, built with --strict into build/site. Its
+# tools live in their own environment, never in .venv nor in torchinit's dependencies.
+DOCS := build/venv-docs
+DOCS_STAMP := $(DOCS)/.installed
+DOCS_DEPS := mkdocs==1.6.1 mkdocs-material==9.8.2 mkdocstrings==1.0.8 mkdocstrings-python==2.0.11 ruff==0.17.6
+
+$(DOCS_STAMP): Makefile
+	test -x $(DOCS)/bin/python || $(PY) -m venv $(DOCS)
+	$(DOCS)/bin/pip install -q --disable-pip-version-check $(DOCS_DEPS)
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs serve
 
 # The benchmark environment: torchinit plus mmengine-lite (measured side by side, never a
 # dependency of torchinit itself). opencv is needed by mmengine's checkpoint module.
