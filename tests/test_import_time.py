@@ -11,6 +11,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import torchinit
 
@@ -73,24 +76,38 @@ LAZY = {
 HEAVY = ("rich", "safetensors", "matplotlib", "yaml", "numpy", "PIL", "mmengine", "mmcv")
 
 
-def _python(code: str) -> object:
-    """What ``code`` prints as JSON in a fresh interpreter (torch imported first)."""
-    out = subprocess.run(
-        [sys.executable, "-c", "import json, sys, torch\n" + code], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.splitlines()[-1])
+# One fresh interpreter answers every question below (each import of torch costs seconds).
+PROBE = """
+import importlib, json, sys, torch
+before = set(sys.modules)
+import torchinit
+bare = sorted(set(sys.modules) - before)
+full = {m: importlib.util.resolve_name(m, 'torchinit') for m in torchinit._LAZY}
+lazy_loaded = {m: f in sys.modules for m, f in full.items()}
+rich_before = 'rich' in sys.modules
+torchinit.print_report
+rich_after = 'rich' in sys.modules
+subpackages = [type(getattr(torchinit, n)).__name__ for n in ('health', 'pretrained', 'openmmlab')]
+same = {m: all(getattr(torchinit, n) is getattr(sys.modules[full[m]], n) for n in names)
+        for m, names in torchinit._LAZY.items()}
+print(json.dumps(dict(bare=bare, lazy_loaded=lazy_loaded, same=same, rich=[rich_before, rich_after],
+                      subpackages=subpackages)))
+"""
 
 
-def test_a_bare_import_loads_the_engine_and_none_of_the_parts_that_load_on_first_use() -> None:
-    loaded = _python(
-        "before = set(sys.modules)\nimport torchinit\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    assert isinstance(loaded, list)
-    ours = {m for m in loaded if m.split(".")[0] == "torchinit"}
+@pytest.fixture(scope="module")
+def fresh() -> dict[str, Any]:
+    """What a fresh interpreter saw: modules a bare import loaded, then what first uses loaded."""
+    out = subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def test_a_bare_import_loads_the_engine_and_none_of_the_parts_that_load_on_first_use(fresh: dict[str, Any]) -> None:
+    ours = {m for m in fresh["bare"] if m.split(".")[0] == "torchinit"}
     assert EAGER <= ours, f"no longer loaded: {sorted(EAGER - ours)}"
     assert not ours & LAZY, f"loaded by a bare import: {sorted(ours & LAZY)}"
-    assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+    assert not [m for m in fresh["bare"] if m.split(".")[0] in HEAVY]
 
 
 def test_the_lists_name_real_modules() -> None:
@@ -102,23 +119,15 @@ def test_the_lists_name_real_modules() -> None:
     assert EAGER | LAZY <= existing, sorted((EAGER | LAZY) - existing)
 
 
-def test_each_lazy_name_loads_its_module_on_first_use_and_is_the_object_that_module_defines() -> None:
-    lazy = _python(
-        "import importlib, torchinit\n"
-        "full = {m: importlib.util.resolve_name(m, 'torchinit') for m in torchinit._LAZY}\n"
-        "before = {m: f in sys.modules for m, f in full.items()}\n"
-        "same = {m: all(getattr(torchinit, n) is getattr(sys.modules[full[m]], n) for n in names)\n"
-        "        for m, names in torchinit._LAZY.items()}\n"
-        "print(json.dumps([before, same]))"
-    )
-    assert lazy == [dict.fromkeys(torchinit._LAZY, False), dict.fromkeys(torchinit._LAZY, True)]
+def test_each_lazy_name_loads_its_module_on_first_use_and_is_the_object_that_module_defines(
+    fresh: dict[str, Any],
+) -> None:
+    assert fresh["lazy_loaded"] == dict.fromkeys(torchinit._LAZY, False)
+    assert fresh["same"] == dict.fromkeys(torchinit._LAZY, True)
 
 
-def test_the_first_diagnostics_call_loads_rich_and_not_before() -> None:
-    assert _python(
-        "import torchinit\nfirst = 'rich' in sys.modules\ntorchinit.print_report\n"
-        "print(json.dumps([first, 'rich' in sys.modules]))"
-    ) == [False, True]
+def test_the_first_diagnostics_call_loads_rich_and_not_before(fresh: dict[str, Any]) -> None:
+    assert fresh["rich"] == [False, True]
 
 
 def test_the_lazy_table_lists_exactly_the_names_imported_for_type_checkers() -> None:
@@ -149,8 +158,5 @@ def test_an_unknown_attribute_is_an_attribute_error_naming_it() -> None:
         raise AssertionError("torchinit.helth_check did not raise AttributeError")
 
 
-def test_public_subpackages_the_eager_import_used_to_bind_are_still_attributes() -> None:
-    assert _python(
-        "import torchinit\n"
-        "print(json.dumps([type(getattr(torchinit, n)).__name__ for n in ('health', 'pretrained', 'openmmlab')]))"
-    ) == ["module"] * 3
+def test_public_subpackages_the_eager_import_used_to_bind_are_still_attributes(fresh: dict[str, Any]) -> None:
+    assert fresh["subpackages"] == ["module"] * 3
