@@ -10,7 +10,7 @@ BENCH_STAMP := $(BENCH)/.installed
 OMM := .venv-openmmlab
 OMM_STAMP := $(OMM)/.installed
 
-.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab docs docs-serve
+.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab docs docs-serve dist
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,12 @@ docs: $(DOCS_STAMP)
 
 docs-serve: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs serve
+
+# The sdist and the wheel in dist/, built offline with this environment's setuptools (make test
+# also installs the wheel into a fresh environment: tests/test_packaging.py).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 # The benchmark environment: torchinit plus mmengine-lite (measured side by side, never a
 # dependency of torchinit itself). opencv is needed by mmengine's checkpoint module.
