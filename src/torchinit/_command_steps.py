@@ -1,5 +1,11 @@
 """The steps the ``torchinit`` subcommands share: load and build, initialize, check paths, print JSON.
 
+Any ``nn.Module`` a config builds can be initialized. The config's ``model.init_cfg`` goes to
+the constructor when it takes one (a BaseModule: ``init_weights()`` semantics, its tree's
+``init_cfg`` and ``init_weights`` included); otherwise (a timm or Hugging Face model, a
+factory function) it is held back and applied to what was built with ``initialize()``
+semantics: the rules alone, and what they do not cover keeps what the constructor left.
+
 A user mistake is raised as :class:`CommandError` (or a torchinit error) and printed by
 :func:`torchinit.cli.main` as one line. With ``--json`` a command's last act is
 :func:`emit_json`: one object with the same four keys on every subcommand (``command``,
@@ -16,6 +22,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +31,18 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CommandError",
+    "Target",
     "build",
     "build_meta",
+    "config_from_args",
     "config_shape",
     "emit_json",
     "header",
     "in_config",
     "init_model",
-    "config_from_args",
     "need_matplotlib",
     "output_path",
+    "plan_target",
     "strict_json",
     "submodule",
     "write_output",
@@ -64,23 +73,104 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return load_config(args.config, cfg_options=args.cfg_options, imports=args.imports)
 
 
-def build(config: Any, device: str | None) -> Any:
+@dataclass
+class Target:
+    """What a config built, and how its ``init_cfg`` applies to it.
+
+    Attributes:
+        model: the built module.
+        init_cfg: the config's ``init_cfg``, applied with ``initialize()`` semantics (the
+            constructor did not take it); None: the model's own ``init_cfg`` tree
+            (``init_weights()`` semantics), or nothing to apply.
+        device: where it was built (``'meta'`` when planning).
+    """
+
+    model: Any
+    init_cfg: Any = None
+    device: str = "cpu"
+
+    @property
+    def functional(self) -> bool:
+        """Is the config's init_cfg applied with initialize() semantics?"""
+        return self.init_cfg is not None
+
+    def semantics(self) -> str:
+        return "initialize" if self.functional else "init_weights"
+
+
+def _takes_init_cfg(config: Any) -> bool:
+    """Does the model's constructor (class or factory) take an ``init_cfg`` argument by name?"""
+    import inspect
+
+    from .errors import TorchInitError
+    from .models import MODELS
+
+    try:
+        target = MODELS.get(config.model.get("type"))
+        parameters = inspect.signature(target).parameters
+    except (TorchInitError, TypeError, ValueError):
+        return True  # unknown type or no signature: building reports it as it always did
+    return any(
+        p.name == "init_cfg" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in parameters.values()
+    )
+
+
+def _held_back(config: Any) -> tuple[Any, Any]:
+    """The config to build with and the ``init_cfg`` the command applies itself (None: none held back)."""
+    from ._configfile import ConfigFile
+
+    if "init_cfg" not in config.model or config.model["init_cfg"] is None or _takes_init_cfg(config):
+        return config, None
+    model = {k: v for k, v in config.model.items() if k != "init_cfg"}
+    return ConfigFile(config.path, {**config.data, "model": model}, config.imported), config.model["init_cfg"]
+
+
+def build_target(config: Any, device: str | None) -> Target:
+    """Build ``config``'s model on ``device``; hold back an ``init_cfg`` its constructor does not take."""
     from ._config_errors import build_from_config
 
-    return build_from_config(config, device)
+    build_config, init_cfg = _held_back(config)
+    return Target(build_from_config(build_config, device), init_cfg, device or "cpu")
 
 
-def build_meta(config: Any) -> tuple[Any, str]:
+def build(config: Any, device: str | None) -> Any:
+    """The model ``config`` builds (its ``init_cfg`` as the constructor takes it, or held back)."""
+    return build_target(config, device).model
+
+
+def build_meta(config: Any) -> Target:
     """Build on the meta device (no memory, no random numbers); on CPU if the model's code needs values."""
     from ._config_errors import innermost_error
     from .errors import ConfigError
 
     try:
-        return build(config, "meta"), "meta"
+        return build_target(config, "meta")
     except ConfigError as exc:
         if isinstance(innermost_error(exc), ConfigError):
             raise
-    return build(config, "cpu"), "cpu"
+    return build_target(config, "cpu")
+
+
+def _check_applicable(target: Target, config: Any) -> None:
+    """A model that is not a BaseModule needs the config's init_cfg: there is nothing else to apply."""
+    from .module import is_init_owner
+
+    if not target.functional and not is_init_owner(target.model):
+        name = type(target.model).__name__
+        raise CommandError(
+            f"{config.path}: model: {name} is not a BaseModule and the config gives no init_cfg, so there is "
+            f"nothing to initialize. Add init_cfg=[...] to model (the rules for {name}, e.g. a preset of "
+            "torchinit.presets), or build a torchinit BaseModule."
+        )
+
+
+def plan_target(target: Target, config: Any) -> Any:
+    """The plan of what initializing ``target`` does (the same call ``init`` makes, without writing)."""
+    from . import plan
+
+    _check_applicable(target, config)
+    with in_config(config, "planning"):
+        return plan(target.model, target.init_cfg)
 
 
 def need_matplotlib() -> None:
@@ -133,27 +223,29 @@ def in_config(config: Any, doing: str) -> Iterator[None]:
         raise CommandError(explain(config, exc, doing)) from exc
 
 
-def init_model(out: Any, model: Any, config: Any, seed: int) -> tuple[Any, list[str], float]:
+def init_model(out: Any, target: Target, config: Any, seed: int) -> tuple[Any, list[str], float]:
+    """Initialize ``target`` as its config says; ``(report, warnings, seconds)``."""
+    from .engine import initialize
     from .errors import InitWarning
-    from .module import BaseModule
 
-    if not isinstance(model, BaseModule):
-        raise CommandError(
-            f"{config.path}: model: {type(model).__name__} is not a torchinit BaseModule, so it has no "
-            "init_cfg tree to initialize; derive it from torchinit.BaseModule."
-        )
+    _check_applicable(target, config)
+    model = target.model
     n = sum(p.numel() for p in model.parameters())
     display = (
         out.progress(f"Initializing {n:,} parameters", total=n) if n > BIG_MODEL else contextlib.nullcontext()
     )
+    doing = "initialize()" if target.functional else "init_weights()"
     with (
         warnings.catch_warnings(record=True) as caught,
-        in_config(config, "init_weights()"),
+        in_config(config, doing),
         display as advance,
     ):
         warnings.simplefilter("always", InitWarning)
         start = time.perf_counter()
-        report = model.init_weights(seed=seed, progress=_elements_to(advance))
+        if target.functional:
+            report = initialize(model, target.init_cfg, seed=seed, progress=_elements_to(advance))
+        else:
+            report = model.init_weights(seed=seed, progress=_elements_to(advance))
         elapsed = time.perf_counter() - start
     if report is None:
         raise CommandError(f"{config.path}: the model was already initialized (is_init is True).")
@@ -179,10 +271,20 @@ def _elements_to(advance: Any) -> Any:
     return progress
 
 
-def header(out: Any, config: Any, model: Any) -> None:
+def header(out: Any, config: Any, target: Target) -> None:
+    from .health import own_init
+
+    model = target.model
     n = sum(p.numel() for p in model.parameters())
     out.print(f"Config: {config.path}")
     out.print(f"Model: {type(model).__name__}, {n:,} parameters in {sum(1 for _ in model.modules())} modules")
+    if target.functional:
+        built = own_init(model)
+        rest = f"; the rest keeps what {built} set when it was built" if built else ""
+        out.print(
+            f"Init: the config's init_cfg, applied with initialize() semantics ({type(model).__name__} is not a "
+            f"BaseModule): the rules alone{rest}."
+        )
 
 
 def emit_json(

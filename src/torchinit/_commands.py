@@ -18,8 +18,8 @@ from ._command_steps import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
-    build,
     build_meta,
+    build_target,
     config_from_args,
     config_shape,
     emit_json,
@@ -28,31 +28,37 @@ from ._command_steps import (
     init_model,
     need_matplotlib,
     output_path,
+    plan_target,
     strict_json,
     submodule,
     write_output,
 )
+from .health import own_init
 
 __all__ = ["COMMANDS", "EXIT_CHECK", "EXIT_OK", "EXIT_USAGE", "CommandError", "emit_json"]
 
 
+def _identity(config: Any, target: Any) -> dict[str, Any]:
+    """The JSON keys every subcommand gives about the config and what it built."""
+    return {
+        "config": config.path,
+        "model": type(target.model).__name__,
+        "semantics": target.semantics(),
+        "own_init": own_init(target.model) if target.functional else None,
+    }
+
+
 def cmd_plan(args: argparse.Namespace, out: Any) -> int:
-    from . import plan
     from ._render import print_report
 
     config = config_from_args(args)
-    model, device = build_meta(config)
-    with in_config(config, "planning"):
-        report = plan(model)
+    target = build_meta(config)
+    model = target.model
+    report = plan_target(target, config)
     if args.json:
-        return emit_json(
-            out,
-            "plan",
-            EXIT_OK,
-            {"config": config.path, "model": type(model).__name__, "plan": report.to_dict()},
-        )
-    header(out, config, model)
-    where = "on the meta device: nothing is allocated" if device == "meta" else "on the CPU"
+        return emit_json(out, "plan", EXIT_OK, {**_identity(config, target), "plan": report.to_dict()})
+    header(out, config, target)
+    where = "on the meta device: nothing is allocated" if target.device == "meta" else "on the CPU"
     out.print(f"Plan (model built {where}; no weight is written):")
     print_report(report, model=model, file=out.file)
     return EXIT_OK
@@ -68,9 +74,10 @@ def cmd_init(args: argparse.Namespace, out: Any) -> int:
     save, record_to = output_path(args.save, "--save"), output_path(args.record, "--record")
     plot_to = output_path(args.plot, "--plot")
     config = config_from_args(args)
-    model = build(config, args.device)
+    target = build_target(config, args.device)
+    model = target.model
     ties = tied_parameters(model)
-    report, extra, elapsed = init_model(out, model, config, args.seed)
+    report, extra, elapsed = init_model(out, target, config, args.seed)
     health = health_check(model, report, ties=ties)
     record = reproducibility_record(report, config=config.model, model=model)
     saved = write_output(save, "--save", lambda p: _save(model, p)) if save else None
@@ -90,8 +97,7 @@ def cmd_init(args: argparse.Namespace, out: Any) -> int:
             "init",
             code,
             {
-                "config": config.path,
-                "model": type(model).__name__,
+                **_identity(config, target),
                 "report": report.to_dict(),
                 "health": health.to_dict(),
                 "record": record,
@@ -99,8 +105,8 @@ def cmd_init(args: argparse.Namespace, out: Any) -> int:
                 "plot": plot,
             },
         )
-    header(out, config, model)
-    out.print(f"init_weights(seed={args.seed}) took {elapsed * 1000:.1f} ms.")
+    header(out, config, target)
+    out.print(f"{target.semantics()}(seed={args.seed}) took {elapsed * 1000:.1f} ms.")
     out.print("")
     out.heading("Rules, as applied:")
     out.print(_render.rules_table(out, report))
@@ -108,7 +114,8 @@ def cmd_init(args: argparse.Namespace, out: Any) -> int:
     untouched = report.by_source("none")
     if untouched:
         more = f" ... ({len(untouched)} in all)" if len(untouched) > 8 else ""
-        out.print(f"Left as built (no rule covers them): {', '.join(untouched[:8])}{more}")
+        built = f"; they keep what {own_init(model)} set" if target.functional and own_init(model) else ""
+        out.print(f"Left as built (no rule covers them{built}): {', '.join(untouched[:8])}{more}")
     _render.print_loads(out, report)
     for message in [*report.unmatched, *extra]:
         out.print(f"Warning: {message}")
@@ -141,19 +148,19 @@ def _save(model: Any, path: Path) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, out: Any) -> int:
-    from . import plan
     from .initializers import Pretrained
     from .pretrained import plan_pretrained
 
     config = config_from_args(args)
-    model, _ = build_meta(config)
+    built = build_meta(config)
+    model = built.model
     target = submodule(model, args.module, config) if args.module is not None else model
-    with in_config(config, "loading the checkpoint"):
-        if args.checkpoint:
+    if args.checkpoint:
+        with in_config(config, "loading the checkpoint"):
             init = Pretrained(checkpoint=args.checkpoint, prefix=args.prefix, allow_pickle=args.allow_pickle)
             loads = [plan_pretrained(init, target).result]
-        else:
-            loads = plan(model).loads
+    else:
+        loads = plan_target(built, config).loads
     if not loads:
         raise CommandError(f"{config.path}: the config has no Pretrained rule; pass --checkpoint PATH|URL.")
     results = []
@@ -179,8 +186,7 @@ def cmd_verify(args: argparse.Namespace, out: Any) -> int:
             "verify",
             code,
             {
-                "config": config.path,
-                "model": type(model).__name__,
+                **_identity(config, built),
                 "passed": passed,
                 "loads": [
                     {
@@ -198,7 +204,7 @@ def cmd_verify(args: argparse.Namespace, out: Any) -> int:
                 ],
             },
         )
-    header(out, config, model)
+    header(out, config, built)
     for load, checks in results:
         out.print(f"Checkpoint: {load.summary()}")
         if not load.complete:
@@ -231,10 +237,11 @@ def cmd_probe(args: argparse.Namespace, out: Any) -> int:
     plot_to = output_path(args.plot, "--plot")
     config = config_from_args(args)
     shape = args.input_shape or config_shape(config)
-    model = build(config, args.device)
+    target = build_target(config, args.device)
+    model = target.model
     health = None
     if not args.no_init:
-        report, _, _ = init_model(out, model, config, args.seed)
+        report, _, _ = init_model(out, target, config, args.seed)
         health = health_check(model, report)
     dtype = getattr(torch, args.input_dtype)
     with out.progress("Probing activations", total=len(_leaves(model))) as advance:
@@ -269,14 +276,13 @@ def cmd_probe(args: argparse.Namespace, out: Any) -> int:
             "probe",
             code,
             {
-                "config": config.path,
-                "model": type(model).__name__,
+                **_identity(config, target),
                 "probe": probe.to_dict(),
                 "health": health.to_dict() if health else None,
                 "plot": plot,
             },
         )
-    header(out, config, model)
+    header(out, config, target)
     out.print(_render.probe_table(out, probe))
     out.print(f"Probe: {probe.summary()}")
     for problem in probe.problems():

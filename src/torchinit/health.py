@@ -16,7 +16,9 @@ For each parameter :func:`health_check` compares the values with what the rule t
 * NaN or Inf in any parameter or floating-point buffer;
 * an all-zero parameter that no rule asked to be zero (a forgotten rule, a checkpoint key
   that did not load). Zeros that a rule, a module's ``reset_parameters()`` or the model's own
-  ``init_weights`` wrote are what that code asked for, and are not reported;
+  ``init_weights`` wrote are what that code asked for, and are not reported; nor are those of
+  a tensor no rule set in a third-party model that initializes itself when built (timm's
+  ``init_weights``, Hugging Face's ``post_init``: :func:`own_init`);
 * weights tied before initialization (``tied_parameters``) that are no longer the same tensor;
 * on a sharded model (DTensor parameters), shards of a random tensor that are identical on
   different ranks. Statistics of a DTensor are those of the whole tensor, gathered from every
@@ -44,7 +46,7 @@ from .distributed.sharded import is_sharded
 from .distributed.stats import Stats, repeated_shards, sharded_stats, tensor_stats
 from .report import InitReport, ParamRecord
 
-__all__ = ["HealthFinding", "HealthReport", "TensorHealth", "health_check", "tied_parameters"]
+__all__ = ["HealthFinding", "HealthReport", "TensorHealth", "health_check", "own_init", "tied_parameters"]
 
 logger = logging.getLogger("torchinit")
 
@@ -177,6 +179,20 @@ def tied_parameters(model: nn.Module) -> list[tuple[str, ...]]:
     return [tuple(group) for group in names.values() if len(group) > 1]
 
 
+def own_init(model: nn.Module) -> str | None:
+    """``'VisionTransformer.init_weights'``: the init code a model that is not a BaseModule has,
+    which its constructor runs (timm's ``init_weights``, Hugging Face's ``post_init``); None
+    for a BaseModule (its ``init_weights`` is the engine's) or a model without such code."""
+    from .module import is_init_owner
+
+    if is_init_owner(model):
+        return None
+    for method in ("post_init", "init_weights"):
+        if callable(getattr(model, method, None)):
+            return f"{type(model).__name__}.{method}"
+    return None
+
+
 def _lookup(model: nn.Module, name: str) -> Tensor | None:
     module_name, _, attr = name.rpartition(".")
     try:
@@ -218,6 +234,7 @@ def health_check(
         report = getattr(model, "init_report", None)
     records = report.params if report is not None else {}
     result = HealthReport(ties=[tuple(t) for t in ties] if ties is not None else tied_parameters(model))
+    built_by = own_init(model)
     shards: list[tuple[str, Tensor]] = []
     for name, param in model.named_parameters():
         if param.is_meta:
@@ -226,7 +243,7 @@ def health_check(
         t = param.detach()
         if is_sharded(t):
             shards.append((name, t))
-        _check_tensor(result, name, t, records.get(name), _owner(model, name))
+        _check_tensor(result, name, t, records.get(name), _owner(model, name), built_by=built_by)
     for name, buf in model.named_buffers():
         if buf.is_meta:
             continue
@@ -276,6 +293,7 @@ def _check_tensor(
     module: nn.Module | None,
     *,
     buffer: bool = False,
+    built_by: str | None = None,
 ) -> None:
     source = record.source if record is not None else "none"
     rule = record.initializer if record is not None else None
@@ -292,7 +310,7 @@ def _check_tensor(
         health.ok = False
         add(HealthFinding("error", "nonfinite", name, f"holds NaN or Inf ({_origin(record)})."))
         return
-    if numeric and not stats.nonzero and _unasked_zero(source, promise):
+    if numeric and not stats.nonzero and _unasked_zero(source, promise, built_by):
         health.ok = False
         why = (
             f"but {rule} does not set it to zero"
@@ -362,14 +380,14 @@ def _check_tensor(
         )
 
 
-def _unasked_zero(source: str, promise: Promise | None) -> bool:
+def _unasked_zero(source: str, promise: Promise | None, built_by: str | None) -> bool:
     """Is an all-zero tensor a finding? Not when its rule's promise allows zeros, nor when code
     that owns it wrote them (a checkpoint, the model's own ``init_weights``, a module's
-    ``reset_parameters()``, a rule that promises nothing); only when its rule's promise
-    excludes zeros or nothing set it."""
+    ``reset_parameters()``, a rule that promises nothing, the init a third-party model ran when
+    built: ``built_by``); only when its rule's promise excludes zeros or nothing set it."""
     if promise is not None:
         return not promise.allows_zero
-    return source == "none"
+    return source == "none" and built_by is None
 
 
 def _check_repeated(result: HealthReport, shards: list[tuple[str, Tensor]]) -> None:
