@@ -16,6 +16,7 @@ import sys as _sys
 import typing as _typing
 from types import ModuleType as _ModuleType
 
+from .engine import get_compat, initialize, plan, set_compat
 from .errors import (
     CheckpointChecksumError,
     CheckpointCorruptError,
@@ -59,9 +60,8 @@ from .functional import (
     xavier_init,
 )
 from .initializers import (
-    Arange,
-    FromModule,
     WEIGHT_INITIALIZERS,
+    Arange,
     BaseInit,
     Caffe2Xavier,
     Constant,
@@ -71,6 +71,7 @@ from .initializers import (
     EmbeddingNormal,
     Eye,
     FillInit,
+    FromModule,
     Initializer,
     Kaiming,
     LeCunNormal,
@@ -90,8 +91,6 @@ from .initializers import (
     Xavier,
     Zeros,
 )
-from .engine import get_compat, initialize, plan, set_compat
-from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper, register_default_init
 from .layers import (
     ACTIVATION_LAYERS,
     CONV_LAYERS,
@@ -106,6 +105,7 @@ from .layers import (
     build_upsample_layer,
 )
 from .models import MODELS, build_model
+from .module import BaseModule, ModuleDict, ModuleList, Sequential, is_model_wrapper, register_default_init
 from .registry import Registry, build_from_cfg
 from .report import InitReport, ParamRecord, RuleRecord
 

@@ -120,7 +120,7 @@ class FromModule(FillInit):
                 f"fn returned shape {tuple(self.value.shape)}, which does not fit the tensor's shape "
                 f"{tuple(tensor.shape)}."
             ) from None
-        if self.value.is_complex() and not tensor.is_complex() or (
+        if (self.value.is_complex() and not tensor.is_complex()) or (
             self.value.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex())
         ):
             raise ConfigValueError(f"fn returned {self.value.dtype} values, which a {tensor.dtype} tensor cannot hold.")

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._plan_items import Call, Ref, Slot, join, preorder
+from ._plan_items import Call, Ref, Slot, preorder
 
 __all__ = ["HookView", "LazyValue", "PostHook", "apply_load", "has_load_hooks", "post_hook_call", "read_value",
            "run_load_hooks"]

@@ -142,7 +142,7 @@ def _suggestions(uncovered: list[tuple[str, nn.Module, str]], most: int = 3) -> 
         if method is not None:
             rule = f"dict(type='ModuleInit', method='{method}', layer='{cls}')"
         elif attr in m._buffers:
-            kind = "type='Arange'" if "position" in attr or attr.endswith("_ids") and "type" not in attr else \
+            kind = "type='Arange'" if "position" in attr or (attr.endswith("_ids") and "type" not in attr) else \
                 "type='Constant', val=0"
             rule = f"dict({kind}, buffer='{attr}', layer='{cls}')"
         else:

@@ -14,14 +14,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from .config import RuleSpec, parse_init_cfg
 from .errors import ConfigError
-from ._module_fills import SkipInitWeights, matches_layer
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
-from .report import ParamRecord, RuleRecord, Source
 from .registry import close_matches
+from .report import ParamRecord, RuleRecord, Source
 from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
 
 __all__ = ["MAX_BEATEN", "Planner"]

@@ -23,7 +23,16 @@ from typing import Any
 from torch import nn
 
 from . import functional as F
-from ._promise_checks import Promise, delta_orthogonal, gain_text, embedding, exact, orthogonal, sparse, torch_default
+from ._promise_checks import (
+    Promise,
+    delta_orthogonal,
+    embedding,
+    exact,
+    gain_text,
+    orthogonal,
+    sparse,
+    torch_default,
+)
 from .errors import ConfigError
 from .initializers import (
     WEIGHT_INITIALIZERS,

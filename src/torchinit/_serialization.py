@@ -337,7 +337,7 @@ def _cast_problem(value: Tensor, dtype: torch.dtype) -> str | None:
         return "floating-point values would be truncated to integers"
     limits = _exact_limits(source, dtype)
     extremes = None if limits is None else _extremes(value)
-    if limits is None or extremes is None or limits[0] <= extremes[0] and extremes[1] <= limits[1]:
+    if limits is None or extremes is None or (limits[0] <= extremes[0] and extremes[1] <= limits[1]):
         return None
     return (
         f"its values reach [{extremes[0]:g}, {extremes[1]:g}], beyond what {dtype} holds without loss "

@@ -29,18 +29,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import torch
 from torch import nn
 
 from . import _txn
-from ._plan_items import Call, Fill, Ref, describe_ref, join
+from ._plan_items import Call, Ref, describe_ref, join
 from ._planner import MAX_BEATEN, Planner
 from ._txn import Progress, Transaction, derive_seed
 from .config import parse_init_cfg
 from .errors import ConfigTypeError, ConfigValueError, InitWarning
 from .module import BaseModule, is_init_owner, unwrap_model
 from .registry import describe_value
-from .report import InitReport, ParamRecord, RuleRecord
+from .report import InitReport, RuleRecord
 
 __all__ = ["derive_seed", "get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
 

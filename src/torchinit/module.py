@@ -56,7 +56,7 @@ def unwrap_model(module: nn.Module) -> nn.Module:
     while this.is_model_wrapper(module):
         inner = getattr(module, "module", None)
         if inner is None:
-            inner = getattr(module, "_orig_mod")
+            inner = module._orig_mod
         module = inner
     return module
 

@@ -31,15 +31,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from . import _serialization, _sources
 from ._download import get_torchinit_home
 from ._load import HookView, LazyValue, PostHook, apply_load, has_load_hooks, run_load_hooks
-from .distributed.sharded import is_sharded
 from ._sources import register_scheme
 from ._state_dict import DEFAULT_REVISE_KEYS, RevisePairs, get_state_dict, rename_keys, shorten
+from .distributed.sharded import is_sharded
 from .errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
 from .initializers import Pretrained
 from .module import unwrap_model
