@@ -48,7 +48,9 @@ class Arange(FillInit):
 
     def _length(self, tensor: Tensor) -> int:
         if not -tensor.dim() <= self.dim < max(tensor.dim(), 1) or tensor.dim() == 0:
-            raise ConfigValueError(f"it has {tensor.dim()} dimensions, so there is no dim={self.dim} to run along.")
+            raise ConfigValueError(
+                f"it has {tensor.dim()} dimensions, so there is no dim={self.dim} to run along."
+            )
         return tensor.shape[self.dim]
 
     def check_values(self, tensor: Tensor) -> None:
@@ -91,7 +93,9 @@ class FromModule(FillInit):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not callable(self.fn):
-            raise ConfigTypeError(f"FromModule: fn must be a function of the module, got {describe_value(self.fn)}.")
+            raise ConfigTypeError(
+                f"FromModule: fn must be a function of the module, got {describe_value(self.fn)}."
+            )
 
     def specialize(self, name: str, root: nn.Module) -> FromModule:
         """This initializer with ``fn`` evaluated on the module holding the tensor ``name``."""
@@ -110,7 +114,9 @@ class FromModule(FillInit):
 
     def check_values(self, tensor: Tensor) -> None:
         if self.value is None:
-            raise ConfigValueError("it is filled through a rule only (the module is needed to compute the value).")
+            raise ConfigValueError(
+                "it is filled through a rule only (the module is needed to compute the value)."
+            )
         try:
             torch.broadcast_shapes(tuple(self.value.shape), tuple(tensor.shape))
             if torch.broadcast_shapes(tuple(self.value.shape), tuple(tensor.shape)) != tuple(tensor.shape):
@@ -123,7 +129,9 @@ class FromModule(FillInit):
         if (self.value.is_complex() and not tensor.is_complex()) or (
             self.value.is_floating_point() and not (tensor.is_floating_point() or tensor.is_complex())
         ):
-            raise ConfigValueError(f"fn returned {self.value.dtype} values, which a {tensor.dtype} tensor cannot hold.")
+            raise ConfigValueError(
+                f"fn returned {self.value.dtype} values, which a {tensor.dtype} tensor cannot hold."
+            )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         if self.value is None:
@@ -133,4 +141,3 @@ class FromModule(FillInit):
 
     def describe(self) -> str:
         return f"FromModule(fn={getattr(self.fn, '__qualname__', None) or type(self.fn).__name__})"
-

@@ -166,8 +166,12 @@ class Sparse(FillInit):
         _check_std("Sparse", self.std)
 
     def check_values(self, tensor: Tensor) -> None:
-        _check_dims(tensor, (2,), "2-d weights (Linear) column by column",
-                    "Select Linear layers only, e.g. layer='Linear'.")
+        _check_dims(
+            tensor,
+            (2,),
+            "2-d weights (Linear) column by column",
+            "Select Linear layers only, e.g. layer='Linear'.",
+        )
         _fills._sparse_args(tensor.dtype, tensor.shape, self.sparsity, self.std)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -260,8 +264,13 @@ class VarianceScaling(FillInit):
         _scaling._variance_scaling_args(tensor.dtype, tensor.shape, self.scale, self.mode, self.distribution)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.variance_scaling_(tensor, self.scale, self.mode, self.distribution,  # type: ignore[arg-type]
-                                   generator=generator)
+        return F.variance_scaling_(
+            tensor,
+            self.scale,
+            self.mode,
+            self.distribution,  # type: ignore[arg-type]
+            generator=generator,
+        )
 
 
 @WEIGHT_INITIALIZERS.register_module(name="LeCunNormal")
@@ -339,8 +348,9 @@ class TruncNormalTF(FillInit):
         _trunc_normal._trunc_normal_tf_args(tensor.dtype, self.mean, self.std, self.a, self.b, self.corrected)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.trunc_normal_tf_(tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected,
-                                  generator=generator)
+        return F.trunc_normal_tf_(
+            tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected, generator=generator
+        )
 
 
 @WEIGHT_INITIALIZERS.register_module(name="DeltaOrthogonal")

@@ -111,7 +111,8 @@ def _takes_init_cfg(config: Any) -> bool:
     except (TorchInitError, TypeError, ValueError):
         return True  # unknown type or no signature: building reports it as it always did
     return any(
-        p.name == "init_cfg" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in parameters.values()
+        p.name == "init_cfg" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        for p in parameters.values()
     )
 
 

@@ -185,7 +185,9 @@ def delta_orthogonal_(
         return tensor
 
 
-def _sparse_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], sparsity: Any, std: Any) -> tuple[int, float]:
+def _sparse_args(
+    dtype: torch.dtype, shape: torch.Size | tuple[int, ...], sparsity: Any, std: Any
+) -> tuple[int, float]:
     """``(zeros per column, std)`` of ``sparse_`` on a tensor of this dtype and shape."""
     if len(shape) != 2:
         raise ConfigValueError(f"sparse_ fills a 2-d tensor (a Linear weight), got shape {tuple(shape)}.")

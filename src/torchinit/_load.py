@@ -28,8 +28,16 @@ from torch import Tensor, nn
 
 from ._plan_items import Call, Ref, Slot, preorder
 
-__all__ = ["HookView", "LazyValue", "PostHook", "apply_load", "has_load_hooks", "post_hook_call", "read_value",
-           "run_load_hooks"]
+__all__ = [
+    "HookView",
+    "LazyValue",
+    "PostHook",
+    "apply_load",
+    "has_load_hooks",
+    "post_hook_call",
+    "read_value",
+    "run_load_hooks",
+]
 
 PostHook = tuple[nn.Module, str, Callable[..., Any]]
 """``(module, its name under the load's scope, hook)``: call ``hook(module, incompatible_keys)``."""
@@ -63,8 +71,10 @@ def _custom_loader(module: nn.Module) -> bool:
 
 def has_load_hooks(scope: nn.Module) -> bool:
     """True if any module under ``scope`` has a load pre/post-hook or a custom loader."""
-    return any(m._load_state_dict_pre_hooks or m._load_state_dict_post_hooks or _custom_loader(m)
-               for _, m in preorder(scope))
+    return any(
+        m._load_state_dict_pre_hooks or m._load_state_dict_post_hooks or _custom_loader(m)
+        for _, m in preorder(scope)
+    )
 
 
 class HookView(MutableMapping[str, Any]):
@@ -142,8 +152,15 @@ def run_load_hooks(scope: nn.Module, view: HookView) -> tuple[list[str], list[Po
     return errors, post
 
 
-def _run_custom_loader(m: nn.Module, view: HookView, prefix: str, metadata: dict[str, Any], missing: list[str],
-                       unexpected: list[str], errors: list[str]) -> None:
+def _run_custom_loader(
+    m: nn.Module,
+    view: HookView,
+    prefix: str,
+    metadata: dict[str, Any],
+    missing: list[str],
+    unexpected: list[str],
+    errors: list[str],
+) -> None:
     """``m._load_from_state_dict`` against copies of its tensors; what it writes there is
     what the load will copy into the real ones."""
     params, buffers = dict(m._parameters), dict(m._buffers)
@@ -174,12 +191,20 @@ def post_hook_call(hook: PostHook, result: Any) -> Call:
     """A post-hook as opaque code of the run: ``hook(module, incompatible_keys)``."""
     module, name, fn = hook
     keys = nn.modules.module._IncompatibleKeys(list(result.missing), list(result.unexpected))
-    return Call(module, name, lambda: fn(module, keys),
-                Ref("user", f"a load_state_dict post-hook of {type(module).__name__}", name, "tensor", None))
+    return Call(
+        module,
+        name,
+        lambda: fn(module, keys),
+        Ref("user", f"a load_state_dict post-hook of {type(module).__name__}", name, "tensor", None),
+    )
 
 
-def apply_load(module: nn.Module, tensors: Mapping[str, Tensor], post_hooks: tuple[PostHook, ...] = (),
-               result: Any = None) -> None:
+def apply_load(
+    module: nn.Module,
+    tensors: Mapping[str, Tensor],
+    post_hooks: tuple[PostHook, ...] = (),
+    result: Any = None,
+) -> None:
     """Copy checked checkpoint tensors into ``module``, then run the post-hooks: atomically.
 
     A parameter on the meta device is replaced by a new one holding the value (cast to its

@@ -155,8 +155,10 @@ def lsuv_init(
         raise ConfigValueError(
             f"lsuv_init needs real tensors, and {meta[0]} is on the meta device: materialize first."
         )
-    saved = {key: (m.weight.detach().clone(), _bias(m) if _bias(m) is None else _bias(m).detach().clone())
-             for key, (_, m) in targets.items()}
+    saved = {
+        key: (m.weight.detach().clone(), _bias(m) if _bias(m) is None else _bias(m).detach().clone())
+        for key, (_, m) in targets.items()
+    }
     modes = {m: m.training for m in model.modules()}
     try:
         with torch.no_grad():

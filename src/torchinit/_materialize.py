@@ -125,12 +125,22 @@ def materialize(
             for attr, t in m._parameters.items():
                 rec = planner.records.get(f"{name}.{attr}" if name else attr)
                 if t is not None and rec is not None and (id(m), attr) not in fills:
-                    rec.source, rec.initializer, rec.owner = "reset", f"{type(m).__name__}.reset_parameters()", name
+                    rec.source, rec.initializer, rec.owner = (
+                        "reset",
+                        f"{type(m).__name__}.reset_parameters()",
+                        name,
+                    )
 
     return _run(planner, seed, num_threads, mode, prepare, progress)
 
 
-_INIT_METHODS = ("init_weights", "_init_weights", "reset_parameters", "_reset_parameters", "reset_running_stats")
+_INIT_METHODS = (
+    "init_weights",
+    "_init_weights",
+    "reset_parameters",
+    "_reset_parameters",
+    "reset_running_stats",
+)
 
 
 def _suggestions(uncovered: list[tuple[str, nn.Module, str]], most: int = 3) -> list[str]:
@@ -142,8 +152,11 @@ def _suggestions(uncovered: list[tuple[str, nn.Module, str]], most: int = 3) -> 
         if method is not None:
             rule = f"dict(type='ModuleInit', method='{method}', layer='{cls}')"
         elif attr in m._buffers:
-            kind = "type='Arange'" if "position" in attr or (attr.endswith("_ids") and "type" not in attr) else \
-                "type='Constant', val=0"
+            kind = (
+                "type='Arange'"
+                if "position" in attr or (attr.endswith("_ids") and "type" not in attr)
+                else "type='Constant', val=0"
+            )
             rule = f"dict({kind}, buffer='{attr}', layer='{cls}')"
         else:
             rule = f"dict(type='Normal', std=0.02, param='{attr}', layer='{cls}')"
@@ -161,8 +174,12 @@ def _shown(names: list[str], most: int = 20) -> str:
 
 def _check_unseeded_resets(modules: list[tuple[str, nn.Module]]) -> None:
     """Without a seed, ``reset_parameters()`` of a module holding DTensors cannot give one tensor."""
-    names = [f"{name}.{attr}" if name else attr for name, m in modules
-             for attr, t in [*m._parameters.items(), *m._buffers.items()] if sharded.is_sharded(t)]
+    names = [
+        f"{name}.{attr}" if name else attr
+        for name, m in modules
+        for attr, t in [*m._parameters.items(), *m._buffers.items()]
+        if sharded.is_sharded(t)
+    ]
     if names:
         raise ConfigValueError(
             f"materialize() would fill the sharded tensor(s) {_shown(names)} with their module's "
@@ -188,8 +205,9 @@ def _opaque_modules(planner: Planner) -> set[int]:
     return inside
 
 
-def _allocate(planner: Planner, fills: dict[tuple[int, str], Fill], device: torch.device,
-              dtype: torch.dtype | None) -> None:
+def _allocate(
+    planner: Planner, fills: dict[tuple[int, str], Fill], device: torch.device, dtype: torch.dtype | None
+) -> None:
     """Give every meta tensor memory on ``device`` (a DTensor: its local shard only, keeping its
     mesh and placements); tensors a checkpoint fills get their values here."""
     done: dict[int, Tensor] = {}

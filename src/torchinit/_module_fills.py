@@ -43,26 +43,43 @@ class ModuleInit(BaseInit):
         layer: class names of the modules to run it on (their subclasses too).
     """
 
-    def __init__(self, *, method: str = "reset_parameters", layer: str | Sequence[str] | None = None,
-                 bias: float = 0, bias_prob: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        method: str = "reset_parameters",
+        layer: str | Sequence[str] | None = None,
+        bias: float = 0,
+        bias_prob: float | None = None,
+    ) -> None:
         super().__init__(layer=layer)
         if bias != 0 or bias_prob is not None:
-            raise ConfigValueError(f"{type(self).__name__} runs the module's own code: bias/bias_prob do not apply.")
+            raise ConfigValueError(
+                f"{type(self).__name__} runs the module's own code: bias/bias_prob do not apply."
+            )
         if not isinstance(method, str) or not method.isidentifier():
-            raise ConfigTypeError(f"{type(self).__name__}: method must be a method name, got {describe_value(method)}.")
+            raise ConfigTypeError(
+                f"{type(self).__name__}: method must be a method name, got {describe_value(method)}."
+            )
         self.method = method
 
     def targets(self, module: nn.Module) -> list[tuple[str, nn.Module]]:
         """The modules under ``module`` whose method this rule runs."""
-        return [(name, m) for name, m in module.named_modules()
-                if (self.wholemodule or matches_layer(m, self.layer)) and callable(getattr(m, self.method, None))]
+        return [
+            (name, m)
+            for name, m in module.named_modules()
+            if (self.wholemodule or matches_layer(m, self.layer)) and callable(getattr(m, self.method, None))
+        ]
 
     def __call__(self, module: nn.Module) -> None:
         found = self.targets(module)
         if not found and (self.layer or self.wholemodule):  # an override-only rule runs on its targets
             where = "the named submodule" if self.wholemodule else f"layer={self.layer!r}"
-            warnings.warn(f"{self.describe()}: no module of {where} under {type(module).__name__} has a "
-                          f"{self.method}() method; nothing was run.", InitWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.describe()}: no module of {where} under {type(module).__name__} has a "
+                f"{self.method}() method; nothing was run.",
+                InitWarning,
+                stacklevel=2,
+            )
         for _, m in found:
             getattr(m, self.method)()
 
@@ -74,8 +91,9 @@ class ModuleInit(BaseInit):
 class TorchDefault(ModuleInit):
     """PyTorch's default init of each matched layer: its ``reset_parameters()``."""
 
-    def __init__(self, *, layer: str | Sequence[str] | None = None, bias: float = 0,
-                 bias_prob: float | None = None) -> None:
+    def __init__(
+        self, *, layer: str | Sequence[str] | None = None, bias: float = 0, bias_prob: float | None = None
+    ) -> None:
         super().__init__(method="reset_parameters", layer=layer, bias=bias, bias_prob=bias_prob)
 
     def describe(self) -> str:
@@ -90,8 +108,9 @@ class SkipInitWeights(BaseInit):
     nothing. For a third-party model whose own init a config replaces.
     """
 
-    def __init__(self, *, layer: str | Sequence[str] | None = None, bias: float = 0,
-                 bias_prob: float | None = None) -> None:
+    def __init__(
+        self, *, layer: str | Sequence[str] | None = None, bias: float = 0, bias_prob: float | None = None
+    ) -> None:
         super().__init__(layer=layer)
         if bias != 0 or bias_prob is not None:
             raise ConfigValueError("SkipInitWeights fills nothing: bias/bias_prob do not apply.")

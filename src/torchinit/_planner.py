@@ -176,8 +176,14 @@ class Planner:
         self.rules.append(record)
         return record
 
-    def enter_rules(self, owner: nn.Module, rules: tuple[RuleSpec, ...], source: Source,
-                    frame: _Frame, default: bool = False) -> None:
+    def enter_rules(
+        self,
+        owner: nn.Module,
+        rules: tuple[RuleSpec, ...],
+        source: Source,
+        frame: _Frame,
+        default: bool = False,
+    ) -> None:
         owner_name = self.name_of(owner)
         for rule in rules:
             if rule.is_pretrained:
@@ -195,7 +201,9 @@ class Planner:
                 continue
             if rule.is_opaque:  # mmengine calls an initializer object whatever its layer says
                 rule.init.wholemodule = False
-                self._calls.append((self.next_seq(default), self._opaque_call(owner, owner_name, rule.init, ref)))
+                self._calls.append(
+                    (self.next_seq(default), self._opaque_call(owner, owner_name, rule.init, ref))
+                )
             elif rule.layer or rule.selects:
                 seq = self.next_seq(default)
                 bias_init = Constant(val=rule.bias)
@@ -214,8 +222,9 @@ class Planner:
                 )
             self.enter_overrides(owner, rule, source, default)
 
-    def enter_overrides(self, owner: nn.Module, rule: RuleSpec, source: Source, default: bool = False,
-                        now: bool = False) -> None:
+    def enter_overrides(
+        self, owner: nn.Module, rule: RuleSpec, source: Source, default: bool = False, now: bool = False
+    ) -> None:
         """Plan ``rule``'s overrides; ``now``: fill their subtrees at once (after a load)
         instead of when the walk reaches them."""
         owner_name = self.name_of(owner)
@@ -229,14 +238,17 @@ class Planner:
                     self.plan_pretrained(target, ov.rule, sub_ref, seq)
                 elif ov.rule.is_opaque:
                     ov.rule.init.wholemodule = True
-                    self._calls.append((seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref)))
+                    self._calls.append(
+                        (seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref))
+                    )
                 elif now:
                     part = _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
                     for _, m in preorder(target):
                         self._visit_parts(m, [part])
                 else:
                     self._pending.setdefault(id(target), []).append(
-                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias)))
+                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
+                    )
 
     @staticmethod
     def _override_targets(owner: nn.Module, ov: Any) -> list[nn.Module]:
@@ -267,7 +279,9 @@ class Planner:
         """A Pretrained rule of ``owner``: the load, then its overrides (they beat the load)."""
         owner_name = self.name_of(owner)
         record = self.new_record(rule, owner_name)
-        self.plan_pretrained(owner, rule, Ref("rule", rule.describe(), owner_name, "tensor", record), self.next_seq())
+        self.plan_pretrained(
+            owner, rule, Ref("rule", rule.describe(), owner_name, "tensor", record), self.next_seq()
+        )
         self.enter_overrides(owner, rule, "rule", now=True)
 
     def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: Ref, seq: int) -> None:
@@ -344,7 +358,9 @@ class Planner:
         where = f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}"
         if not best.rule.selects and name == "bias":
             init = best.bias_init
-            ref = Ref(best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias)
+            ref = Ref(
+                best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias
+            )
         else:
             init = best.rule.init
             text = best.ref.initializer
@@ -403,8 +419,15 @@ class Planner:
             for child in reversed(children):
                 stack.append(self.child_item(child, m, reach, opaque, is_owner, root_rules is not None))
 
-    def child_item(self, child: nn.Module, parent: nn.Module, reach: bool, opaque: bool, parent_is_owner: bool,
-                   functional: bool) -> tuple[nn.Module, bool, bool]:
+    def child_item(
+        self,
+        child: nn.Module,
+        parent: nn.Module,
+        reach: bool,
+        opaque: bool,
+        parent_is_owner: bool,
+        functional: bool,
+    ) -> tuple[nn.Module, bool, bool]:
         """How the walk enters ``child``: can its init_cfg be reached, is it inside opaque code."""
         from . import module as module_mod
 
@@ -412,12 +435,26 @@ class Planner:
             return (child, False, opaque)
         if self.compat:
             reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
-        if reach and not module_mod.is_model_wrapper(child) and has_user_init_weights(child) and not self._skipped(child):
+        if (
+            reach
+            and not module_mod.is_model_wrapper(child)
+            and has_user_init_weights(child)
+            and not self._skipped(child)
+        ):
             if get_is_init(child):
                 return (child, False, False)
             name = self.name_of(child)
-            self._calls.append((self.next_seq(), Call(child, name, _init_weights_of(child),
-                                                      Ref("user", type(child).__name__, name, "tensor", None))))
+            self._calls.append(
+                (
+                    self.next_seq(),
+                    Call(
+                        child,
+                        name,
+                        _init_weights_of(child),
+                        Ref("user", type(child).__name__, name, "tensor", None),
+                    ),
+                )
+            )
             return (child, False, True)
         if get_is_init(child):
             return (child, False, False)
@@ -443,13 +480,15 @@ class Planner:
         for part in frame.overrides:
             self._active.remove(part)
         if frame.skips:
-            del self._skips[-frame.skips:]
+            del self._skips[-frame.skips :]
         if frame.owner_rules is not None:
             self.exit_pretrained(frame.module, frame.owner_rules)
 
     def _report_unmatched(self, scope: nn.Module, entry: _Part, key: Any) -> None:
         if entry.rule.selects:
-            where = "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
+            where = (
+                "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
+            )
             chosen = [f"param={list(entry.rule.params)!r}"] if entry.rule.params is not None else []
             chosen += [f"buffer={list(entry.rule.buffers)!r}"] if entry.rule.buffers is not None else []
             self.unmatched.append(
@@ -459,8 +498,10 @@ class Planner:
             return
         shown = key if isinstance(key, str) else key.__name__
         if self.compat and isinstance(key, type):
-            hint = (" In compat='mmengine' mode a class object in layer matches nothing (mmengine compares class "
-                    f"names): write layer={key.__name__!r}.")
+            hint = (
+                " In compat='mmengine' mode a class object in layer matches nothing (mmengine compares class "
+                f"names): write layer={key.__name__!r}."
+            )
         else:
             hints = suggest_layer_names(shown, (m for _, m in preorder(scope)))
             hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
@@ -502,7 +543,12 @@ class Planner:
             rec = self.record_for(fill.slot)
             ref = fill.ref
             rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
-                ref.source, ref.initializer, ref.owner, ref.role, ref.value)
+                ref.source,
+                ref.initializer,
+                ref.owner,
+                ref.role,
+                ref.value,
+            )
             rec.beaten = [b for b in fill.beaten if b]
             rec.init = fill.init
             if ref.rule is not None:
@@ -513,7 +559,8 @@ class Planner:
         if rec is None:
             t = slot.current()
             rec = self.records[slot.name] = ParamRecord(
-                slot.name, tuple(t.shape) if t is not None else (), is_buffer=slot.is_buffer)
+                slot.name, tuple(t.shape) if t is not None else (), is_buffer=slot.is_buffer
+            )
         return rec
 
     def mark_owners_initialized(self) -> None:

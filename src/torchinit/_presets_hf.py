@@ -71,8 +71,15 @@ def gpt2_init(
     if projections:
         rules.append(dict(type="Normal", std=std, bias=0, override=[dict(name=name) for name in projections]))
     if residual:
-        rules.append(dict(type="DepthScaledNormal", std=std, depth="blocks", bias=0,
-                          override=[dict(name=name) for name in residual]))
+        rules.append(
+            dict(
+                type="DepthScaledNormal",
+                std=std,
+                depth="blocks",
+                bias=0,
+                override=[dict(name=name) for name in residual],
+            )
+        )
     return rules
 
 
@@ -117,7 +124,11 @@ def llama_init(
 
 
 def t5_init(
-    *, d_model: int = 512, d_kv: int = 64, factor: float = 1.0, lm_head: str | None = "lm_head",
+    *,
+    d_model: int = 512,
+    d_kv: int = 64,
+    factor: float = 1.0,
+    lm_head: str | None = "lm_head",
     norm: str = "T5LayerNorm",
 ) -> list[Rule]:
     """T5's init (Raffel et al. 2020; Mesh TensorFlow's), as Hugging Face's ``T5PreTrainedModel``.
@@ -135,10 +146,22 @@ def t5_init(
     """
     rules: list[Rule] = [
         dict(type="Normal", layer="Embedding", std=factor),
-        dict(type="VarianceScaling", layer="Linear", scale=factor**2, mode="fan_in", distribution="normal", bias=0),
-        dict(type="Normal", std=factor * (d_model * d_kv) ** -0.5, override=dict(name="*.block.*.layer.*.*.q")),
-        dict(type="Normal", std=factor * d_model**-0.5,
-             override=dict(name="*.block.0.layer.0.SelfAttention.relative_attention_bias")),
+        dict(
+            type="VarianceScaling",
+            layer="Linear",
+            scale=factor**2,
+            mode="fan_in",
+            distribution="normal",
+            bias=0,
+        ),
+        dict(
+            type="Normal", std=factor * (d_model * d_kv) ** -0.5, override=dict(name="*.block.*.layer.*.*.q")
+        ),
+        dict(
+            type="Normal",
+            std=factor * d_model**-0.5,
+            override=dict(name="*.block.0.layer.0.SelfAttention.relative_attention_bias"),
+        ),
         dict(type="Constant", layer=norm, val=factor),
     ]
     if lm_head is not None:

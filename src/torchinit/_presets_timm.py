@@ -15,7 +15,13 @@ from typing import Literal
 from .errors import ConfigValueError
 from .presets import Rule, residual_block, zero_init
 
-__all__ = ["timm_convnext_init", "timm_efficientnet_init", "timm_resnet_init", "timm_vit_init", "timm_vit_jax_init"]
+__all__ = [
+    "timm_convnext_init",
+    "timm_efficientnet_init",
+    "timm_resnet_init",
+    "timm_vit_init",
+    "timm_vit_jax_init",
+]
 
 VIT_MODES = ("", "jax", "moco")
 
@@ -23,13 +29,25 @@ VIT_MODES = ("", "jax", "moco")
 def _vit_linear(mode: str, head_bias: float, head: str, mlp: str, qkv: str) -> Rule:
     """The Linear rule of each ViT mode, with its overrides."""
     if mode == "jax":
-        return dict(type="Xavier", layer="Linear", distribution="uniform", bias=0,
-                    override=[dict(name=mlp, type="Normal", std=1e-6, param="bias"),
-                              dict(name=head, type="Zeros", bias=head_bias)])
+        return dict(
+            type="Xavier",
+            layer="Linear",
+            distribution="uniform",
+            bias=0,
+            override=[
+                dict(name=mlp, type="Normal", std=1e-6, param="bias"),
+                dict(name=head, type="Zeros", bias=head_bias),
+            ],
+        )
     if mode == "moco":
         # the qkv weight (3·dim × dim) is three dim × dim matrices: Xavier of each is √2 × Xavier of the whole
-        return dict(type="Xavier", layer="Linear", distribution="uniform", bias=0,
-                    override=dict(name=qkv, type="Xavier", gain=math.sqrt(2), distribution="uniform", bias=0))
+        return dict(
+            type="Xavier",
+            layer="Linear",
+            distribution="uniform",
+            bias=0,
+            override=dict(name=qkv, type="Xavier", gain=math.sqrt(2), distribution="uniform", bias=0),
+        )
     return dict(type="TruncNormal", layer="Linear", std=0.02, bias=0)
 
 
@@ -68,7 +86,9 @@ def timm_vit_init(
             "(for 'jax_nlhb' use mode='jax', head_bias=-math.log(num_classes))."
         )
     conv: Rule = (
-        dict(type="LeCunNormal", layer="Conv2d", bias=0) if mode == "jax" else dict(type="TorchDefault", layer="Conv2d")
+        dict(type="LeCunNormal", layer="Conv2d", bias=0)
+        if mode == "jax"
+        else dict(type="TorchDefault", layer="Conv2d")
     )
     return [
         _vit_linear(mode, head_bias, head, mlp, qkv),
@@ -128,8 +148,14 @@ def timm_resnet_init(
     last = residual_block(block)
     rules: list[Rule] = [
         dict(type="TorchDefault", layer=["BatchNorm2d", "Linear"]),
-        dict(type="Kaiming", layer="Conv2d", param="weight", mode="fan_out", nonlinearity="relu",
-             distribution="normal"),
+        dict(
+            type="Kaiming",
+            layer="Conv2d",
+            param="weight",
+            mode="fan_out",
+            nonlinearity="relu",
+            distribution="normal",
+        ),
     ]
     if zero_init_last:
         rules.append(zero_init(f"{stages}.*.{last}"))
@@ -149,8 +175,20 @@ def timm_efficientnet_init(*, depthwise: str = "blocks.*.*.conv_dw") -> list[Rul
     """
     kaiming = dict(nonlinearity="relu", distribution="normal", bias=0)
     return [
-        dict(type="Kaiming", layer="Conv2d", mode="fan_out", **kaiming,
-             override=dict(name=depthwise, type="Kaiming", mode="fan_in", **kaiming)),
+        dict(
+            type="Kaiming",
+            layer="Conv2d",
+            mode="fan_out",
+            **kaiming,
+            override=dict(name=depthwise, type="Kaiming", mode="fan_in", **kaiming),
+        ),
         dict(type="TorchDefault", layer="BatchNorm2d"),
-        dict(type="VarianceScaling", layer="Linear", scale=1 / 3, mode="fan_out", distribution="uniform", bias=0),
+        dict(
+            type="VarianceScaling",
+            layer="Linear",
+            scale=1 / 3,
+            mode="fan_out",
+            distribution="uniform",
+            bias=0,
+        ),
     ]

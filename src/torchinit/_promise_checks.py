@@ -100,8 +100,15 @@ def orthogonal(i: Any, s: tuple[int, ...]) -> Promise:
     rows, cols = s[0], math.prod(s[1:])
     std = abs(i.gain) / math.sqrt(max(rows, cols))
     check = _gram_check(i.gain, "the matrix", lambda t: t.reshape(t.shape[0], -1))
-    return Promise(0.0, std, -abs(i.gain), abs(i.gain), constant=i.gain == 0,
-                   text=f"|gain|/sqrt(max(rows, cols)) = {std:.4g}, W Wᵀ = gain²·I", check=check)
+    return Promise(
+        0.0,
+        std,
+        -abs(i.gain),
+        abs(i.gain),
+        constant=i.gain == 0,
+        text=f"|gain|/sqrt(max(rows, cols)) = {std:.4g}, W Wᵀ = gain²·I",
+        check=check,
+    )
 
 
 def delta_orthogonal(i: Any, s: tuple[int, ...]) -> Promise:
@@ -120,8 +127,15 @@ def delta_orthogonal(i: Any, s: tuple[int, ...]) -> Promise:
             return f"{int(rest.count_nonzero())} values off the kernel centre are not zero."
         return gram(t)
 
-    return Promise(0.0, std, -abs(i.gain), abs(i.gain), constant=i.gain == 0,
-                   text=f"orthogonal centre tap, zeros elsewhere: std {std:.4g}", check=check)
+    return Promise(
+        0.0,
+        std,
+        -abs(i.gain),
+        abs(i.gain),
+        constant=i.gain == 0,
+        text=f"orthogonal centre tap, zeros elsewhere: std {std:.4g}",
+        check=check,
+    )
 
 
 def sparse(i: Any, s: tuple[int, ...]) -> Promise:
@@ -132,8 +146,13 @@ def sparse(i: Any, s: tuple[int, ...]) -> Promise:
         short = int(((t == 0).sum(dim=0) < zeros).sum())
         return f"{short} column(s) have fewer than {zeros} zeros." if short else None
 
-    return Promise(mean, spread, zeros_ok=zeros == s[0] or std == 0, check=check,
-                   text=f"std {std:g} with {zeros} of {s[0]} zeros per column")
+    return Promise(
+        mean,
+        spread,
+        zeros_ok=zeros == s[0] or std == 0,
+        check=check,
+        text=f"std {std:g} with {zeros} of {s[0]} zeros per column",
+    )
 
 
 def embedding(i: Any, s: tuple[int, ...]) -> Promise:
@@ -144,7 +163,9 @@ def embedding(i: Any, s: tuple[int, ...]) -> Promise:
         return None if row is None or not bool(t[row].any()) else f"the padding row {row} is not zero."
 
     padding = f", padding row {row} zero" if row is not None else ""
-    return Promise(mean, std, constant=i.std == 0 and row is None, check=check, text=f"std {i.std:g}{padding}")
+    return Promise(
+        mean, std, constant=i.std == 0 and row is None, check=check, text=f"std {i.std:g}{padding}"
+    )
 
 
 def exact(init: Any) -> Promise:
@@ -154,7 +175,9 @@ def exact(init: Any) -> Promise:
         expected = init.fill(torch.empty_like(t))
         if torch.equal(t, expected):
             return None
-        return f"{int((t != expected).sum())} of {t.numel()} values differ from what {init.describe()} writes."
+        return (
+            f"{int((t != expected).sum())} of {t.numel()} values differ from what {init.describe()} writes."
+        )
 
     return Promise(0.0, 0.0, exact=True, check=check, text="exact values")
 
@@ -168,11 +191,19 @@ def _layer_uniform(module: nn.Module) -> Promise | None:
     if fan_in == 0:
         return None
     bound = 1 / math.sqrt(fan_in)
-    return Promise(0.0, bound / math.sqrt(3), -bound, bound, text=f"1/sqrt(3·fan_in) = {bound / math.sqrt(3):.4g}")
+    return Promise(
+        0.0, bound / math.sqrt(3), -bound, bound, text=f"1/sqrt(3·fan_in) = {bound / math.sqrt(3):.4g}"
+    )
 
 
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, getattr(nn, "RMSNorm", nn.LayerNorm))
-_NORM_VALUES = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0, "num_batches_tracked": 0.0}
+_NORM_VALUES = {
+    "weight": 1.0,
+    "bias": 0.0,
+    "running_mean": 0.0,
+    "running_var": 1.0,
+    "num_batches_tracked": 0.0,
+}
 
 
 def torch_default(module: nn.Module, attr: str, shape: tuple[int, ...]) -> Promise | None:

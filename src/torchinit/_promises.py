@@ -58,6 +58,7 @@ from .report import ParamRecord
 
 __all__ = ["NO_PROMISE", "Promise", "fan_of", "has_promise", "promise_of", "scaling_of"]
 
+
 def _truncnormal(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
     """Mean and std of N(mean, std²) truncated to [a, b]."""
     if std == 0:
@@ -158,10 +159,12 @@ _FORMULAS: dict[type, Callable[[Any], str]] = {
     Kaiming: lambda i: f"sqrt({F.calculate_gain(i.nonlinearity, i.a) ** 2:.4g}/{i.mode})",
     VarianceScaling: lambda i: f"sqrt({i.scale:g}/{i.mode})",
 }
-_PROMISES.update({
-    cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS.get(c, lambda i: "sqrt(1/fan_in)")(i))
-    for cls in _SCALINGS
-})
+_PROMISES.update(
+    {
+        cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS.get(c, lambda i: "sqrt(1/fan_in)")(i))
+        for cls in _SCALINGS
+    }
+)
 
 #: Registered initializers that promise nothing about the values, and why (by class name).
 NO_PROMISE: dict[str, str] = {

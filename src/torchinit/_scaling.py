@@ -146,7 +146,9 @@ def _fan(shape: torch.Size | tuple[int, ...], mode: str) -> float:
 
 
 # --------------------------------------------------------------------------- variance scaling
-Draw = tuple[str, Any]  # ('normal', (mean, std)) / ('uniform', (a, b)) / ('truncated_normal', plan) / ('none', ())
+Draw = tuple[
+    str, Any
+]  # ('normal', (mean, std)) / ('uniform', (a, b)) / ('truncated_normal', plan) / ('none', ())
 
 
 def _scaled_args(
@@ -232,7 +234,9 @@ def _check_distribution(distribution: str) -> None:
         raise ConfigValueError(f"distribution must be 'normal' or 'uniform', got {short_repr(distribution)}.")
 
 
-def _xavier_args(dtype: torch.dtype, shape: torch.Size | tuple[int, ...], gain: Any, distribution: str) -> Draw:
+def _xavier_args(
+    dtype: torch.dtype, shape: torch.Size | tuple[int, ...], gain: Any, distribution: str
+) -> Draw:
     _check_distribution(distribution)
     return _scaled_args(dtype, shape, gain, "fan_avg", distribution)
 
@@ -252,7 +256,12 @@ def xavier_(
 
 
 def _kaiming_args(
-    dtype: torch.dtype, shape: torch.Size | tuple[int, ...], a: Any, mode: str, nonlinearity: str, distribution: str
+    dtype: torch.dtype,
+    shape: torch.Size | tuple[int, ...],
+    a: Any,
+    mode: str,
+    nonlinearity: str,
+    distribution: str,
 ) -> Draw:
     if mode not in ("fan_in", "fan_out"):
         raise ConfigValueError(f"mode must be 'fan_in' or 'fan_out', got {short_repr(mode)}.")

@@ -93,8 +93,13 @@ def _trunc_normal_args(dtype: torch.dtype, mean: Any, std: Any, a: Any, b: Any) 
             # tell apart): the bound nearest the mean is where all of it sits.
             edge = lo if mirrored else hi
             plan = _TruncPlan(mean, std, edge, edge, "constant")
-    _check_reach(dtype, plan.lo, plan.hi, lambda: f"its values reach {max(-plan.lo, plan.hi):g}",
-                 exact=plan.path == "constant")
+    _check_reach(
+        dtype,
+        plan.lo,
+        plan.hi,
+        lambda: f"its values reach {max(-plan.lo, plan.hi):g}",
+        exact=plan.path == "constant",
+    )
     if plan.path == "rejection":
         _normal_args(dtype, mean, std)  # the draws before the cut
     return plan
@@ -149,7 +154,11 @@ def _trunc_normal_fill(tensor: Tensor, plan: _TruncPlan, generator: torch.Genera
         if plan.path == "constant":
             return tensor.fill_(plan.lo)
         # Fill a contiguous tensor through a flat view; any other through a contiguous copy.
-        out = tensor if tensor.is_contiguous() else torch.empty_like(tensor, memory_format=torch.contiguous_format)
+        out = (
+            tensor
+            if tensor.is_contiguous()
+            else torch.empty_like(tensor, memory_format=torch.contiguous_format)
+        )
         flat = out.view(-1)
         if plan.path == "rejection":
             _fill_by_rejection(flat, plan, generator)
@@ -279,4 +288,6 @@ def trunc_normal_tf_(
         >>> bool(t.abs().max() <= 0.04)
         True
     """
-    return _trunc_normal_tf_fill(tensor, _trunc_normal_tf_args(tensor.dtype, mean, std, a, b, corrected), generator)
+    return _trunc_normal_tf_fill(
+        tensor, _trunc_normal_tf_args(tensor.dtype, mean, std, a, b, corrected), generator
+    )

@@ -101,8 +101,10 @@ class _Write:
         if self.op is not None or (self.init is None and self.value is None):
             return f"{self.ref.initializer} (user code: {(self.op or self.then[0])[0]})"
         what = "checkpoint copy" if self.value is not None else self.ref.initializer
-        return f"{what} from the {'init_cfg' if self.ref.source != 'default' else 'default rule'} of " \
-               f"{self.ref.owner or 'the root'}"
+        return (
+            f"{what} from the {'init_cfg' if self.ref.source != 'default' else 'default rule'} of "
+            f"{self.ref.owner or 'the root'}"
+        )
 
 
 @dataclass
@@ -126,13 +128,16 @@ def _storage_of(t: Tensor) -> int:
 class Transaction:
     """See the module docstring."""
 
-    def __init__(self, seed: int | None, num_threads: int | None, compat: str,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self, seed: int | None, num_threads: int | None, compat: str, progress: Progress | None = None
+    ) -> None:
         self.seed = seed
         self.num_threads = num_threads
         self.compat = compat == "mmengine"
         self.progress = progress
-        self.progress_is_user_code = progress is not None and not getattr(progress, "_torchinit_trusted", False)
+        self.progress_is_user_code = progress is not None and not getattr(
+            progress, "_torchinit_trusted", False
+        )
         self.names: dict[int, str] = {}
         self.pending: dict[tuple[int, str], _Write] = {}
         self.last: dict[tuple[int, str], Provenance] = {}
@@ -209,16 +214,30 @@ class Transaction:
             m._buffers.update(buffers)
         with torch.no_grad():
             for t, alias in self.aliases:
-                if _storage_of(t) != _storage_of(alias) or t.shape != alias.shape or t.stride() != alias.stride():
+                if (
+                    _storage_of(t) != _storage_of(alias)
+                    or t.shape != alias.shape
+                    or t.stride() != alias.stride()
+                ):
                     t.data = alias
             for t, value in self.saved.values():
                 t.copy_(value)
         self.pending.clear()
 
     # ------------------------------------------------------------------ issuing
-    def issue(self, slot: Slot, name: str, ref: Ref, owner: str, *, init: Any = None, value: Tensor | None = None,
-              op: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None, done: bool = False,
-              seed: int | None = None) -> bool:
+    def issue(
+        self,
+        slot: Slot,
+        name: str,
+        ref: Ref,
+        owner: str,
+        *,
+        init: Any = None,
+        value: Tensor | None = None,
+        op: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None,
+        done: bool = False,
+        seed: int | None = None,
+    ) -> bool:
         """Make this write the pending one of its tensor; False if a rule's write already
         holds the tensor and this is a default (default mode)."""
         t = slot.current()
@@ -226,8 +245,12 @@ class Transaction:
             return False
         key = slot.key
         previous = self.last.get(key)
-        if (ref.source == "default" and not self.compat and previous is not None
-                and previous.ref.source in ("rule", "pretrained")):
+        if (
+            ref.source == "default"
+            and not self.compat
+            and previous is not None
+            and previous.ref.source in ("rule", "pretrained")
+        ):
             return False
         if t.is_meta and not done:
             raise InitStateError(
@@ -241,12 +264,17 @@ class Transaction:
             return True
         self.issued += 1
         # a fill of foreign code, or a checkpoint tensor read only now: either may fail
-        risky = (op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES) or isinstance(
-            value, LazyValue)
-        self.pending[key] = _Write(slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed)
+        risky = (
+            op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES
+        ) or isinstance(value, LazyValue)
+        self.pending[key] = _Write(
+            slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed
+        )
         return True
 
-    def chain(self, slot: Slot, ref: Ref, owner: str, op: tuple[Any, tuple[Any, ...], dict[str, Any]]) -> None:
+    def chain(
+        self, slot: Slot, ref: Ref, owner: str, op: tuple[Any, tuple[Any, ...], dict[str, Any]]
+    ) -> None:
         """Defer an in-place pointwise op of user code on a whole tensor: it runs after the
         tensor's pending write (or on its current values, if none), at commit or when read."""
         t = slot.current()
@@ -255,15 +283,19 @@ class Transaction:
         write = self.pending.get(key)
         if write is None or write.tensor_id != id(t) or write.storage != _storage_of(t):
             self.issued += 1
-            write = self.pending[key] = _Write(slot, slot.name, ref, order=self.issued, tensor_id=id(t),
-                                               storage=_storage_of(t))
+            write = self.pending[key] = _Write(
+                slot, slot.name, ref, order=self.issued, tensor_id=id(t), storage=_storage_of(t)
+            )
         write.then.append(op)
         self.last[key] = Provenance(ref, owner)  # user code changed the values: no rule's promise holds
 
     def run_call(self, call: Call) -> Any:
         """Run opaque code under the guard; attribute what it writes to it."""
-        meta = [join(call.name, n) for n, t in [*call.module.named_parameters(), *call.module.named_buffers()]
-                if t.is_meta]
+        meta = [
+            join(call.name, n)
+            for n, t in [*call.module.named_parameters(), *call.module.named_buffers()]
+            if t.is_meta
+        ]
         if meta:  # what it wrote would vanish silently: a meta tensor has no values
             shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
             raise InitStateError(
@@ -314,8 +346,13 @@ class Transaction:
 
     @staticmethod
     def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:
-        return {(id(m), attr): (id(t), _storage_of(t)) for _, m in preorder(root)
-                for table in (m._parameters, m._buffers) for attr, t in table.items() if t is not None}
+        return {
+            (id(m), attr): (id(t), _storage_of(t))
+            for _, m in preorder(root)
+            for table in (m._parameters, m._buffers)
+            for attr, t in table.items()
+            if t is not None
+        }
 
     def _after_call(self, call: Call, before: dict[tuple[int, str], tuple[int, int]]) -> None:
         """Writes the guard cannot see: a tensor replaced, or given new storage (``.data = x``)."""
@@ -500,8 +537,10 @@ class Transaction:
     @contextmanager
     def _hold_interrupts(self) -> Iterator[None]:
         """Hold a Ctrl-C until the writes that cannot fail are all done (see module doc)."""
-        if threading.current_thread() is not threading.main_thread() or \
-                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
             yield
             return
 
@@ -527,8 +566,20 @@ def _call_text(call: Call) -> str:
 
 
 # --------------------------------------------------------------------------- errors
-_BUILTIN_BASES = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError,
-                  AssertionError, NotImplementedError, RecursionError, LookupError, ArithmeticError)
+_BUILTIN_BASES = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    ZeroDivisionError,
+    AssertionError,
+    NotImplementedError,
+    RecursionError,
+    LookupError,
+    ArithmeticError,
+)
 _ERROR_CLASSES: dict[type, type] = {}
 
 
@@ -549,18 +600,34 @@ def wrap_error(exc: BaseException, what: str) -> BaseException:
     cls = InitApplyError
     if base is not None:
         cls = _ERROR_CLASSES.get(base) or _ERROR_CLASSES.setdefault(
-            base, type(f"InitApplyError[{base.__name__}]", (InitApplyError, base), {"__module__": __name__}))
+            base, type(f"InitApplyError[{base.__name__}]", (InitApplyError, base), {"__module__": __name__})
+        )
     text = str(exc).strip().splitlines()
     reason = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
-    return cls(f"{what} raised {reason}. Every parameter and buffer was restored to its value before the run.")
+    return cls(
+        f"{what} raised {reason}. Every parameter and buffer was restored to its value before the run."
+    )
 
 
 # --------------------------------------------------------------------------- the guard
 _DEFERRABLE = frozenset(
-    getattr(torch.ops.aten, name).default if "." not in name else
-    getattr(getattr(torch.ops.aten, name.split(".")[0]), name.split(".")[1])
-    for name in ("fill_.Scalar", "zero_", "normal_", "uniform_", "bernoulli_.float", "exponential_", "geometric_",
-                 "log_normal_", "cauchy_", "random_", "random_.from", "random_.to")
+    getattr(torch.ops.aten, name).default
+    if "." not in name
+    else getattr(getattr(torch.ops.aten, name.split(".")[0]), name.split(".")[1])
+    for name in (
+        "fill_.Scalar",
+        "zero_",
+        "normal_",
+        "uniform_",
+        "bernoulli_.float",
+        "exponential_",
+        "geometric_",
+        "log_normal_",
+        "cauchy_",
+        "random_",
+        "random_.from",
+        "random_.to",
+    )
 )
 _RANDOM = frozenset(op for op in _DEFERRABLE if "fill_" not in str(op) and "zero_" not in str(op))
 _OP_INFO: dict[Any, tuple[tuple[int, ...], tuple[str, ...], bool]] = {}
@@ -571,9 +638,18 @@ def _op_info(func: Any) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
     info = _OP_INFO.get(func)
     if info is None:
         schema = func._schema
-        written = [(i, a.name) for i, a in enumerate(schema.arguments) if a.alias_info is not None and a.alias_info.is_write]
+        written = [
+            (i, a.name)
+            for i, a in enumerate(schema.arguments)
+            if a.alias_info is not None and a.alias_info.is_write
+        ]
         returns = schema.returns
-        view = bool(returns) and returns[0].alias_info is not None and not returns[0].alias_info.is_write and not written
+        view = (
+            bool(returns)
+            and returns[0].alias_info is not None
+            and not returns[0].alias_info.is_write
+            and not written
+        )
         info = _OP_INFO[func] = (tuple(i for i, _ in written), tuple(n for _, n in written), view)
     return info
 
@@ -590,7 +666,9 @@ def _whole(view: Tensor, t: Tensor) -> bool:
     """Does ``view`` cover exactly all of ``t``'s elements, with its dtype?"""
     if view.dtype != t.dtype or view.storage_offset() != t.storage_offset() or view.numel() != t.numel():
         return False
-    return (view.shape == t.shape and view.stride() == t.stride()) or (view.is_contiguous() and t.is_contiguous())
+    return (view.shape == t.shape and view.stride() == t.stride()) or (
+        view.is_contiguous() and t.is_contiguous()
+    )
 
 
 def _chainable(func: Any) -> bool:
@@ -601,8 +679,12 @@ def _chainable(func: Any) -> bool:
     if info is None:
         tags = getattr(func, "tags", ())
         positions = _op_info(func)[0]
-        info = _CHAINABLE[func] = (torch.Tag.pointwise in tags and torch.Tag.nondeterministic_seeded not in tags
-                                   and positions == (0,) and str(func._schema.name).endswith("_"))
+        info = _CHAINABLE[func] = (
+            torch.Tag.pointwise in tags
+            and torch.Tag.nondeterministic_seeded not in tags
+            and positions == (0,)
+            and str(func._schema.name).endswith("_")
+        )
     return info
 
 
@@ -613,7 +695,11 @@ def _trial(func: Any, target: Tensor, args: tuple[Any, ...], kwargs: dict[str, A
     """Run a deferred op on one element of the same dtype and device: its scalar arguments
     fail there if they would fail on the tensor (no generator state is consumed)."""
     scratch = torch.empty(1, dtype=target.dtype, device=target.device)
-    extra = {"generator": torch.Generator(device=target.device)} if "generator" in kwargs or func in _RANDOM else {}
+    extra = (
+        {"generator": torch.Generator(device=target.device)}
+        if "generator" in kwargs or func in _RANDOM
+        else {}
+    )
     if func not in _DEFERRABLE:
         scratch.zero_()  # a pointwise op reads the value: give it one
     func(scratch, *args[1:], **{**kwargs, **extra})
@@ -633,8 +719,9 @@ class _Guard(TorchDispatchMode):
         # never compiled, so it opts out.
         return False
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
-                           kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         txn = self.txn
         positions, names, view = _op_info(func)
@@ -655,8 +742,14 @@ class _Guard(TorchDispatchMode):
                     fills.check_op(func, t, slot.name, who)
         deferrable = func in _DEFERRABLE
         chainable = not deferrable and _chainable(func)
-        if (call is not None and (deferrable or chainable) and len(written) == 1 and written[0] is args[0]
-                and kwargs.get("generator") is None and not any(isinstance(a, Tensor) for a in flat[1:])):
+        if (
+            call is not None
+            and (deferrable or chainable)
+            and len(written) == 1
+            and written[0] is args[0]
+            and kwargs.get("generator") is None
+            and not any(isinstance(a, Tensor) for a in flat[1:])
+        ):
             target = args[0]
             slots = txn.storage.get(_storage_of(target)) or []
             whole = [s for s in slots if (cur := s.current()) is not None and _whole(target, cur)]

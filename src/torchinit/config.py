@@ -116,15 +116,20 @@ def _check_function_args(fn: Callable[..., Any], kwargs: Mapping[str, Any], wher
     signature = _signature(fn)
     if signature is None:
         return
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                  inspect.Parameter.VAR_POSITIONAL)
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
     first = next((p for p in signature.parameters.values() if p.kind in positional), None)
     if first is None:
         raise ConfigTypeError(
             f"{where}: the function {name}{_signature_text(signature)} cannot fill a tensor: it must take "
             "the tensor as its first positional argument, e.g. def fill(tensor, std=0.02)."
         )
-    check_kwargs(fn, kwargs, f"{where}: the function {name} (after the tensor)", skip=(first.name, "generator"))
+    check_kwargs(
+        fn, kwargs, f"{where}: the function {name} (after the tensor)", skip=(first.name, "generator")
+    )
     extra = {"generator": None} if "generator" in signature.parameters else {}
     try:
         signature.bind(None, **kwargs, **extra)
@@ -227,7 +232,9 @@ def _check_layer(where: str, layer: Any) -> tuple[LayerSpec, ...]:
     items = [layer] if isinstance(layer, (str, type)) else layer
     if not isinstance(items, (list, tuple)):
         raise _fail(
-            ConfigTypeError, where, f"layer must be a class name, a class or a list of them, got {describe_value(layer)}."
+            ConfigTypeError,
+            where,
+            f"layer must be a class name, a class or a list of them, got {describe_value(layer)}.",
         )
     for item in items:
         if not (isinstance(item, str) or (isinstance(item, type) and issubclass(item, nn.Module))):
@@ -287,7 +294,9 @@ def _build_initializer(where: str, type_: Any, args: dict[str, Any], cfg: Mappin
         return _construct(target, args, where, name)
     if not isinstance(target, type):
         if not callable(target):
-            raise _fail(ConfigTypeError, where, f"type must be a class or a function, got {describe_value(target)}.")
+            raise _fail(
+                ConfigTypeError, where, f"type must be a class or a function, got {describe_value(target)}."
+            )
         _check_function_args(target, args, where)
         return FunctionInit(target, dict(args))
     taken = [p for p in _parameter_names(target) if p != "self"]
@@ -333,7 +342,9 @@ def _construct(target: type, args: Mapping[str, Any], where: str, name: str) -> 
 def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpec:
     if not isinstance(cfg, Mapping):
         raise _fail(
-            ConfigTypeError, where, f"each rule must be a dict like dict(type='Kaiming', layer='Conv2d'), got {describe_value(cfg)}."
+            ConfigTypeError,
+            where,
+            f"each rule must be a dict like dict(type='Kaiming', layer='Conv2d'), got {describe_value(cfg)}.",
         )
     check_keys(cfg, where)
     if "type" not in cfg:
@@ -352,11 +363,20 @@ def _parse_rule(cfg: Any, where: str, *, allow_override: bool = True) -> RuleSpe
         if not allow_override:
             raise _fail(ConfigValueError, where, "an override entry cannot hold another override.")
         overrides = _parse_overrides(cfg, where)
-    if (params is not None or buffers is not None) and isinstance(init, BaseInit):  # Pretrained refused them above
+    if (params is not None or buffers is not None) and isinstance(
+        init, BaseInit
+    ):  # Pretrained refused them above
         raise _fail(ConfigTypeError, where, f"param/buffer cannot be used with {describe_initializer(init)}.")
-    return RuleSpec(init=init, layer=layer, params=params, bias=bias, overrides=overrides, where=where, raw=cfg,
-                    buffers=buffers)
-
+    return RuleSpec(
+        init=init,
+        layer=layer,
+        params=params,
+        bias=bias,
+        overrides=overrides,
+        where=where,
+        raw=cfg,
+        buffers=buffers,
+    )
 
 
 def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, ...]:
@@ -364,7 +384,9 @@ def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, 
     entries = [override] if isinstance(override, Mapping) else override
     if not isinstance(entries, (list, tuple)):
         raise _fail(
-            ConfigTypeError, where, f"override must be a dict or a list of dicts, got {describe_value(override)}."
+            ConfigTypeError,
+            where,
+            f"override must be a dict or a list of dicts, got {describe_value(override)}.",
         )
     parent = {k: v for k, v in cfg.items() if k != "override"}
     specs = []

@@ -62,7 +62,9 @@ def get_compat() -> str:
 
 def _check_compat(mode: Any) -> str:
     if mode not in COMPAT_MODES:
-        raise ConfigValueError(f"compat must be one of {', '.join(map(repr, COMPAT_MODES))}, got {describe_value(mode)}.")
+        raise ConfigValueError(
+            f"compat must be one of {', '.join(map(repr, COMPAT_MODES))}, got {describe_value(mode)}."
+        )
     return str(mode)
 
 
@@ -70,11 +72,16 @@ def _check_compat(mode: Any) -> str:
 def _check_run_args(seed: Any, num_threads: Any, progress: Any = None) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigTypeError(f"seed must be a non-negative int or None, got {describe_value(seed)}.")
-    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
-        raise ConfigTypeError(f"num_threads must be a positive int or None, got {describe_value(num_threads)}.")
+    if num_threads is not None and (
+        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+    ):
+        raise ConfigTypeError(
+            f"num_threads must be a positive int or None, got {describe_value(num_threads)}."
+        )
     if progress is not None and not callable(progress):
         raise ConfigTypeError(
-            f"progress must be a function progress(done, total) or None, got {describe_value(progress)}.")
+            f"progress must be a function progress(done, total) or None, got {describe_value(progress)}."
+        )
 
 
 def _issue_plan(planner: Planner, txn: Transaction, seed: int | None) -> None:
@@ -85,19 +92,37 @@ def _issue_plan(planner: Planner, txn: Transaction, seed: int | None) -> None:
             txn.run_call(step)
             continue
         owner = join(root, step.ref.owner) if step.ref.owner else root
-        taken = txn.issue(step.slot, join(root, step.slot.name), step.ref, owner, init=step.init, value=step.value,
-                          done=step.done, seed=seed)
+        taken = txn.issue(
+            step.slot,
+            join(root, step.slot.name),
+            step.ref,
+            owner,
+            init=step.init,
+            value=step.value,
+            done=step.done,
+            seed=seed,
+        )
         if not taken:  # a default under a rule of an enclosing run: report what holds the tensor
             held = txn.last[step.slot.key]
             rec = planner.record_for(step.slot)
             rec.beaten.insert(0, describe_ref(step.ref))
             rec.source, rec.initializer, rec.owner, rec.role = (
-                held.ref.source, held.ref.initializer, held.owner, held.ref.role)
+                held.ref.source,
+                held.ref.initializer,
+                held.owner,
+                held.ref.role,
+            )
             rec.init = held.init
 
 
-def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: str,
-         prepare: Callable[[Transaction], None] | None = None, progress: Progress | None = None) -> InitReport:
+def _run(
+    planner: Planner,
+    seed: int | None,
+    num_threads: int | None,
+    compat: str,
+    prepare: Callable[[Transaction], None] | None = None,
+    progress: Progress | None = None,
+) -> InitReport:
     """Perform a finished plan in a transaction (see torchinit._txn): on any exception every
     tensor is restored. Inside user code of another run, join that run's transaction.
 
@@ -141,9 +166,15 @@ def _run(planner: Planner, seed: int | None, num_threads: int | None, compat: st
 def _report(planner: Planner, seed: int | None, compat: str) -> InitReport:
     from .distributed.bands import describe_scheme
 
-    return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
-                      unmatched=planner.unmatched, seed=seed, compat=compat,
-                      seed_scheme=describe_scheme() if seed is not None else None)
+    return InitReport(
+        params=planner.records,
+        rules=planner.rules,
+        loads=planner.loads,
+        unmatched=planner.unmatched,
+        seed=seed,
+        compat=compat,
+        seed_scheme=describe_scheme() if seed is not None else None,
+    )
 
 
 def _apply_provenance(planner: Planner, txn: Transaction) -> None:
@@ -167,7 +198,12 @@ def _apply_provenance(planner: Planner, txn: Transaction) -> None:
             if rec.source != "none" and rec.initializer is not None and len(rec.beaten) < MAX_BEATEN:
                 rec.beaten.insert(0, f"{rec.initializer} ({rec.source}, {rec.owner or 'root'})")
             rec.source, rec.initializer, rec.owner, rec.role, rec.value = (
-                held.ref.source, held.ref.initializer, held.owner, held.ref.role, held.ref.value)
+                held.ref.source,
+                held.ref.initializer,
+                held.owner,
+                held.ref.role,
+                held.ref.value,
+            )
             rec.init = held.init
         rule = held.ref.rule
         if rule is not None:
@@ -184,8 +220,15 @@ def _log(report: InitReport) -> None:
         logger.debug("init provenance:\n%s", report.table())
 
 
-def run_user_code(module: nn.Module, fn: Callable[[], Any], *, seed: int | None = None, compat: str | None = None,
-                  num_threads: int | None = None, progress: Progress | None = None) -> Any:
+def run_user_code(
+    module: nn.Module,
+    fn: Callable[[], Any],
+    *,
+    seed: int | None = None,
+    compat: str | None = None,
+    num_threads: int | None = None,
+    progress: Progress | None = None,
+) -> Any:
     """Run a user-written ``init_weights`` of ``module`` atomically (see
     :func:`torchinit.module.atomic_init_weights`); inside a run, just call it.
 
@@ -232,8 +275,14 @@ def _resolve_mode(seed: Any, num_threads: Any, compat: Any, progress: Any) -> tu
     return seed, _check_compat(compat or _compat_default)
 
 
-def run_init_weights(root: nn.Module, *, seed: int | None = None, compat: str | None = None,
-                     num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
+def run_init_weights(
+    root: nn.Module,
+    *,
+    seed: int | None = None,
+    compat: str | None = None,
+    num_threads: int | None = None,
+    progress: Progress | None = None,
+) -> InitReport:
     """Initialize the tree under ``root`` from every ``init_cfg`` in it (see module docs)."""
     seed, mode = _resolve_mode(seed, num_threads, compat, progress)
     planner = Planner(root, mode)
@@ -241,8 +290,15 @@ def run_init_weights(root: nn.Module, *, seed: int | None = None, compat: str | 
     return _run(planner, seed, num_threads, mode, progress=progress)
 
 
-def initialize(module: nn.Module, init_cfg: Any, *, seed: int | None = None, compat: str | None = None,
-               num_threads: int | None = None, progress: Progress | None = None) -> InitReport:
+def initialize(
+    module: nn.Module,
+    init_cfg: Any,
+    *,
+    seed: int | None = None,
+    compat: str | None = None,
+    num_threads: int | None = None,
+    progress: Progress | None = None,
+) -> InitReport:
     """Apply one ``init_cfg`` (a rule dict or a list of them) to ``module`` and its subtree.
 
     The whole config is validated, and any checkpoint read, before one tensor changes; if
@@ -297,8 +353,12 @@ def _plan_call(planner: Planner, step: Call) -> None:
     """Mark what opaque code will set: the tensors of the modules it names (ModuleInit), else
     its whole subtree, as left to it."""
     if step.covers is not None:
-        tensors = [(join(planner.name_of(m), n), t) for m in step.covers
-                   for n, t in [*m._parameters.items(), *m._buffers.items()] if t is not None]
+        tensors = [
+            (join(planner.name_of(m), n), t)
+            for m in step.covers
+            for n, t in [*m._parameters.items(), *m._buffers.items()]
+            if t is not None
+        ]
     else:
         tensors = [*step.module.named_parameters(step.name), *step.module.named_buffers(step.name)]
     for name, _ in tensors:
@@ -306,10 +366,17 @@ def _plan_call(planner: Planner, step: Call) -> None:
         if rec is None:
             continue
         if rec.source != "none" and len(rec.beaten) < MAX_BEATEN:
-            rec.beaten.insert(0, describe_ref(Ref(rec.source, rec.initializer or "?", rec.owner or "", rec.role, None)))
+            rec.beaten.insert(
+                0, describe_ref(Ref(rec.source, rec.initializer or "?", rec.owner or "", rec.role, None))
+            )
         rec.init = None
         owner = step.name if step.ref.source == "user" else step.ref.owner
-        rec.source, rec.initializer, rec.owner, rec.role = step.ref.source, step.ref.initializer, owner, "tensor"
+        rec.source, rec.initializer, rec.owner, rec.role = (
+            step.ref.source,
+            step.ref.initializer,
+            owner,
+            "tensor",
+        )
 
 
 def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -> InitReport:
@@ -336,5 +403,10 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
     for step in planner.steps:
         if isinstance(step, Call):
             _plan_call(planner, step)
-    return InitReport(params=planner.records, rules=planner.rules, loads=planner.loads,
-                      unmatched=planner.unmatched, compat=mode)
+    return InitReport(
+        params=planner.records,
+        rules=planner.rules,
+        loads=planner.loads,
+        unmatched=planner.unmatched,
+        compat=mode,
+    )

@@ -137,7 +137,9 @@ def _constant_args(dtype: torch.dtype, val: Any) -> float | int | bool:
     number = _real(val, "val")
     if dtype == torch.bool:
         if number not in (0.0, 1.0):
-            raise ConfigValueError(f"it is a bool tensor, which holds only 0 and 1, and val={short_repr(val)}.")
+            raise ConfigValueError(
+                f"it is a bool tensor, which holds only 0 and 1, and val={short_repr(val)}."
+            )
         return bool(number)
     if not (dtype.is_floating_point or dtype.is_complex):
         if not number.is_integer():
@@ -171,8 +173,15 @@ def _normal_args(dtype: torch.dtype, mean: Any, std: Any) -> tuple[float, float]
         raise ConfigValueError(f"std must be >= 0, got {std!r}.")
     _check_random_dtype("normal_", dtype)
     lo, hi = mean - NORMAL_REACH * std, mean + NORMAL_REACH * std
-    _check_reach(dtype, lo, hi, lambda: f"N({mean:g}, {std:g}²) draws values up to {max(-lo, hi):g} "
-                 f"({NORMAL_REACH:g} standard deviations out)")
+    _check_reach(
+        dtype,
+        lo,
+        hi,
+        lambda: (
+            f"N({mean:g}, {std:g}²) draws values up to {max(-lo, hi):g} "
+            f"({NORMAL_REACH:g} standard deviations out)"
+        ),
+    )
     return mean, std
 
 

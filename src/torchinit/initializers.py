@@ -278,14 +278,18 @@ class TruncNormal(FillInit):
                 InitWarning,
                 stacklevel=3,
             )
-        _trunc_normal._warn_if_mean_is_far(float(self.mean), float(self.std), float(self.a), float(self.b), stacklevel=3)
+        _trunc_normal._warn_if_mean_is_far(
+            float(self.mean), float(self.std), float(self.a), float(self.b), stacklevel=3
+        )
 
     def check_values(self, tensor: Tensor) -> None:
         _trunc_normal._trunc_normal_args(tensor.dtype, self.mean, self.std, self.a, self.b)
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         plan = _trunc_normal._trunc_normal_args(tensor.dtype, self.mean, self.std, self.a, self.b)
-        return _trunc_normal._trunc_normal_fill(tensor, plan, generator)  # warned on construction, not per tensor
+        return _trunc_normal._trunc_normal_fill(
+            tensor, plan, generator
+        )  # warned on construction, not per tensor
 
 
 @WEIGHT_INITIALIZERS.register_module(name="Uniform")
@@ -327,11 +331,18 @@ class Kaiming(FillInit):
             F.calculate_gain(self.nonlinearity, self.a)
 
     def check_values(self, tensor: Tensor) -> None:
-        _scaling._kaiming_args(tensor.dtype, tensor.shape, self.a, self.mode, self.nonlinearity, self.distribution)
+        _scaling._kaiming_args(
+            tensor.dtype, tensor.shape, self.a, self.mode, self.nonlinearity, self.distribution
+        )
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         return F.kaiming_(
-            tensor, self.a, self.mode, self.nonlinearity, self.distribution, generator=generator  # type: ignore[arg-type]
+            tensor,
+            self.a,
+            self.mode,
+            self.nonlinearity,
+            self.distribution,
+            generator=generator,  # type: ignore[arg-type]
         )
 
 
@@ -434,7 +445,9 @@ class Pretrained:
         except ConfigError:
             raise
         except Exception as exc:  # an iterable that raises, a pattern re cannot compile
-            raise ConfigValueError(f"Pretrained: revise_keys could not be read: {exception_text(exc)}") from exc
+            raise ConfigValueError(
+                f"Pretrained: revise_keys could not be read: {exception_text(exc)}"
+            ) from exc
         object.__setattr__(self, "revise_keys", tuple((p.pattern, r) for p, r in compiled))
 
     def describe(self) -> str:
@@ -475,7 +488,9 @@ class BaseInit:
         elif isinstance(layer, str):
             layer = [layer]
         if not isinstance(layer, (list, tuple)) or not all(isinstance(name, str) for name in layer):
-            raise ConfigTypeError(f"{owner}: layer must be a class name or a list of them, got {describe_value(layer)}.")
+            raise ConfigTypeError(
+                f"{owner}: layer must be a class name or a list of them, got {describe_value(layer)}."
+            )
         self.bias = bias
         self.layer = list(layer)
         self.wholemodule = False
@@ -485,8 +500,6 @@ class BaseInit:
 
     def describe(self) -> str:
         return type(self).__name__
-
-
 
 
 def describe_initializer(init: Any) -> str:

@@ -149,8 +149,10 @@ class BaseModule(nn.Module):
             warning says so and nothing changes).
         """
         if self._is_init:
-            message = (f"init_weights of {type(self).__name__} has been called more than once; "
-                       "nothing was changed. Set `module.is_init = False` to initialize again.")
+            message = (
+                f"init_weights of {type(self).__name__} has been called more than once; "
+                "nothing was changed. Set `module.is_init = False` to initialize again."
+            )
             logger.warning(message)
             warnings.warn(message, InitWarning, stacklevel=2)
             return None
@@ -243,8 +245,11 @@ def atomic_init_weights(method: Callable[..., Any]) -> Callable[..., Any]:
     """
     try:
         params = inspect.signature(method).parameters
-        takes = {name for name in RUN_OPTIONS if name in params} if not any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) else set(RUN_OPTIONS)
+        takes = (
+            {name for name in RUN_OPTIONS if name in params}
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            else set(RUN_OPTIONS)
+        )
     except (TypeError, ValueError):
         takes = set(RUN_OPTIONS)
 
@@ -347,7 +352,9 @@ def register_default_init(target: type | str, rules: DefaultRules) -> None:
     if isinstance(target, type):
         target = _qualname(target)
     if not isinstance(target, str) or not target:
-        raise ConfigValueError(f"register_default_init: target must be a class or its qualified name, got {target!r}.")
+        raise ConfigValueError(
+            f"register_default_init: target must be a class or its qualified name, got {target!r}."
+        )
     _DEFAULT_INITS[target] = rules
     _registered_default.cache_clear()
 
@@ -359,7 +366,9 @@ def _registered_default(cls: type) -> DefaultRules | None:
     for klass in cls.__mro__:
         found = _DEFAULT_INITS.get(_qualname(klass))
         if found is not None:  # only while the method is that class's own, not a subclass's code
-            return found if getattr(cls, "init_weights", None) is getattr(klass, "init_weights", None) else None
+            return (
+                found if getattr(cls, "init_weights", None) is getattr(klass, "init_weights", None) else None
+            )
     return None
 
 
@@ -370,5 +379,3 @@ def default_rules_of(module: nn.Module) -> Any:
         return module.default_init_cfg()
     rules = _registered_default(type(module))
     return None if rules is None else rules(module)
-
-

@@ -93,8 +93,14 @@ def torchvision_resnet_init(
     """
     last = residual_block(block)
     rules: list[Rule] = [
-        dict(type="Kaiming", layer="Conv2d", param="weight", mode="fan_out", nonlinearity="relu",
-             distribution="normal"),
+        dict(
+            type="Kaiming",
+            layer="Conv2d",
+            param="weight",
+            mode="fan_out",
+            nonlinearity="relu",
+            distribution="normal",
+        ),
         dict(type="Constant", layer=["BatchNorm2d", "GroupNorm"], val=1, bias=0),
     ]
     if zero_init_residual:

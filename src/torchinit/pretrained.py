@@ -245,7 +245,10 @@ def plan_pretrained(init: Pretrained, module: nn.Module, *, compat: bool = False
     """
     module = _check_module(module, "Pretrained")
     opened = _sources.open_checkpoint(
-        init.checkpoint, map_location=init.map_location, allow_pickle=init.allow_pickle, timeout=init.timeout,
+        init.checkpoint,
+        map_location=init.map_location,
+        allow_pickle=init.allow_pickle,
+        timeout=init.timeout,
         deadline=init.deadline,
     )
     state = get_state_dict(opened.checkpoint, use_ema=init.use_ema, source=opened.source, compat=compat)
@@ -256,7 +259,9 @@ def plan_pretrained(init: Pretrained, module: nn.Module, *, compat: bool = False
     return plan
 
 
-def _match_with_hooks(module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str], source: str) -> LoadPlan:
+def _match_with_hooks(
+    module: nn.Module, state: Mapping[str, Any], names: Mapping[str, str], source: str
+) -> LoadPlan:
     """``_match`` after the modules' load pre-hooks and custom loaders rewrote the checkpoint."""
     if not has_load_hooks(module):
         return _match(module, state, names, source)
@@ -384,7 +389,9 @@ def load_checkpoint(
     checkpoint = _serialization.materialize(opened.checkpoint)
     from .engine import get_compat
 
-    state = get_state_dict(checkpoint, use_ema=use_ema, source=opened.source, compat=get_compat() == "mmengine")
+    state = get_state_dict(
+        checkpoint, use_ema=use_ema, source=opened.source, compat=get_compat() == "mmengine"
+    )
     names = rename_keys(state.keys(), revise_keys, prefix, opened.source)
     plan = _match_with_hooks(model, state, names, opened.source)
     _log(plan.result, log)

@@ -129,7 +129,9 @@ class Registry:
         True
     """
 
-    def __init__(self, name: str, build_func: Callable[..., Any] | None = None, *, import_path: str | None = None) -> None:
+    def __init__(
+        self, name: str, build_func: Callable[..., Any] | None = None, *, import_path: str | None = None
+    ) -> None:
         self.name = name
         self.import_path = import_path
         self._entries: dict[str, Any] = {}
@@ -200,7 +202,9 @@ class Registry:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (self._resolve_name(name) is not None or self._fallback(name) is not None)
+        return isinstance(name, str) and (
+            self._resolve_name(name) is not None or self._fallback(name) is not None
+        )
 
     def add_fallback(self, lookup: Callable[[str], Any]) -> Callable[[], None]:
         """Consult ``lookup(name)`` (an object, or None) for names this table does not hold.
@@ -296,7 +300,9 @@ def _cached_signature(target: Any) -> inspect.Signature | None:
         return None
 
 
-def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str, *, skip: Collection[str] = ("self",)) -> None:
+def check_kwargs(
+    target: Any, kwargs: Mapping[str, Any], what: str, *, skip: Collection[str] = ("self",)
+) -> None:
     """Raise a ConfigTypeError naming the arguments ``target`` takes if ``kwargs`` has others.
 
     Also when ``kwargs`` lacks a required argument. Parameters named in ``skip`` are not
@@ -309,7 +315,11 @@ def check_kwargs(target: Any, kwargs: Mapping[str, Any], what: str, *, skip: Col
     params = [p for p in signature.parameters.values() if p.name not in skip]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return
-    named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    named = [
+        p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
     accepted = [p.name for p in named]
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
@@ -375,8 +385,10 @@ def call_constructor(target: Any, args: Mapping[str, Any], what: str) -> Any:
         raise
     except Exception as exc:
         cls: type[ConfigError] = (
-            ConfigTypeError if isinstance(exc, TypeError)
-            else ConfigKeyError if isinstance(exc, KeyError)
+            ConfigTypeError
+            if isinstance(exc, TypeError)
+            else ConfigKeyError
+            if isinstance(exc, KeyError)
             else ConfigValueError
         )
         raise cls(f"{what} failed: {exception_text(exc)}") from exc

@@ -160,7 +160,9 @@ class InitReport:
             "rules": [asdict(r) for r in self.rules],
             "unmatched": list(self.unmatched),
             "loads": loads,
-            "params": {name: {**_record_dict(r), "describe": r.describe()} for name, r in self.params.items()},
+            "params": {
+                name: {**_record_dict(r), "describe": r.describe()} for name, r in self.params.items()
+            },
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -171,4 +173,6 @@ class InitReport:
 
 def _record_dict(record: ParamRecord) -> dict[str, Any]:
     return {f: getattr(record, f) for f in record.__dataclass_fields__ if f != "init"} | {
-        "shape": list(record.shape), "beaten": list(record.beaten)}
+        "shape": list(record.shape),
+        "beaten": list(record.beaten),
+    }

@@ -50,7 +50,9 @@ def suggest_layer_names(layer: str, modules: Iterable[nn.Module]) -> list[str]:
     """Class names occurring in ``modules`` (their MRO included) that look like ``layer``."""
     seen: set[str] = set()
     for m in modules:
-        seen.update(c.__name__ for c in type(m).__mro__ if issubclass(c, nn.Module) and not c.__name__.startswith("_"))
+        seen.update(
+            c.__name__ for c in type(m).__mro__ if issubclass(c, nn.Module) and not c.__name__.startswith("_")
+        )
     return close_matches(layer, seen)
 
 
@@ -86,7 +88,9 @@ def resolve_override(scope: nn.Module, name: str) -> list[nn.Module]:
         if isinstance(module, nn.Module) and module is not scope:
             return [module]
     paths = [n for n, _ in scope.named_modules() if n]
-    hints = close_matches(name, paths) or close_matches(name.rsplit(".", 1)[-1], [p.rsplit(".", 1)[-1] for p in paths])
+    hints = close_matches(name, paths) or close_matches(
+        name.rsplit(".", 1)[-1], [p.rsplit(".", 1)[-1] for p in paths]
+    )
     hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
     children = ", ".join(n for n, _ in scope.named_children()) or "(none)"
     raise OverrideNameError(

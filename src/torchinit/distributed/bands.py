@@ -41,8 +41,16 @@ from .. import functional as F
 from ..errors import ConfigValueError
 from ..registry import describe_value
 
-__all__ = ["BAND_ELEMENTS", "SCHEME", "BandGrid", "Draw", "band_draw", "band_elements", "band_size",
-           "describe_scheme"]
+__all__ = [
+    "BAND_ELEMENTS",
+    "SCHEME",
+    "BandGrid",
+    "Draw",
+    "band_draw",
+    "band_elements",
+    "band_size",
+    "describe_scheme",
+]
 
 SCHEME = "bands-v1"
 BAND_ELEMENTS = 1 << 18  # 1 MiB of float32: L2-sized, and little waste at a shard boundary
@@ -84,7 +92,7 @@ def describe_scheme() -> dict[str, Any]:
         "band_elements": _elements,
         "bands": "whole rows of dimension 0; rows per band = max(1, band_elements // row size)",
         "seeds": "derive_seed(seed, name) for a tensor of one band, "
-                 "else derive_seed(seed, name + '\\0band\\0' + k)",
+        "else derive_seed(seed, name + '\\0band\\0' + k)",
     }
 
 
@@ -164,7 +172,8 @@ def _scaled_draw(gain: float, mode: str, distribution: str, shape: tuple[int, ..
         bound = math.sqrt(3.0) * std
         return lambda band, generator, first_row: F.uniform_(band, -bound, bound, generator=generator)
     return lambda band, generator, first_row: F.trunc_normal_tf_(
-        band, 0.0, std, -2.0, 2.0, corrected=True, generator=generator)
+        band, 0.0, std, -2.0, 2.0, corrected=True, generator=generator
+    )
 
 
 def band_draw(init: Any, shape: tuple[int, ...] | torch.Size) -> Draw | None:
@@ -207,8 +216,9 @@ def _kind(cls: type) -> str | None:
         Uniform,
     )
 
-    kinds: list[tuple[type, str]] = [(base, "fill") for base in (Constant, Normal, Uniform, TruncNormal,
-                                                                 TruncNormalTF, DepthScaledNormal)]
+    kinds: list[tuple[type, str]] = [
+        (base, "fill") for base in (Constant, Normal, Uniform, TruncNormal, TruncNormalTF, DepthScaledNormal)
+    ]
     kinds += [(EmbeddingNormal, "embedding"), *((base, "scaled") for base in _SCALINGS)]
     for base, kind in kinds:
         if issubclass(cls, base) and getattr(cls, "fill", None) is getattr(base, "fill", None):

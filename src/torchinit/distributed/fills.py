@@ -103,33 +103,47 @@ def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: G
     return _band_pieces(draw, grid, seed, name, local, box)
 
 
-def _whole(init: Any, draw: Draw | None, grid: BandGrid, seed: int | None, name: str, tensor: Tensor,
-           whole: Generators) -> None:
+def _whole(
+    init: Any,
+    draw: Draw | None,
+    grid: BandGrid,
+    seed: int | None,
+    name: str,
+    tensor: Tensor,
+    whole: Generators,
+) -> None:
     """Make the whole tensor on this rank as one process would, and keep this rank's part."""
     local = sharded.local_tensor(tensor)
     full = torch.empty(grid.shape, dtype=local.dtype, device=local.device)
     if draw is None or grid.count == 1 or seed is None:
         init.fill(full, generator=whole())
     else:
-        _draw_bands(draw, grid, seed, name, full, sharded.Box((0,) * len(grid.shape), grid.shape),
-                    range(grid.count))
+        _draw_bands(
+            draw, grid, seed, name, full, sharded.Box((0,) * len(grid.shape), grid.shape), range(grid.count)
+        )
     local.copy_(sharded.keep_local(full, tensor))
 
 
-def _band_pieces(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor,
-                 box: sharded.Box) -> list[Piece]:
+def _band_pieces(
+    draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box
+) -> list[Piece]:
     if box.numel() == 0:
         return []
     bands = grid.overlapping(box.offsets[0], box.offsets[0] + box.sizes[0])
     band_size = grid.band_rows * grid.row_size
     per_piece = max(1, PIECE_ELEMENTS // max(band_size, 1))
     groups = (bands[i : i + per_piece] for i in range(0, len(bands), per_piece))
-    return [Piece(len(group) * band_size, functools.partial(_draw_bands, draw, grid, seed, name, local, box, group))
-            for group in groups]
+    return [
+        Piece(
+            len(group) * band_size, functools.partial(_draw_bands, draw, grid, seed, name, local, box, group)
+        )
+        for group in groups
+    ]
 
 
-def _draw_bands(draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box,
-                bands: range) -> None:
+def _draw_bands(
+    draw: Draw, grid: BandGrid, seed: int, name: str, local: Tensor, box: sharded.Box, bands: range
+) -> None:
     """Fill ``local`` (the part ``box`` of the global tensor) where it overlaps ``bands``.
 
     A band wholly inside the part, and contiguous there, is drawn in place; any other is drawn

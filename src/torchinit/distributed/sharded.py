@@ -26,8 +26,16 @@ from torch import Tensor
 
 from ..errors import InitStateError
 
-__all__ = ["Box", "check_layout", "copy_value", "empty_like", "is_sharded", "keep_local", "local_box",
-           "local_tensor"]
+__all__ = [
+    "Box",
+    "check_layout",
+    "copy_value",
+    "empty_like",
+    "is_sharded",
+    "keep_local",
+    "local_box",
+    "local_tensor",
+]
 
 
 def _dtensor_api() -> Any:

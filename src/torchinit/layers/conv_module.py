@@ -49,7 +49,9 @@ def _check_order(order: Any) -> tuple[str, str, str]:
     return tuple(order)  # type: ignore[return-value]
 
 
-def conv_module_rules(conv: nn.Module, leaky_slope: float | None, norm_name: str | None) -> list[dict[str, Any]]:
+def conv_module_rules(
+    conv: nn.Module, leaky_slope: float | None, norm_name: str | None
+) -> list[dict[str, Any]]:
     """ConvModule's default as rules (torchinit's and mmcv's, which read their inputs apart).
 
     Kaiming normal, fan_out, bias 0 on ``conv`` (leaky_relu with ``leaky_slope`` when the
@@ -59,8 +61,17 @@ def conv_module_rules(conv: nn.Module, leaky_slope: float | None, norm_name: str
     rules: list[dict[str, Any]] = []
     if not hasattr(conv, "init_weights"):
         a, nonlinearity = (0.0, "relu") if leaky_slope is None else (leaky_slope, "leaky_relu")
-        rules.append(dict(type="Kaiming", a=a, mode="fan_out", nonlinearity=nonlinearity, distribution="normal",
-                          bias=0, override=dict(name="conv")))
+        rules.append(
+            dict(
+                type="Kaiming",
+                a=a,
+                mode="fan_out",
+                nonlinearity=nonlinearity,
+                distribution="normal",
+                bias=0,
+                override=dict(name="conv"),
+            )
+        )
     if norm_name is not None:
         rules.append(dict(type="Constant", val=1, bias=0, override=dict(name=norm_name)))
     return rules

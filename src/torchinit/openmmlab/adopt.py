@@ -119,11 +119,17 @@ def adopt_mmengine() -> Adoption:
     adoption = Adoption(mmengine_version=getattr(mmengine, "__version__", "?"))
     base = base_module.BaseModule
     if base.__module__ not in FOREIGN_BASES:  # a future mmengine moved it: we would not recognize its modules
-        adoption.not_patched.append((f"{base.__module__}.BaseModule",
-                                     "mmengine's BaseModule is not where torchinit looks for it"))
+        adoption.not_patched.append(
+            (f"{base.__module__}.BaseModule", "mmengine's BaseModule is not where torchinit looks for it")
+        )
     else:
-        _patch(adoption, base, "init_weights", _make_init_weights(base.__dict__["init_weights"]),
-               "mmengine.model.BaseModule.init_weights")
+        _patch(
+            adoption,
+            base,
+            "init_weights",
+            _make_init_weights(base.__dict__["init_weights"]),
+            "mmengine.model.BaseModule.init_weights",
+        )
         _make_overrides_atomic(adoption, base)
     _patch_initialize(adoption, weight_init)
     _bridge_registries(adoption)
@@ -181,13 +187,21 @@ def _make_init_weights(original: Callable[..., Any]) -> Callable[..., Any]:
     from ..engine import run_init_weights
 
     @functools.wraps(original)
-    def init_weights(self: nn.Module, *, seed: int | None = None, compat: str | None = None,
-                     num_threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
+    def init_weights(
+        self: nn.Module,
+        *,
+        seed: int | None = None,
+        compat: str | None = None,
+        num_threads: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Any:
         """Initialize this module's tree with torchinit (adopted from mmengine; see
         :meth:`torchinit.BaseModule.init_weights` for the arguments and the order)."""
         if getattr(self, "_is_init", False):
-            message = (f"init_weights of {type(self).__name__} has been called more than once; nothing was changed. "
-                       "Set `module.is_init = False` to initialize again.")
+            message = (
+                f"init_weights of {type(self).__name__} has been called more than once; nothing was changed. "
+                "Set `module.is_init = False` to initialize again."
+            )
             logger.warning(message)
             warnings.warn(message, InitWarning, stacklevel=2)
             return None
@@ -246,11 +260,19 @@ def _patch_initialize(adoption: Adoption, weight_init: Any) -> None:
         if owner is not None and getattr(owner, "initialize", None) is original:
             _patch(adoption, owner, "initialize", mm_initialize, f"{owner_name}.initialize")
     for name, mod in list(sys.modules.items()):
-        if (mod is not None and name not in ("mmengine.model.weight_init", "mmengine.model", __name__,
-                                             "mmengine.model.base_module")
-                and getattr(mod, "initialize", None) is original):
-            adoption.not_patched.append((f"{name}.initialize", "imported by name before adopt_mmengine(); it "
-                                         "still runs mmengine's function (as user code inside a torchinit run)"))
+        if (
+            mod is not None
+            and name
+            not in ("mmengine.model.weight_init", "mmengine.model", __name__, "mmengine.model.base_module")
+            and getattr(mod, "initialize", None) is original
+        ):
+            adoption.not_patched.append(
+                (
+                    f"{name}.initialize",
+                    "imported by name before adopt_mmengine(); it "
+                    "still runs mmengine's function (as user code inside a torchinit run)",
+                )
+            )
 
 
 def _bridge_registries(adoption: Adoption) -> None:
@@ -262,7 +284,9 @@ def _bridge_registries(adoption: Adoption) -> None:
         return
     from ..models import MODELS
 
-    remove = WEIGHT_INITIALIZERS.add_fallback(lambda name: _foreign_initializer(_lookup(MM_INITIALIZERS, name)))
+    remove = WEIGHT_INITIALIZERS.add_fallback(
+        lambda name: _foreign_initializer(_lookup(MM_INITIALIZERS, name))
+    )
     adoption._undo.append(remove)
     adoption.patched.append("torchinit.WEIGHT_INITIALIZERS falls back to mmengine's WEIGHT_INITIALIZERS")
     remove = MODELS.add_fallback(lambda name: _lookup(MM_MODELS, name))

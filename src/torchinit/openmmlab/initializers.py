@@ -50,13 +50,22 @@ class FillInitObject(BaseInit):
 
     fill_type: ClassVar[str | None] = None
 
-    def __init__(self, fill_type: str | None = None, *, bias: float = 0, bias_prob: float | None = None,
-                 layer: str | list[str] | None = None, **args: Any) -> None:  # noqa: D417
+    def __init__(
+        self,
+        fill_type: str | None = None,
+        *,
+        bias: float = 0,
+        bias_prob: float | None = None,
+        layer: str | list[str] | None = None,
+        **args: Any,
+    ) -> None:  # noqa: D417
         super().__init__(bias=bias, bias_prob=bias_prob, layer=layer)
         kind = fill_type or type(self).fill_type
         if not isinstance(kind, str):
-            raise ConfigTypeError(f"{type(self).__name__}: fill_type must be a registered initializer name, "
-                                  f"got {describe_value(kind)}.")
+            raise ConfigTypeError(
+                f"{type(self).__name__}: fill_type must be a registered initializer name, "
+                f"got {describe_value(kind)}."
+            )
         self.fill_type = kind
         self.args = dict(args)
         self.fill = build_from_cfg(dict(type=kind, **args), WEIGHT_INITIALIZERS)  # validates the arguments
@@ -73,7 +82,9 @@ class FillInitObject(BaseInit):
         from ..engine import initialize
 
         if not isinstance(module, nn.Module):
-            raise ConfigTypeError(f"{type(self).__name__} is called on an nn.Module, got {describe_value(module)}.")
+            raise ConfigTypeError(
+                f"{type(self).__name__} is called on an nn.Module, got {describe_value(module)}."
+            )
         compat = None if not self.wholemodule else "torchinit"  # the whole module: every class, in both modes
         if self.layer or self.wholemodule:
             initialize(module, self.rule(), compat=compat)
@@ -137,8 +148,14 @@ class KaimingInit(FillInitObject):
 
     fill_type = "Kaiming"
 
-    def __init__(self, a: float = 0, mode: str = "fan_out", nonlinearity: str = "relu", distribution: str = "normal",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        a: float = 0,
+        mode: str = "fan_out",
+        nonlinearity: str = "relu",
+        distribution: str = "normal",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(a=a, mode=mode, nonlinearity=nonlinearity, distribution=distribution, **kwargs)
 
 
@@ -161,17 +178,23 @@ class PretrainedInit(BaseInit):
         **kwargs: the rest of :class:`torchinit.Pretrained` (``strict``, ``min_loaded``...).
     """
 
-    def __init__(self, checkpoint: Any, prefix: str | None = None, map_location: Any = "cpu", **kwargs: Any) -> None:
+    def __init__(
+        self, checkpoint: Any, prefix: str | None = None, map_location: Any = "cpu", **kwargs: Any
+    ) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.prefix = prefix
         self.map_location = map_location
-        self.pretrained = Pretrained(checkpoint=checkpoint, prefix=prefix, map_location=map_location, **kwargs)
+        self.pretrained = Pretrained(
+            checkpoint=checkpoint, prefix=prefix, map_location=map_location, **kwargs
+        )
 
     def __call__(self, module: nn.Module) -> None:
         from ..engine import initialize
 
-        initialize(module, dict(type=Pretrained, **{k: getattr(self.pretrained, k) for k in _PRETRAINED_FIELDS}))
+        initialize(
+            module, dict(type=Pretrained, **{k: getattr(self.pretrained, k) for k in _PRETRAINED_FIELDS})
+        )
 
     def describe(self) -> str:
         return self.pretrained.describe()
@@ -179,8 +202,14 @@ class PretrainedInit(BaseInit):
 
 _PRETRAINED_FIELDS = tuple(p for p in inspect.signature(Pretrained).parameters)
 _OBJECTS: dict[str, type[BaseInit]] = {
-    "Constant": ConstantInit, "Xavier": XavierInit, "Normal": NormalInit, "TruncNormal": TruncNormalInit,
-    "Uniform": UniformInit, "Kaiming": KaimingInit, "Caffe2Xavier": Caffe2XavierInit, "Pretrained": PretrainedInit,
+    "Constant": ConstantInit,
+    "Xavier": XavierInit,
+    "Normal": NormalInit,
+    "TruncNormal": TruncNormalInit,
+    "Uniform": UniformInit,
+    "Kaiming": KaimingInit,
+    "Caffe2Xavier": Caffe2XavierInit,
+    "Pretrained": PretrainedInit,
 }
 
 
