@@ -11,10 +11,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import ecosystem_shim
 import pytest
 import torch
-
-import ecosystem_shim
 
 ecosystem_shim.install()
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from _compare import compare
 from ecosystem_models import MODELS
+
 from torchinit import presets
 
 
