@@ -186,7 +186,7 @@ def band_draw(init: Any, shape: tuple[int, ...] | torch.Size) -> Draw | None:
     rest: structural fills, custom initializers, functions.
     """
     shape = tuple(shape)
-    kind = _kind(type(init))
+    kind = _kind(type(init))  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
     if kind == "embedding":
         return _embedding_draw(init, shape)
     if kind == "fill":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -27,6 +27,9 @@ from ..errors import ConfigValueError, InitStateError
 from ..initializers import describe_initializer
 from . import sharded
 from .bands import BandGrid, Draw, band_draw
+
+if TYPE_CHECKING:  # only for the checker (see sharded)
+    from torch.distributed.tensor import DTensor
 
 __all__ = ["PIECE_ELEMENTS", "Piece", "check_fill", "check_op", "fill_pieces"]
 
@@ -48,7 +51,7 @@ class Piece:
 
 
 def _placements(t: Tensor) -> str:
-    return f"a DTensor with placements {tuple(t.placements)}"
+    return f"a DTensor with placements {tuple(cast('DTensor', t).placements)}"
 
 
 def check_fill(init: Any, tensor: Tensor, seed: int | None, name: str) -> None:
@@ -100,7 +103,7 @@ def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: G
     if draw is None or grid.count == 1 or box is None:
         run = functools.partial(_whole, init, draw, grid, seed, name, tensor, whole)
         return [Piece(tensor.numel(), run, parallel=False)]
-    return _band_pieces(draw, grid, seed, name, local, box)
+    return _band_pieces(draw, grid, cast(int, seed), name, local, box)  # check_fill refused unseeded
 
 
 def _whole(
@@ -166,4 +169,5 @@ def _draw_bands(
             scratch = torch.empty(grid.band_rows * grid.row_size, dtype=local.dtype, device=local.device)
         band = scratch[: (b1 - b0) * grid.row_size].view((b1 - b0, *grid.shape[1:]))
         draw(band, generator, b0)
-        target.copy_(band[(slice(a0 - b0, a1 - b0), *box.slices()[1:])])
+        index = (slice(a0 - b0, a1 - b0), *box.slices()[1:])
+        target.copy_(band[index])

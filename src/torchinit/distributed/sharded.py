@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
 
 from ..errors import InitStateError
+
+if TYPE_CHECKING:  # never imported at run time (about a second, sympy): only for the checker
+    from torch.distributed.tensor import DTensor, Shard
 
 __all__ = [
     "Box",
@@ -77,7 +80,7 @@ def local_tensor(t: Tensor) -> Tensor:
     if not is_sharded(t):
         return t
     local = getattr(t, "_local_tensor", None)  # no autograd node, no dispatch (the guard calls this)
-    return local if isinstance(local, Tensor) else t.to_local()
+    return local if isinstance(local, Tensor) else cast("DTensor", t).to_local()
 
 
 def _placement_kinds(t: Any) -> list[str]:
@@ -99,17 +102,18 @@ def check_layout(t: Tensor, name: str) -> None:
     """Raise unless torchinit can write the local part of the DTensor ``t`` (named ``name``)."""
     if not is_sharded(t):
         return
+    dt = cast("DTensor", t)
     if "partial" in _placement_kinds(t):
         raise InitStateError(
-            f"{name} has placements {tuple(t.placements)}: a Partial placement holds pending sums, not "
+            f"{name} has placements {tuple(dt.placements)}: a Partial placement holds pending sums, not "
             "values, so it cannot be initialized. Initialize it while it is Replicate or Shard, then "
             "redistribute."
         )
-    order = getattr(t._spec, "shard_order", None)
-    is_default = getattr(type(t._spec), "is_default_device_order", None)
+    order = getattr(dt._spec, "shard_order", None)
+    is_default = getattr(type(dt._spec), "is_default_device_order", None)
     if order is not None and is_default is not None and not is_default(order):
         raise InitStateError(
-            f"{name} is sharded in a non-default mesh order ({t._spec.shard_order}); torchinit initializes "
+            f"{name} is sharded in a non-default mesh order ({order}); torchinit initializes "
             "placements applied left to right. Initialize it before redistributing it to that order."
         )
 
@@ -119,16 +123,17 @@ def local_box(t: Tensor) -> Box | None:
     kinds = _placement_kinds(t)
     if any(k not in ("shard", "replicate") for k in kinds):
         return None
-    mesh = t.device_mesh
+    dt = cast("DTensor", t)
+    mesh = dt.device_mesh
     coordinate = mesh.get_coordinate()
     shape = tuple(t.shape)
     offsets, sizes = [0] * len(shape), list(shape)
     if coordinate is None:  # this rank is not in the mesh: distribute_tensor knows what it holds
         return None
-    for mesh_dim, (kind, placement) in enumerate(zip(kinds, t.placements)):
+    for mesh_dim, (kind, placement) in enumerate(zip(kinds, dt.placements)):
         if kind != "shard":
             continue
-        dim = placement.dim % len(shape)
+        dim = cast("Shard", placement).dim % len(shape)
         parts = mesh.size(mesh_dim)
         chunk = -(-sizes[dim] // parts)
         start = min(coordinate[mesh_dim] * chunk, sizes[dim])
@@ -145,7 +150,8 @@ def keep_local(full: Tensor, t: Tensor) -> Tensor:
         return full[box.slices()]
     api = _dtensor_api()
     full = full.to(device=t.device, dtype=t.dtype)
-    return api.distribute_tensor(full, t.device_mesh, t.placements, src_data_rank=None).to_local()
+    dt = cast("DTensor", t)
+    return api.distribute_tensor(full, dt.device_mesh, dt.placements, src_data_rank=None).to_local()
 
 
 def copy_value(t: Tensor, value: Tensor) -> None:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
 
 from . import sharded
+
+if TYPE_CHECKING:  # only for the checker (see sharded)
+    from torch.distributed.tensor import DTensor
 
 __all__ = ["Stats", "repeated_shards", "sharded_stats", "tensor_stats"]
 
@@ -57,18 +61,19 @@ def tensor_stats(t: Tensor) -> Stats:
 
 def _counted(t: Tensor) -> bool:
     """Does this rank's shard of ``t`` count (not a copy held on a Replicate mesh dimension)?"""
-    coordinate = t.device_mesh.get_coordinate()
+    dt = cast("DTensor", t)
+    coordinate = dt.device_mesh.get_coordinate()
     if coordinate is None:
         return False
     api = sharded._dtensor_api()
-    return all(c == 0 for c, p in zip(coordinate, t.placements) if isinstance(p, api.Replicate))
+    return all(c == 0 for c, p in zip(coordinate, dt.placements) if isinstance(p, api.Replicate))
 
 
 def _reduce(x: Tensor, op: object, t: Tensor) -> None:
     """All-reduce ``x`` over every dimension of ``t``'s mesh in turn (= over the whole mesh)."""
     import torch.distributed as dist
 
-    mesh = t.device_mesh
+    mesh = cast("DTensor", t).device_mesh
     for dim in range(mesh.ndim):
         if mesh.size(dim) > 1:
             dist.all_reduce(x, op=op, group=mesh.get_group(dim))
@@ -112,10 +117,11 @@ def repeated_shards(named: list[tuple[str, Tensor]]) -> dict[str, list[int]]:
     mine = []
     for name, t in named:
         local = sharded.local_tensor(t)
-        coordinate = t.device_mesh.get_coordinate()
+        dt = cast("DTensor", t)
+        coordinate = dt.device_mesh.get_coordinate()
         if coordinate is None or local.numel() < 2:
             continue
-        part = tuple(c for c, p in zip(coordinate, t.placements) if not isinstance(p, api.Replicate))
+        part = tuple(c for c, p in zip(coordinate, dt.placements) if not isinstance(p, api.Replicate))
         data = local.detach().contiguous().view(torch.uint8).cpu().numpy().tobytes()
         mine.append((name, part, tuple(local.shape), hashlib.blake2b(data, digest_size=16).hexdigest()))
     everyone: list[list[tuple[str, tuple[int, ...], tuple[int, ...], str]] | None]
