@@ -321,7 +321,7 @@ class _HTTPS(_Watching, urllib.request.HTTPSHandler):
 
 
 def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
-    handlers = [_HTTP(), _HTTPS()]
+    handlers: list[_HTTP | _HTTPS] = [_HTTP(), _HTTPS()]
     for handler in handlers:
         handler.deadline = deadline
     return urllib.request.build_opener(*handlers)

@@ -101,7 +101,7 @@ class FileIdentity:
 def check_unchanged(identity: FileIdentity, path: Path, source: str, file: BinaryIO | None = None) -> None:
     """Raise unless both the open ``file`` and whatever ``path`` names now still have ``identity``."""
     try:
-        now = [FileIdentity.of(os.stat(path))]
+        now: list[FileIdentity | None] = [FileIdentity.of(os.stat(path))]
         if file is not None:
             now.append(FileIdentity.of(os.fstat(file.fileno())))
     except (OSError, ValueError):

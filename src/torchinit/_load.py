@@ -173,7 +173,7 @@ def _run_custom_loader(
                 data = torch.empty(t.shape, dtype=t.dtype) if t.is_meta else t.detach().clone()
             copy = nn.Parameter(data, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else data
             copies[attr] = copy
-            table[attr] = copy
+            table[attr] = copy  # type: ignore[assignment]  # the table may be _buffers (plain tensors)
     versions = {attr: t._version for attr, t in copies.items()}
     try:
         m._load_from_state_dict(view, prefix, metadata, True, missing, unexpected, errors)

@@ -49,13 +49,13 @@ def _read_json(text: str, where: str) -> dict[str, str]:
 def load_table(scheme: str) -> dict[str, str]:
     """The merged name -> URL/path table for ``scheme`` (``'open-mmlab://'``)."""
     shipped, user_files = _TABLES[scheme]
-    text = resources.files("torchinit").joinpath("model_zoo", shipped).read_text(encoding="utf-8")
+    text = (resources.files("torchinit") / "model_zoo" / shipped).read_text(encoding="utf-8")
     table = _read_json(text, f"torchinit/model_zoo/{shipped}")
     home = get_torchinit_home()
     for name in reversed(user_files):  # the first listed is applied last, so it wins
-        text = _read_user_file(Path(home) / name)
-        if text is not None:
-            table.update(_read_json(text, str(Path(home) / name)))
+        user_text = _read_user_file(Path(home) / name)
+        if user_text is not None:
+            table.update(_read_json(user_text, str(Path(home) / name)))
     return table
 
 

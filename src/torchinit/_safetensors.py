@@ -215,7 +215,7 @@ class SafetensorsStateDict(Mapping[str, Tensor]):
         file, _ = open_regular(self.path, self.source, self.identity)
         with file:
             file.seek(self._data_start + entry.begin)
-            got = file.readinto(_writable(tensor)) if nbytes else 0
+            got = file.readinto(_writable(tensor)) if nbytes else 0  # type: ignore[attr-defined]  # a buffered reader
             check_unchanged(self.identity, self.path, self.source, file)
         if got != nbytes:
             raise CheckpointCorruptError(

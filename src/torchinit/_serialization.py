@@ -200,9 +200,9 @@ def _pickle_globals(stream: BinaryIO, max_pickles: int = 1) -> list[str]:
                 elif name in ("EXT1", "EXT2", "EXT4"):
                     names.append(f"<copyreg extension {arg}>")
                 elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-                    memo[len(memo) if name == "MEMOIZE" else arg] = pushed[-1] if pushed else None
+                    memo[len(memo) if name == "MEMOIZE" else arg] = pushed[-1] if pushed else None  # type: ignore[index]  # an int
                 elif name in ("BINGET", "LONG_BINGET", "GET"):
-                    pushed.append(memo.get(arg))
+                    pushed.append(memo.get(arg))  # type: ignore[arg-type]  # GET opcodes carry an int
                 elif op.stack_after:
                     pushed.append(arg if isinstance(arg, str) else None)
         except Exception:  # noqa: BLE001 (damage or the end of the pickles: report what was seen)
@@ -378,8 +378,8 @@ def _extremes(value: Tensor) -> tuple[float, float] | None:
     if value.is_complex():
         value = torch.view_as_real(value)
     if value.dtype == getattr(torch, "uint64", None):  # no comparisons on uint64: look at the bits
-        low, high = (int(v) for v in torch.aminmax(value.view(torch.int64)))
-        return (0, 2**64 - 1) if low < 0 else (low, high)
+        lo, hi = (int(v) for v in torch.aminmax(value.view(torch.int64)))
+        return (0, 2**64 - 1) if lo < 0 else (lo, hi)
     if value.is_floating_point() and value.dtype.itemsize == 1:  # float8: no aminmax
         value = value.float()
     elif value.dtype in _WIDENED:
