@@ -267,7 +267,7 @@ class VarianceScaling(FillInit):
         return F.variance_scaling_(
             tensor,
             self.scale,
-            self.mode,
+            self.mode,  # type: ignore[arg-type]  # a str checked in __post_init__
             self.distribution,  # type: ignore[arg-type]
             generator=generator,
         )

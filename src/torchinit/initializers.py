@@ -129,7 +129,7 @@ class FillInit:
     needs_fan: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        for name in _number_fields(type(self)):
+        for name in _number_fields(type(self)):  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
             _check_number(type(self).__name__, name, getattr(self, name))
 
     def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -339,10 +339,10 @@ class Kaiming(FillInit):
         return F.kaiming_(
             tensor,
             self.a,
-            self.mode,
+            self.mode,  # type: ignore[arg-type]  # a str checked in __post_init__
             self.nonlinearity,
-            self.distribution,
-            generator=generator,  # type: ignore[arg-type]
+            self.distribution,  # type: ignore[arg-type]  # a str checked in __post_init__
+            generator=generator,
         )
 
 

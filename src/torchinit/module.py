@@ -14,7 +14,7 @@ import inspect
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import nn
 
@@ -57,7 +57,7 @@ def unwrap_model(module: nn.Module) -> nn.Module:
         inner = getattr(module, "module", None)
         if inner is None:
             inner = module._orig_mod
-        module = inner
+        module = cast(nn.Module, inner)
     return module
 
 
@@ -285,7 +285,7 @@ def foreign_base(cls: type) -> type | None:
 def is_init_owner(module: nn.Module) -> bool:
     """True for modules whose ``init_cfg`` the engine applies: torchinit's BaseModule and
     the BaseModule of mmengine (and of mmcv 1.x)."""
-    return isinstance(module, BaseModule) or foreign_base(type(module)) is not None
+    return isinstance(module, BaseModule) or foreign_base(type(module)) is not None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
 
 
 def get_is_init(module: nn.Module) -> bool:
@@ -297,7 +297,7 @@ def get_is_init(module: nn.Module) -> bool:
 
 
 def set_is_init(module: nn.Module, value: bool) -> None:
-    module._is_init = bool(value)
+    module._is_init = bool(value)  # type: ignore[assignment]  # nn.Module.__setattr__ is typed for tensors and modules
 
 
 def has_user_init_weights(module: nn.Module) -> bool:
@@ -309,11 +309,11 @@ def has_user_init_weights(module: nn.Module) -> bool:
         return callable(vars(module)["init_weights"])
     cls = type(module)
     if isinstance(module, BaseModule):
-        return cls.init_weights is not BaseModule.init_weights
-    base = foreign_base(cls)
+        return type(module).init_weights is not BaseModule.init_weights
+    base = foreign_base(cls)  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
     if base is not None:
-        return cls.init_weights is not base.__dict__.get("init_weights")
-    if _registered_default(cls) is not None:
+        return cls.init_weights is not base.__dict__.get("init_weights")  # type: ignore[attr-defined]  # a foreign BaseModule subclass
+    if _registered_default(cls) is not None:  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         return False
     return callable(getattr(module, "init_weights", None))
 
@@ -377,5 +377,5 @@ def default_rules_of(module: nn.Module) -> Any:
     BaseModule) or its registered default (:func:`register_default_init`), or None."""
     if isinstance(module, BaseModule):
         return module.default_init_cfg()
-    rules = _registered_default(type(module))
+    rules = _registered_default(type(module))  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
     return None if rules is None else rules(module)

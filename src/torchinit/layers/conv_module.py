@@ -7,7 +7,7 @@ import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -46,7 +46,7 @@ def _check_order(order: Any) -> tuple[str, str, str]:
             f"ConvModule: order must hold 'conv', 'norm' and 'act' once each, e.g. {_ORDER!r}; "
             f"got {describe_value(order)}."
         )
-    return tuple(order)  # type: ignore[return-value]
+    return tuple(order)
 
 
 def conv_module_rules(
@@ -322,7 +322,8 @@ class ConvModule(BaseModule):
 
     def _conv_with_norm(self, x: Tensor) -> Tensor:
         # Through the conv's own call, so its hooks (spectral norm's weight update) still run.
-        self.conv.forward = functools.partial(self.efficient_conv_bn_eval_forward, self.norm, self.conv)
+        fold = cast(Callable[..., Tensor], self.efficient_conv_bn_eval_forward)  # set: the caller checked
+        self.conv.forward = functools.partial(fold, self.norm, self.conv)
         try:
             return self.conv(x)
         finally:
