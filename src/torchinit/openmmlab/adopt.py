@@ -150,7 +150,7 @@ def _make_overrides_atomic(adoption: Adoption, base: type) -> None:
     """Every ``init_weights`` a subclass writes (now and later) runs atomically when called
     directly, as torchinit's own BaseModule subclasses do."""
     wrapped = 0
-    stack = list(base.__subclasses__())
+    stack: list[type] = list(base.__subclasses__())
     seen: set[type] = set()
     while stack:
         cls = stack.pop()
@@ -166,7 +166,7 @@ def _make_overrides_atomic(adoption: Adoption, base: type) -> None:
     previous = base.__dict__.get("__init_subclass__")
 
     def init_subclass(cls: type, **kwargs: Any) -> None:
-        super(base, cls).__init_subclass__(**kwargs)  # type: ignore[misc]
+        super(base, cls).__init_subclass__(**kwargs)  # type: ignore[arg-type]  # cls is a subclass of base
         own = cls.__dict__.get("init_weights")
         if callable(own) and not getattr(own, "__torchinit_atomic__", False):
             cls.init_weights = atomic_init_weights(own)  # type: ignore[attr-defined]
@@ -178,7 +178,7 @@ def _make_overrides_atomic(adoption: Adoption, base: type) -> None:
         if previous is None:
             del base.__init_subclass__
         else:
-            base.__init_subclass__ = previous
+            base.__init_subclass__ = previous  # type: ignore[method-assign]
 
     adoption._undo.append(restore)
 
@@ -239,11 +239,11 @@ def dump_to_mmengine_log(module: nn.Module, report: Any) -> None:
         return
     for handler in mm_logger.handlers:
         if isinstance(handler, logging.FileHandler):
-            handler.stream.write("Name of parameter - Initialization information\n")
+            handler.stream.write("Name of parameter - Initialization information\n")  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
             for name, param in module.named_parameters():
                 what = report[name].describe() if name in report else "not changed by init_weights"
-                handler.stream.write(f"\n{name} - {param.shape}: \n{what} \n")
-            handler.stream.flush()
+                handler.stream.write(f"\n{name} - {param.shape}: \n{what} \n")  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
+            handler.stream.flush()  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
 
 
 def _patch_initialize(adoption: Adoption, weight_init: Any) -> None:

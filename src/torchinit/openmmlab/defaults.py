@@ -9,7 +9,7 @@ default mode a user's rule that covers the same tensor wins, wherever the module
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -31,7 +31,7 @@ def mmcv_conv_module_rules(module: nn.Module) -> list[dict[str, Any]]:
     leaky = getattr(module, "with_activation", False) and act_cfg.get("type") == "LeakyReLU"
     slope = float(act_cfg.get("negative_slope", 0.01)) if leaky else None
     norm_name = getattr(module, "norm_name", None) if getattr(module, "with_norm", False) else None
-    return conv_module_rules(module.conv, slope, norm_name)
+    return conv_module_rules(cast(nn.Module, module.conv), slope, norm_name)
 
 
 def mmcv_pixel_shuffle_rules(module: nn.Module) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class FillInitObject(BaseInit):
                 f"{type(self).__name__}: fill_type must be a registered initializer name, "
                 f"got {describe_value(kind)}."
             )
-        self.fill_type = kind
+        self.fill_type = kind  # type: ignore[misc]  # an instance may name its own fill, over the class default
         self.args = dict(args)
         self.fill = build_from_cfg(dict(type=kind, **args), WEIGHT_INITIALIZERS)  # validates the arguments
         for name, value in args.items():
