@@ -94,7 +94,8 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
         delta = torch.zeros(tensor.shape, dtype=torch.bool, device=tensor.device)
         idx = torch.arange(n, device=tensor.device)
         for g in range(groups if n and delta.numel() else 0):  # an empty weight divides into any groups
-            delta[(g * out_per_group + idx, idx, *centre)] = True
+            index: tuple[Any, ...] = (g * out_per_group + idx, idx, *centre)
+            delta[index] = True
         return tensor.copy_(delta)
 
 
@@ -181,7 +182,8 @@ def delta_orthogonal_(
         centre_matrix = torch.empty(out_channels, in_channels, dtype=tensor.dtype, device=tensor.device)
         q = orthogonal_(centre_matrix, gain, generator=generator)
         tensor.zero_()
-        tensor[(slice(None), slice(None), *centre)] = q
+        index: tuple[Any, ...] = (slice(None), slice(None), *centre)
+        tensor[index] = q
         return tensor
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -88,7 +88,7 @@ def materialize(
     fills = {(id(f.slot.module), f.slot.attr): f for f in planner.steps if isinstance(f, Fill)}
     opaque = _opaque_modules(planner)
     to_reset: list[tuple[str, nn.Module]] = []
-    uncovered: list[str] = []
+    uncovered: list[tuple[str, nn.Module, str]] = []
     for name, m in planner.order:
         missing = [
             attr
@@ -229,7 +229,7 @@ def _allocate(
                                 sharded.copy_value(data, read_value(fill.value))
                         fill.done = True
                     done[id(t)] = nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
-                table[attr] = done[id(t)]
+                table[attr] = done[id(t)]  # type: ignore[assignment]  # the table may be _buffers (plain tensors)
 
 
 def _reset(modules: list[tuple[str, nn.Module]], seed: int | None, device: torch.device) -> None:
@@ -237,7 +237,7 @@ def _reset(modules: list[tuple[str, nn.Module]], seed: int | None, device: torch
     for name, m in modules:
         reset = getattr(m, "reset_parameters", None)
         if not callable(reset):
-            reset = m.reset_running_stats
+            reset = cast(Callable[[], None], m.reset_running_stats)
         with _whole_tensors(m, name, seed):
             if seed is None:
                 reset()
@@ -253,7 +253,10 @@ def _whole_tensors(m: nn.Module, name: str, seed: int | None) -> Iterator[None]:
     by a plain tensor of its global shape while it runs, then keeps its own part of it (the
     values one process gets; one module's tensors at a time)."""
     tables = (m._parameters, m._buffers)
-    swapped = [(table, attr, t) for table in tables for attr, t in table.items() if sharded.is_sharded(t)]
+    swapped = cast(  # is_sharded(None) is False: each t is a tensor
+        list[tuple[dict[str, Any], str, Tensor]],
+        [(table, attr, t) for table in tables for attr, t in table.items() if sharded.is_sharded(t)],
+    )
     if not swapped:
         yield
         return

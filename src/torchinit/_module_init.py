@@ -58,7 +58,7 @@ def _on_module(module: nn.Module, fill: Callable[[Tensor], object], bias: float)
         fill(w)
     if isinstance(b, Tensor):
         with torch.no_grad():
-            b.fill_(value)
+            b.fill_(value)  # type: ignore[arg-type]  # a number: b is a tensor, as above
 
 
 def constant_init(module: nn.Module, val: float, bias: float = 0) -> None:

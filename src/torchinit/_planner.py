@@ -144,7 +144,7 @@ class Planner:
         return keys
 
     def slot(self, module: nn.Module, attr: str) -> Slot | None:
-        t = module._parameters.get(attr)
+        t: Tensor | None = module._parameters.get(attr)
         if t is None:
             t = module._buffers.get(attr)
         if t is None:
@@ -574,4 +574,4 @@ def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:
 
 def _init_weights_of(module: nn.Module) -> Callable[[], Any]:
     """The module's init_weights as it is when called (an instance attribute wins)."""
-    return lambda: module.init_weights()
+    return lambda: module.init_weights()  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module

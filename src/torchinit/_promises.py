@@ -161,7 +161,7 @@ _FORMULAS: dict[type, Callable[[Any], str]] = {
 }
 _PROMISES.update(
     {
-        cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS.get(c, lambda i: "sqrt(1/fan_in)")(i))
+        cls: lambda i, s, c=cls: _scaled(s, *_SCALINGS[c](i), _FORMULAS.get(c, lambda i: "sqrt(1/fan_in)")(i))  # type: ignore[misc]
         for cls in _SCALINGS
     }
 )

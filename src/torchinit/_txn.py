@@ -599,7 +599,7 @@ def wrap_error(exc: BaseException, what: str) -> BaseException:
     base = next((b for b in type(exc).__mro__ if b in _BUILTIN_BASES), None)
     cls = InitApplyError
     if base is not None:
-        cls = _ERROR_CLASSES.get(base) or _ERROR_CLASSES.setdefault(
+        cls = _ERROR_CLASSES.get(base) or _ERROR_CLASSES.setdefault(  # type: ignore[assignment]  # made below as a subclass
             base, type(f"InitApplyError[{base.__name__}]", (InitApplyError, base), {"__module__": __name__})
         )
     text = str(exc).strip().splitlines()
@@ -730,8 +730,8 @@ class _Guard(TorchDispatchMode):
         written = [t for i in positions if i < len(args) for t in _tensors(args[i])]
         written += [t for n in names if n in kwargs for t in _tensors(kwargs[n])]
         flat, _ = tree_flatten((args, kwargs))
-        hits = [(a, txn.storage.get(_storage_of(a))) for a in flat if isinstance(a, Tensor)]
-        hits = [(a, slots) for a, slots in hits if slots]
+        found = [(a, txn.storage.get(_storage_of(a))) for a in flat if isinstance(a, Tensor)]
+        hits = [(a, slots) for a, slots in found if slots]
         if not hits:
             return func(*args, **kwargs)
         call = txn.calls[-1] if txn.calls else None
