@@ -50,7 +50,7 @@ def _reshard(model: nn.Module) -> None:
     included), so that the weights written next are the sharded ones."""
     for m in model.modules():
         if type(m).__name__.startswith("FSDP") and callable(getattr(m, "reshard", None)):
-            m.reshard()
+            m.reshard()  # type: ignore[operator]  # callable, checked above
 
 
 def _check_args(tol: Any, max_iter: Any, layers: Any) -> tuple[type[nn.Module], ...]:
@@ -156,7 +156,7 @@ def lsuv_init(
             f"lsuv_init needs real tensors, and {meta[0]} is on the meta device: materialize first."
         )
     saved = {
-        key: (m.weight.detach().clone(), _bias(m) if _bias(m) is None else _bias(m).detach().clone())
+        key: (m.weight.detach().clone(), _bias(m) if _bias(m) is None else _bias(m).detach().clone())  # type: ignore[union-attr, operator]
         for key, (_, m) in targets.items()
     }
     modes = {m: m.training for m in model.modules()}
@@ -173,7 +173,7 @@ def lsuv_init(
                 )
             for key in order:
                 layer = targets[key][1]
-                _orthogonal(layer.weight, generator)
+                _orthogonal(layer.weight, generator)  # type: ignore[arg-type]  # a weight tensor
                 if (bias := _bias(layer)) is not None:
                     bias.zero_()
             return {targets[key][0]: _rescale(model, batch, *targets[key], tol, max_iter) for key in order}
@@ -181,9 +181,9 @@ def lsuv_init(
         with torch.no_grad():
             for key, (weight, bias) in saved.items():
                 layer = targets[key][1]
-                layer.weight.copy_(weight)
+                layer.weight.copy_(weight)  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module
                 if bias is not None:
-                    _bias(layer).copy_(bias)
+                    _bias(layer).copy_(bias)  # type: ignore[union-attr]  # it had one when saved
         raise
     finally:
         for m, training in modes.items():
@@ -246,5 +246,5 @@ def _rescale(model: nn.Module, batch: Batch, name: str, layer: nn.Module, tol: f
                 stacklevel=3,
             )
             break
-        layer.weight.mul_(var**-0.5)
+        layer.weight.mul_(var**-0.5)  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module
     return math.sqrt(var)

@@ -62,11 +62,11 @@ def _weights(ax: Any, health: HealthReport) -> None:
     x = list(range(len(rows)))
     ax.plot(
         x,
-        [t.expected.std for t in rows],
+        [t.expected.std for t in rows],  # type: ignore[union-attr]  # rows have a promise
         "_",
         color="black",
         markersize=14,
-        mew=2,  # type: ignore[union-attr]
+        mew=2,
         label="promised by the rule",
     )
     rules = sorted({t.rule or "?" for t in rows}, key=[t.rule for t in rows].index)
