@@ -317,7 +317,8 @@ def submodule(model: Any, name: str, config: Any) -> Any:
     """The submodule ``name`` (dotted) of ``model``; a wrong part gets close names and the real children."""
     from .registry import did_you_mean
 
-    node, done = model, []
+    node: Any = model
+    done: list[str] = []
     for part in name.split("."):
         children = [n for n, _ in node.named_children()]
         if part not in children:
