@@ -197,7 +197,7 @@ class _Namespace(_ModuleType):
     """This package's module type: asking for the namespace as a whole (``vars(torchinit)``,
     ``torchinit.__dict__``) first imports every lazy name, so it lists the whole API."""
 
-    @property  # type: ignore[misc]  # ModuleType.__dict__ is an attribute in typeshed
+    @property
     def __dict__(self) -> dict[str, _typing.Any]:  # type: ignore[override]
         for name in _LAZY_NAMES.keys() - _GLOBALS.keys():
             __getattr__(name)
