@@ -10,7 +10,7 @@ BENCH_STAMP := $(BENCH)/.installed
 OMM := .venv-openmmlab
 OMM_STAMP := $(OMM)/.installed
 
-.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab docs docs-serve dist
+.PHONY: demo test venv bench clean test-openmmlab bench-openmmlab docs docs-serve dist lint format
 
 $(STAMP): pyproject.toml constraints-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# ruff (lint and format check) and mypy on src/, as CI runs them before the tests and the
+# pre-commit hooks run them on a commit (.pre-commit-config.yaml); make format applies ruff's fixes.
+lint: $(STAMP)
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src
+	$(BIN)/ruff format src
 
 # The documentation site (MkDocs + Material + mkdocstrings): the guide in docs/, README.md as the
 # home page, and an API reference from the docstrings, built with --strict into build/site. Its
@@ -93,7 +104,7 @@ clean:
 
 # timm and Hugging Face models built from configs (no weights) against their libraries' own
 # init, tensor by tensor, and through the torchinit command (issue 15). Not part of `make test`
-# or CI: it installs ~700 MB. torchvision is only there for timm to import (its compiled ops do
+# or CI: it installs ~1.4 GB. torchvision is only there for timm to import (its compiled ops do
 # not load next to the CPU torch; see tests_ecosystem/ecosystem_shim.py).
 ECO := .venv-ecosystem
 ECO_STAMP := $(ECO)/.installed

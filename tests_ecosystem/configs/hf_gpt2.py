@@ -1,8 +1,13 @@
 # Hugging Face's GPT2LMHeadModel from a config (three blocks, narrow), initialized by the GPT-2
-# preset (its Conv1D projections included): `torchinit init tests_ecosystem/configs/hf_gpt2.py`.
-from transformers import GPT2Config, GPT2LMHeadModel
+# preset (its Conv1D projections included): `torchinit init tests_ecosystem/configs/hf_gpt2.py`
+# (with tests_ecosystem importable: transformers imports torchvision too, see ecosystem_shim).
+import ecosystem_shim
 
-from torchinit import presets
+ecosystem_shim.install()
+
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+
+from torchinit import presets  # noqa: E402
 
 
 def gpt2(**config):
