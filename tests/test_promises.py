@@ -175,3 +175,33 @@ def test_torch_default_promises_what_each_pytorch_layer_writes_and_a_scaled_weig
     with torch.no_grad():
         net[4].weight.mul_(1.2)
     assert ("4.weight", "range") in {(f.name, f.kind) for f in health_check(net, report).findings}
+
+
+class SelfInitializing(nn.Module):
+    """A Hugging Face-like model: its constructor's post_init() zeroes its bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.post_init()
+
+    def post_init(self) -> None:
+        nn.init.zeros_(self.proj.bias)
+
+
+def test_zeros_left_as_built_inside_a_self_initializing_submodule_are_its_own() -> None:
+    class Wrapper(BaseModule):
+        def __init__(self) -> None:
+            super().__init__(dict(type="Normal", std=0.02, override=dict(name="plain")))
+            self.hf = SelfInitializing()
+            self.plain = nn.Linear(8, 8)
+
+    model = Wrapper()
+    with torch.no_grad():
+        model.plain.bias.fill_(1)
+    report = model.init_weights(seed=0)
+    assert report["hf.proj.bias"].source == "none"
+    assert health_check(model, report).findings == []
+    with torch.no_grad():
+        model.plain.weight.zero_()
+    assert [(f.name, f.kind) for f in health_check(model, report).findings] == [("plain.weight", "zero")]

@@ -193,6 +193,29 @@ def own_init(model: nn.Module) -> str | None:
     return None
 
 
+class _Builders:
+    """Per tensor, the self-initializing model it belongs to (:func:`own_init` of the root or of a
+    submodule on its path, a Hugging Face model inside a BaseModule say), or None."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.known: dict[str, str | None] = {}
+
+    def _module(self, path: str) -> str | None:
+        if path not in self.known:
+            parent, _, _ = path.rpartition(".")
+            above = self._module(parent) if path else None
+            try:
+                module = self.model.get_submodule(path)
+            except AttributeError:
+                module = None
+            self.known[path] = above or (own_init(module) if module is not None else None)
+        return self.known[path]
+
+    def of(self, name: str) -> str | None:
+        return self._module(name.rpartition(".")[0])
+
+
 def _lookup(model: nn.Module, name: str) -> Tensor | None:
     module_name, _, attr = name.rpartition(".")
     try:
@@ -234,7 +257,7 @@ def health_check(
         report = getattr(model, "init_report", None)
     records = report.params if report is not None else {}
     result = HealthReport(ties=[tuple(t) for t in ties] if ties is not None else tied_parameters(model))
-    built_by = own_init(model)
+    built_by = _Builders(model)
     shards: list[tuple[str, Tensor]] = []
     for name, param in model.named_parameters():
         if param.is_meta:
@@ -243,7 +266,7 @@ def health_check(
         t = param.detach()
         if is_sharded(t):
             shards.append((name, t))
-        _check_tensor(result, name, t, records.get(name), _owner(model, name), built_by=built_by)
+        _check_tensor(result, name, t, records.get(name), _owner(model, name), built_by=built_by.of(name))
     for name, buf in model.named_buffers():
         if buf.is_meta:
             continue
