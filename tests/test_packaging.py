@@ -9,6 +9,7 @@ installed would: pip must keep them, download nothing and install torchinit alon
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +22,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
+# The fresh environment must not see a source tree on PYTHONPATH (a worktree's tests run that way).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,7 @@ def test_the_wheel_installs_into_a_fresh_venv_keeping_the_torch_it_finds(dist: P
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--find-links", str(dist),
          "--disable-pip-version-check", "torchinit"],
+        env=CLEAN_ENV,
         check=True,
         capture_output=True,
         text=True,
@@ -81,7 +85,7 @@ def test_the_wheel_installs_into_a_fresh_venv_keeping_the_torch_it_finds(dist: P
         "zoo = importlib.resources.files('torchinit') / 'model_zoo' / 'torchvision.json'\n"
         "print(json.dumps([torchinit.__file__, torch.__version__, zoo.is_file(), torchinit.__version__]))"
     )
-    shown = json.loads(subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True).stdout)
+    shown = json.loads(subprocess.run([str(python), "-c", probe], env=CLEAN_ENV, check=True, capture_output=True, text=True).stdout)
     assert shown == [str(Path(site, "torchinit", "__init__.py")), torch.__version__, True, VERSION]
     script = (venv / "bin" / "torchinit").read_text()
     assert script.startswith(f"#!{python}") and "from torchinit.cli import main" in script
