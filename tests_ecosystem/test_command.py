@@ -71,7 +71,6 @@ def test_the_installed_command_runs_in_its_own_process() -> None:
     assert "32 tensors: 32 set by a rule" in done.stdout and "no problems" in done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="init records TorchDefault's tensors with role 'weight', plan with 'tensor'")
 def test_plan_and_init_give_the_same_role_to_tensors_a_module_level_rule_sets() -> None:
     _, planned = run("plan", CONFIGS / "timm_vit.py", "--json")
     _, done = run("init", CONFIGS / "timm_vit.py", "--json")

@@ -8,7 +8,7 @@ Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -259,10 +259,11 @@ class Planner:
 
     def _opaque_call(self, module: nn.Module, name: str, init: Any, ref: Ref) -> Call:
         """An initializer object's call; one that says which modules it runs on (ModuleInit)
-        lets the plan name the tensors it sets."""
+        lets the plan name the tensors it sets. What it writes is recorded with the role
+        ``'tensor'`` (not a rule's weight or bias part), as the plan shows it."""
         targets = getattr(init, "targets", None)
         covers = [m for _, m in targets(module)] if callable(targets) else None
-        return Call(module, name, _bind(init, module), ref, covers)
+        return Call(module, name, _bind(init, module), replace(ref, role="tensor"), covers)
 
     def _skipped(self, module: nn.Module) -> bool:
         """Does a SkipInitWeights rule switch off this module's own init_weights?"""
