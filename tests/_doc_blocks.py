@@ -14,7 +14,7 @@ Rules a page follows (tests/test_docs.py checks them on every page):
 * ``<!-- not run: reason -->`` on the line above the fence marks a block that cannot run here
   (a remote URL, a GPU, mmdet). It must still compile; the test counts and names it.
 
-Run as a script (``python tests/_doc_blocks.py PAGE...``) it executes the pages and prints
+Run as a script (``python tests/_doc_blocks.py [--run REASON]... PAGE...``) it executes the pages and prints
 one JSON list per page: for each block, what it printed (per statement for pycon) and the
 traceback of an unexpected exception.
 """
@@ -30,7 +30,7 @@ import sys
 import tempfile
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,7 @@ def doc_pages(root: Path = ROOT) -> list[Path]:
 # Blocks that cannot run here on pages whose authors have not marked them yet: (page, a line
 # of the block) -> reason. Each is counted and named like a marked block; the page's own
 # ``<!-- not run: ... -->`` marker is the way to go, and this table should stay empty.
-UNMARKED_NOT_RUN = {
-    ("docs/distributed.md", 'mesh = init_device_mesh("cpu", (world_size,))'): "needs torch.distributed ranks",
-}
+UNMARKED_NOT_RUN: dict[tuple[str, str], str] = {}
 
 
 def page_blocks(path: Path, root: Path = ROOT) -> list[Block]:
@@ -129,6 +127,22 @@ def matches(expected: list[str], actual: str) -> bool:
     return re.fullmatch(pattern, got) is not None
 
 
+def mismatch(block: Block, result: dict[str, Any]) -> str | None:
+    """Why a block's run result breaks the page's rules (it raised, or printed other lines
+    than the page shows), or None when it keeps them."""
+    if result["error"] is not None:
+        return f"{block.name} raised:\n{result['error']}"
+    if block.lang == "python":
+        expected = printed_lines(block.code)
+        if not matches(expected, result["output"]):
+            return f"{block.name} printed:\n{result['output']}\nthe page shows:\n" + "\n".join(expected)
+        return None
+    for (source, shown), output in zip(session_steps(block.code), result["steps"], strict=True):
+        if not matches(shown, output):
+            return f"{block.name}: >>> {source}\nshowed:\n{output}\nthe page shows:\n" + "\n".join(shown)
+    return None
+
+
 # ------------------------------------------------------------------ running (in a fresh interpreter)
 def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
     print(f"{category.__name__}: {message}", file=sys.stderr)
@@ -173,11 +187,18 @@ def _run_step(source: str, namespace: dict[str, Any], filename: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Run each page named in ``argv`` in its own empty folder; print one JSON list per page."""
+    """Run each page named in ``argv`` in its own empty folder; print one JSON list per page.
+
+    ``--run REASON`` (repeatable, before the pages) also runs the blocks marked not run for
+    that reason (``--run 'needs timm'`` where timm is installed)."""
     import os
 
+    run_marked: set[str] = set()
+    while argv[:1] == ["--run"]:
+        run_marked.add(argv[1])
+        argv = argv[2:]
     for page in argv:
-        blocks = page_blocks(ROOT / page)
+        blocks = [replace(b, not_run=None) if b.not_run in run_marked else b for b in page_blocks(ROOT / page)]
         with tempfile.TemporaryDirectory(prefix="doc-page-") as work:
             os.chdir(work)
             os.environ["TORCHINIT_HOME"] = str(Path(work) / "torchinit-home")

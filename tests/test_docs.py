@@ -58,18 +58,8 @@ def test_doc_block_runs_and_prints_what_the_page_shows(
             compile(source + "\n", block.name, "single")
     if block.not_run:
         pytest.skip(f"doc block marked not run: {block.not_run}")
-    result = page_results[block.name]
-    assert result["error"] is None, f"{block.name} raised:\n{result['error']}"
-    if block.lang == "python":
-        expected = docs.printed_lines(block.code)
-        assert docs.matches(expected, result["output"]), (
-            f"{block.name} printed:\n{result['output']}\nthe page shows:\n" + "\n".join(expected)
-        )
-    else:
-        for (source, shown), output in zip(docs.session_steps(block.code), result["steps"], strict=True):
-            assert docs.matches(shown, output), f"{block.name}: >>> {source}\nshowed:\n{output}\nthe page shows:\n" + (
-                "\n".join(shown)
-            )
+    problem = docs.mismatch(block, page_results[block.name])
+    assert problem is None, problem
 
 
 def test_few_blocks_are_marked_not_run_and_each_says_why() -> None:
