@@ -148,8 +148,8 @@ def _save(model: Any, path: Path) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, out: Any) -> int:
+    from .checkpoint._pretrained import plan_pretrained
     from .initializers import Pretrained
-    from .pretrained import plan_pretrained
 
     config = config_from_args(args)
     built = build_meta(config)
@@ -294,7 +294,7 @@ def cmd_probe(args: argparse.Namespace, out: Any) -> int:
 
 def cmd_list(args: argparse.Namespace, out: Any) -> int:
     from ._configfile import import_modules
-    from ._sources import known_schemes
+    from .checkpoint._sources import known_schemes
     from .initializers import WEIGHT_INITIALIZERS
     from .layers import ACTIVATION_LAYERS, CONV_LAYERS, NORM_LAYERS, PADDING_LAYERS, UPSAMPLE_LAYERS
     from .models import MODELS

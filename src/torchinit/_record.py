@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._download import cache_path
+from .checkpoint._download import cache_path
 from .distributed.bands import describe_scheme
 from .report import InitReport
 

@@ -430,8 +430,8 @@ class Pretrained:
                     f"Pretrained: min_loaded is a fraction of the parameters and must be in [0, 1], "
                     f"got {self.min_loaded!r}."
                 )
-        from ._download import resolve_deadline, resolve_timeout
-        from ._state_dict import check_revise_keys
+        from .checkpoint._download import resolve_deadline, resolve_timeout
+        from .checkpoint._state_dict import check_revise_keys
 
         with _prefixed("Pretrained"):
             if self.timeout is not None:
