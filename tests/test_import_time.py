@@ -66,11 +66,11 @@ LAZY = {
     f"torchinit.{name}"
     for name in (
         "_command_steps _commands _config_errors _config_merge _configfile _demo _lsuv _materialize "
-        "_plot _probe _promises _record _render "
         "checkpoint checkpoint._download checkpoint._files checkpoint._model_zoo checkpoint._pretrained "
         "checkpoint._safetensors checkpoint._serialization checkpoint._sources checkpoint._state_dict "
-        "cli distributed.stats health openmmlab openmmlab.adopt openmmlab.defaults "
-        "openmmlab.initializers presets pretrained"
+        "cli diagnostics diagnostics._health diagnostics._plot diagnostics._probe diagnostics._promise_checks "
+        "diagnostics._promises diagnostics._record diagnostics._render distributed.stats health openmmlab "
+        "openmmlab.adopt openmmlab.defaults openmmlab.initializers presets pretrained"
     ).split()
 }
 
