@@ -14,7 +14,8 @@ import torch
 from conftest import assert_unchanged, state_of
 from torch import nn
 
-from torchinit import BaseModule, CheckpointError, _sources, load_checkpoint
+from torchinit import BaseModule, CheckpointError, load_checkpoint
+from torchinit.checkpoint import _sources
 
 
 class Backbone(nn.Module):

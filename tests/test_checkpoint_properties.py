@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torchinit import load_checkpoint
-from torchinit._safetensors import DTYPES
+from torchinit.checkpoint._safetensors import DTYPES
 from torchinit.errors import CheckpointError
 
 _EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES") or 0)

@@ -27,12 +27,11 @@ from torchinit import (
     CheckpointUnsafeError,
     ConfigTypeError,
     ConfigValueError,
-    _download,
-    _sources,
     get_torchinit_home,
     load_checkpoint,
 )
-from torchinit._download import cache_path, cached_download, hash_prefix
+from torchinit.checkpoint import _download, _sources
+from torchinit.checkpoint._download import cache_path, cached_download, hash_prefix
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 

@@ -27,7 +27,7 @@ from torchinit import (
     reproducibility_record,
     tied_parameters,
 )
-from torchinit._promises import promise_of
+from torchinit.diagnostics._promises import promise_of
 
 
 class Block(BaseModule):

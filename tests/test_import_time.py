@@ -25,8 +25,11 @@ EAGER = {
     "torchinit",
     "torchinit._buffer_fills",
     "torchinit._catalogue",
+    "torchinit._catalogue_jax",
     "torchinit._config_data",
+    "torchinit._core_fills",
     "torchinit._fills",
+    "torchinit._init_base",
     "torchinit._load",
     "torchinit._module_init",
     "torchinit._plan_items",
@@ -65,10 +68,12 @@ EAGER = {
 LAZY = {
     f"torchinit.{name}"
     for name in (
-        "_command_steps _commands _config_errors _config_merge _configfile _demo _download _files _lsuv "
-        "_materialize _model_zoo _plot _probe _promises _record _render _safetensors _serialization _sources "
-        "_state_dict cli distributed.stats health openmmlab openmmlab.adopt openmmlab.defaults "
-        "openmmlab.initializers presets pretrained"
+        "_command_steps _commands _config_errors _config_merge _configfile _demo _lsuv _materialize "
+        "checkpoint checkpoint._download checkpoint._files checkpoint._model_zoo checkpoint._pretrained "
+        "checkpoint._safetensors checkpoint._serialization checkpoint._sources checkpoint._state_dict "
+        "cli diagnostics diagnostics._health diagnostics._plot diagnostics._probe diagnostics._promise_checks "
+        "diagnostics._promises diagnostics._record diagnostics._render distributed.stats health openmmlab "
+        "openmmlab.adopt openmmlab.defaults openmmlab.initializers presets pretrained"
     ).split()
 }
 

@@ -19,8 +19,8 @@ from _checkpoint_server import CheckpointServer, Route
 from conftest import assert_unchanged, state_of
 
 from torchinit import CheckpointNotFoundError, CheckpointUnsafeError, ModelZooError, load_checkpoint
-from torchinit._download import hash_prefix
-from torchinit._model_zoo import load_table, resolve
+from torchinit.checkpoint._download import hash_prefix
+from torchinit.checkpoint._model_zoo import load_table, resolve
 from torchinit.errors import CheckpointReadError
 
 

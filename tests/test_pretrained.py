@@ -37,13 +37,12 @@ from torchinit import (
     Pretrained,
     RegistryError,
     UnknownSchemeError,
-    _serialization,
-    _sources,
     load_checkpoint,
     load_state_dict,
     read_checkpoint,
     register_scheme,
 )
+from torchinit.checkpoint import _serialization, _sources
 from torchinit.pretrained import plan_pretrained
 
 

@@ -14,7 +14,7 @@ from _helpers import one_thread  # noqa: F401  (autouse fixture)
 from torch import nn
 
 from torchinit import WEIGHT_INITIALIZERS, BaseModule, FillInit, health_check, initialize
-from torchinit._promises import NO_PROMISE, has_promise, promise_of
+from torchinit.diagnostics._promises import NO_PROMISE, has_promise, promise_of
 
 
 # --------------------------------------------------------------------------- the catalogue

@@ -34,7 +34,8 @@ from conftest import assert_unchanged, state_of
 from torch import nn
 
 import torchinit
-from torchinit import _serialization, _sources, load_checkpoint, read_checkpoint, register_scheme
+from torchinit import load_checkpoint, read_checkpoint, register_scheme
+from torchinit.checkpoint import _serialization, _sources
 from torchinit.errors import (
     CheckpointCorruptError,
     CheckpointDeviceError,

@@ -15,7 +15,7 @@ from _checkpoint_helpers import (
 from conftest import assert_unchanged, state_of
 
 from torchinit import load_checkpoint, load_state_dict
-from torchinit._state_dict import get_state_dict, rename_keys
+from torchinit.checkpoint._state_dict import get_state_dict, rename_keys
 from torchinit.errors import (
     CheckpointFormatError,
     CheckpointKeyCollisionError,

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from torchinit import InitReport, health_check, initialize
-from torchinit._promises import promise_of
+from torchinit.diagnostics._promises import promise_of
 
 KS_LEVEL = 1e-4
 KS_MIN = 64

@@ -112,9 +112,9 @@ from .report import InitReport, ParamRecord, RuleRecord
 if _typing.TYPE_CHECKING:  # loaded on first use (_LAZY below); imported here for type checkers and the docs
     from ._lsuv import lsuv_init
     from ._materialize import materialize
-    from ._probe import ActivationProbe, LayerActivation, probe_activations
-    from ._record import reproducibility_record
-    from ._render import print_report
+    from .diagnostics._probe import ActivationProbe, LayerActivation, probe_activations
+    from .diagnostics._record import reproducibility_record
+    from .diagnostics._render import print_report
     from .health import HealthFinding, HealthReport, TensorHealth, health_check, tied_parameters
     from .openmmlab.adopt import Adoption, AdoptionError, adopt_mmengine
     from .openmmlab.initializers import (
@@ -145,9 +145,9 @@ _LAZY: dict[str, tuple[str, ...]] = {
     # module (relative to this package) -> the public names it defines, imported on first use
     "._lsuv": ("lsuv_init",),
     "._materialize": ("materialize",),
-    "._probe": ("ActivationProbe", "LayerActivation", "probe_activations"),
-    "._record": ("reproducibility_record",),
-    "._render": ("print_report",),
+    ".diagnostics._probe": ("ActivationProbe", "LayerActivation", "probe_activations"),
+    ".diagnostics._record": ("reproducibility_record",),
+    ".diagnostics._render": ("print_report",),
     ".health": ("HealthFinding", "HealthReport", "TensorHealth", "health_check", "tied_parameters"),
     ".openmmlab.adopt": ("Adoption", "AdoptionError", "adopt_mmengine"),
     ".openmmlab.initializers": (

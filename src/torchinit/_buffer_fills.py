@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
+from ._init_base import WEIGHT_INITIALIZERS, FillInit
 from .errors import ConfigTypeError, ConfigValueError
-from .initializers import WEIGHT_INITIALIZERS, FillInit
 from .registry import describe_value, exception_text
 
 __all__ = ["Arange", "FromModule"]

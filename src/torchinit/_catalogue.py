@@ -1,5 +1,6 @@
-"""The initializers beyond mmengine's set: torch.nn.init's structural fills, JAX's variance
-scaling, LeCun, TensorFlow's truncated normal, delta-orthogonal and depth-scaled normal.
+"""The initializers beyond mmengine's set: torch.nn.init's structural fills (Eye, Dirac,
+Orthogonal, Sparse), the embedding normal and the depth-scaled normal (JAX's variance scaling,
+LeCun, TensorFlow's truncated normal and delta-orthogonal are in ``_catalogue_jax.py``).
 
 Each is a frozen keyword-only config class registered in ``WEIGHT_INITIALIZERS`` whose
 ``fill`` calls one function of :mod:`torchinit.functional`, and whose ``check_tensor``
@@ -10,74 +11,40 @@ rejects, before any weight changes, a tensor that function cannot fill. Re-expor
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from . import _fills, _scaling, _trunc_normal
+from . import _fills
 from . import functional as F
+from ._init_base import (
+    WEIGHT_INITIALIZERS,
+    FillInit,
+    _check_choice,
+    _check_dims,
+    _check_int,
+    _check_std,
+    _prefixed,
+)
 from .errors import ConfigTypeError, ConfigValueError
-from .initializers import WEIGHT_INITIALIZERS, Constant, FillInit, _check_choice, _prefixed
 from .registry import describe_value, short_repr
 
 __all__ = [
-    "DeltaOrthogonal",
     "DepthScaledNormal",
     "Dirac",
     "EmbeddingNormal",
     "Eye",
-    "LeCunNormal",
-    "LeCunUniform",
-    "Ones",
     "Orthogonal",
     "Sparse",
-    "TruncNormalTF",
-    "VarianceScaling",
-    "Zeros",
     "block_position",
 ]
 
 DEPTH_FROM = ("blocks", "position")
 
 
-def _check_dims(tensor: Tensor, dims: tuple[int, ...], what: str, fix: str) -> None:
-    if tensor.dim() not in dims:
-        raise ConfigValueError(
-            f"it fills {what}, and this tensor has {tensor.dim()} dimension{'s' if tensor.dim() != 1 else ''}. {fix}"
-        )
-
-
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigTypeError(f"{owner}: {name} must be an int, got {describe_value(value)}.")
-    if value < minimum:
-        raise ConfigValueError(f"{owner}: {name} must be >= {minimum}, got {short_repr(value)}.")
-
-
-def _check_std(owner: str, std: float) -> None:
-    if std < 0:
-        raise ConfigValueError(f"{owner}: std must be >= 0, got {std!r}.")
-
-
 # --------------------------------------------------------------------------- torch.nn.init's set
-@WEIGHT_INITIALIZERS.register_module(name="Zeros")
-@dataclass(frozen=True, kw_only=True)
-class Zeros(Constant):
-    """Fill with 0: ``Constant(val=0)`` by its torch name (``torch.nn.init.zeros_``)."""
-
-    val: float = field(default=0.0, init=False)
-
-
-@WEIGHT_INITIALIZERS.register_module(name="Ones")
-@dataclass(frozen=True, kw_only=True)
-class Ones(Constant):
-    """Fill with 1: ``Constant(val=1)`` by its torch name (``torch.nn.init.ones_``)."""
-
-    val: float = field(default=1.0, init=False)
-
-
 @WEIGHT_INITIALIZERS.register_module(name="Eye")
 @dataclass(frozen=True, kw_only=True)
 class Eye(FillInit):
@@ -231,149 +198,6 @@ class EmbeddingNormal(FillInit):
             with torch.no_grad():
                 tensor[self.padding_idx].zero_()
         return tensor
-
-
-# --------------------------------------------------------------------------- variance scaling (JAX)
-@WEIGHT_INITIALIZERS.register_module(name="VarianceScaling")
-@dataclass(frozen=True, kw_only=True)
-class VarianceScaling(FillInit):
-    """Zero-mean values of variance ``scale / fan``: JAX's (and Flax's) ``variance_scaling``.
-
-    See :func:`torchinit.functional.variance_scaling_`. The defaults are JAX's.
-
-    Args:
-        scale: the variance times the fan (``gain²``: 2 for relu).
-        mode: which fan: ``'fan_in'``, ``'fan_out'``, ``'fan_avg'`` or ``'fan_geo_avg'``.
-        distribution: ``'truncated_normal'`` (cut at ±2 std, std corrected), ``'normal'``
-            or ``'uniform'``.
-    """
-
-    needs_fan: ClassVar[bool] = True
-    scale: float = 1.0
-    mode: str = "fan_in"
-    distribution: str = "truncated_normal"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.scale < 0:
-            raise ConfigValueError(f"VarianceScaling: scale must be >= 0, got {self.scale!r}.")
-        _check_choice("VarianceScaling", "mode", self.mode, F.FAN_MODES)
-        _check_choice("VarianceScaling", "distribution", self.distribution, F.SCALING_DISTRIBUTIONS)
-
-    def check_values(self, tensor: Tensor) -> None:
-        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, self.scale, self.mode, self.distribution)
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.variance_scaling_(
-            tensor,
-            self.scale,
-            self.mode,  # type: ignore[arg-type]  # a str checked in __post_init__
-            self.distribution,  # type: ignore[arg-type]
-            generator=generator,
-        )
-
-
-@WEIGHT_INITIALIZERS.register_module(name="LeCunNormal")
-@dataclass(frozen=True, kw_only=True)
-class LeCunNormal(FillInit):
-    """Variance 1/fan_in, truncated normal (LeCun et al. 1998).
-
-    See :func:`torchinit.functional.lecun_normal_`.
-    """
-
-    needs_fan: ClassVar[bool] = True
-
-    def check_values(self, tensor: Tensor) -> None:
-        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, *_scaling.LECUN_NORMAL)
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.lecun_normal_(tensor, generator=generator)
-
-
-@WEIGHT_INITIALIZERS.register_module(name="LeCunUniform")
-@dataclass(frozen=True, kw_only=True)
-class LeCunUniform(FillInit):
-    """Variance 1/fan_in, uniform (LeCun et al. 1998).
-
-    See :func:`torchinit.functional.lecun_uniform_`.
-    """
-
-    needs_fan: ClassVar[bool] = True
-
-    def check_values(self, tensor: Tensor) -> None:
-        _scaling._variance_scaling_args(tensor.dtype, tensor.shape, *_scaling.LECUN_UNIFORM)
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.lecun_uniform_(tensor, generator=generator)
-
-
-@WEIGHT_INITIALIZERS.register_module(name="TruncNormalTF")
-@dataclass(frozen=True, kw_only=True)
-class TruncNormalTF(FillInit):
-    """N(mean, std²) cut at ``a`` and ``b`` *standard deviations* (TensorFlow's, timm's ``_tf``).
-
-    See :func:`torchinit.functional.trunc_normal_tf_`. ``TruncNormalTF(std=0.02)`` cuts at
-    ±0.04, where ``TruncNormal(std=0.02)`` (absolute bounds ±2) cuts nothing.
-
-    Args:
-        mean: the centre.
-        std: the standard deviation of the normal before it is cut.
-        a, b: the bounds, in standard deviations from ``mean``.
-        corrected: divide ``std`` by the shrink factor of the cut, so that the values
-            themselves have standard deviation ``std`` (as JAX's truncated normal does).
-    """
-
-    mean: float = 0.0
-    std: float = 1.0
-    a: float = -2.0
-    b: float = 2.0
-    corrected: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_std("TruncNormalTF", self.std)
-        if not self.a < self.b:
-            raise ConfigValueError(
-                f"TruncNormalTF: needs a < b (in standard deviations), got a={self.a!r}, b={self.b!r}."
-            )
-        if not isinstance(self.corrected, bool):
-            raise ConfigTypeError(
-                f"TruncNormalTF: corrected must be True or False, got {describe_value(self.corrected)}."
-            )
-        if self.corrected:
-            with _prefixed("TruncNormalTF: corrected=True"):
-                F.truncated_normal_std(self.a, self.b)
-
-    def check_values(self, tensor: Tensor) -> None:
-        _trunc_normal._trunc_normal_tf_args(tensor.dtype, self.mean, self.std, self.a, self.b, self.corrected)
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.trunc_normal_tf_(
-            tensor, self.mean, self.std, self.a, self.b, corrected=self.corrected, generator=generator
-        )
-
-
-@WEIGHT_INITIALIZERS.register_module(name="DeltaOrthogonal")
-@dataclass(frozen=True, kw_only=True)
-class DeltaOrthogonal(FillInit):
-    """An orthogonal kernel centre, zeros elsewhere (Xiao et al. 2018).
-
-    See :func:`torchinit.functional.delta_orthogonal_`; needs ``out_channels >= in_channels``.
-    """
-
-    gain: float = 1.0
-
-    def check_values(self, tensor: Tensor) -> None:
-        _check_dims(tensor, (3, 4, 5), "conv weights (3 to 5 dimensions)", "Use Orthogonal for it.")
-        if tensor.size(0) < tensor.size(1):
-            raise ConfigValueError(
-                f"it has fewer output ({tensor.size(0)}) than input ({tensor.size(1)}) channels, so no kernel "
-                "centre is norm-preserving. Use Orthogonal for it."
-            )
-        _fills._delta_orthogonal_args(tensor.dtype, tensor.shape, self.gain)
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        return F.delta_orthogonal_(tensor, self.gain, generator=generator)
 
 
 # --------------------------------------------------------------------------- depth-scaled

@@ -175,7 +175,7 @@ def plan_target(target: Target, config: Any) -> Any:
 
 
 def need_matplotlib() -> None:
-    from ._plot import require_matplotlib
+    from .diagnostics._plot import require_matplotlib
 
     try:
         require_matplotlib()
@@ -273,7 +273,7 @@ def _elements_to(advance: Any) -> Any:
 
 
 def header(out: Any, config: Any, target: Target) -> None:
-    from .health import own_init
+    from .diagnostics._health import own_init
 
     model = target.model
     n = sum(p.numel() for p in model.parameters())

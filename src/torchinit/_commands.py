@@ -1,6 +1,6 @@
 """The subcommands of ``torchinit``: load the config, build, run the library, print the result.
 
-Each ``cmd_*`` takes the parsed arguments and an :class:`~torchinit._render.Output` and returns
+Each ``cmd_*`` takes the parsed arguments and an :class:`~torchinit.diagnostics._render.Output` and returns
 the exit status; the steps they share (and the JSON envelope) are in :mod:`._command_steps`.
 """
 
@@ -33,7 +33,7 @@ from ._command_steps import (
     submodule,
     write_output,
 )
-from .health import own_init
+from .diagnostics._health import own_init
 
 __all__ = ["COMMANDS", "EXIT_CHECK", "EXIT_OK", "EXIT_USAGE", "CommandError", "emit_json"]
 
@@ -49,7 +49,7 @@ def _identity(config: Any, target: Any) -> dict[str, Any]:
 
 
 def cmd_plan(args: argparse.Namespace, out: Any) -> int:
-    from ._render import print_report
+    from .diagnostics._render import print_report
 
     config = config_from_args(args)
     target = build_meta(config)
@@ -65,9 +65,9 @@ def cmd_plan(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_init(args: argparse.Namespace, out: Any) -> int:
-    from . import _render
-    from ._record import reproducibility_record
-    from .health import health_check, tied_parameters
+    from .diagnostics import _render
+    from .diagnostics._health import health_check, tied_parameters
+    from .diagnostics._record import reproducibility_record
 
     if args.plot:
         need_matplotlib()
@@ -86,7 +86,7 @@ def cmd_init(args: argparse.Namespace, out: Any) -> int:
         write_output(record_to, "--record", lambda p: p.write_text(text, encoding="utf-8"))
     plot = None
     if plot_to:
-        from ._plot import plot_init
+        from .diagnostics._plot import plot_init
 
         title = f"{type(model).__name__}: {config.path}"
         plot = write_output(plot_to, "--plot", lambda p: plot_init(p, health=health, title=title))
@@ -148,8 +148,8 @@ def _save(model: Any, path: Path) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, out: Any) -> int:
+    from .checkpoint._pretrained import plan_pretrained
     from .initializers import Pretrained
-    from .pretrained import plan_pretrained
 
     config = config_from_args(args)
     built = build_meta(config)
@@ -228,9 +228,9 @@ def cmd_verify(args: argparse.Namespace, out: Any) -> int:
 def cmd_probe(args: argparse.Namespace, out: Any) -> int:
     import torch
 
-    from . import _render
-    from ._probe import _leaves, probe_activations
-    from .health import health_check
+    from .diagnostics import _render
+    from .diagnostics._health import health_check
+    from .diagnostics._probe import _leaves, probe_activations
 
     if args.plot:
         need_matplotlib()
@@ -263,7 +263,7 @@ def cmd_probe(args: argparse.Namespace, out: Any) -> int:
             ) from exc
     plot = None
     if plot_to:
-        from ._plot import plot_init
+        from .diagnostics._plot import plot_init
 
         title = f"{type(model).__name__}: {config.path}"
         plot = write_output(
@@ -294,7 +294,7 @@ def cmd_probe(args: argparse.Namespace, out: Any) -> int:
 
 def cmd_list(args: argparse.Namespace, out: Any) -> int:
     from ._configfile import import_modules
-    from ._sources import known_schemes
+    from .checkpoint._sources import known_schemes
     from .initializers import WEIGHT_INITIALIZERS
     from .layers import ACTIVATION_LAYERS, CONV_LAYERS, NORM_LAYERS, PADDING_LAYERS, UPSAMPLE_LAYERS
     from .models import MODELS

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._core_fills import _check_random_dtype, _check_reach, _normal_args, _real
 from .errors import ConfigValueError
-from .functional import _check_random_dtype, _check_reach, _normal_args, _real
 from .registry import short_repr
 
 __all__ = ["delta_orthogonal_", "dirac_", "eye_", "ones_", "orthogonal_", "sparse_", "zeros_"]

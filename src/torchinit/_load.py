@@ -109,7 +109,7 @@ class HookView(MutableMapping[str, Any]):
 
     def lazy(self, name: str) -> LazyValue | None:
         """The entry as a :class:`LazyValue` if no hook replaced it and the file reads lazily."""
-        from . import _serialization  # checkpoint reading loads on first use
+        from .checkpoint import _serialization  # checkpoint reading loads on first use
 
         if name in self._keys and isinstance(self._state, _serialization.SafetensorsStateDict):
             return LazyValue(self._state, self._keys[name])
@@ -117,7 +117,7 @@ class HookView(MutableMapping[str, Any]):
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         """The entry's shape, from the file's header where nothing replaced it."""
-        from . import _serialization
+        from .checkpoint import _serialization
 
         value = self._data[name]
         if value is _MISSING:

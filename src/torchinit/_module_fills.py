@@ -22,8 +22,8 @@ from typing import Any
 
 from torch import nn
 
+from ._init_base import WEIGHT_INITIALIZERS, BaseInit
 from .errors import ConfigTypeError, ConfigValueError, InitWarning
-from .initializers import WEIGHT_INITIALIZERS, BaseInit
 from .registry import describe_value
 
 __all__ = ["ModuleInit", "SkipInitWeights", "TorchDefault", "matches_layer"]

@@ -14,19 +14,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ._core_fills import Distribution, _constant_args, constant_, normal_, uniform_
+from ._scaling import _check_distribution, caffe2_xavier_, kaiming_, xavier_
+from ._trunc_normal import trunc_normal_
 from .errors import ConfigTypeError, ConfigValueError
-from .functional import (
-    Distribution,
-    _check_distribution,
-    _constant_args,
-    caffe2_xavier_,
-    constant_,
-    kaiming_,
-    normal_,
-    trunc_normal_,
-    uniform_,
-    xavier_,
-)
 from .registry import describe_value, short_repr
 
 __all__ = [

@@ -287,7 +287,7 @@ class Planner:
 
     def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: Ref, seq: int) -> None:
         from ._load import post_hook_call
-        from .pretrained import plan_pretrained
+        from .checkpoint._pretrained import plan_pretrained
 
         load = plan_pretrained(rule.init, scope, compat=self.compat)
         self.loads.append(load.result)

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .presets import Rule
+from ._presets_torch import Rule
 
 __all__ = ["bert_init", "gpt2_init", "hf_rope_inv_freq", "hf_vit_init", "llama_init", "t5_init"]
 

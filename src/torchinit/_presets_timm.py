@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from ._presets_torch import Rule, residual_block, zero_init
 from .errors import ConfigValueError
-from .presets import Rule, residual_block, zero_init
 
 __all__ = [
     "timm_convnext_init",

@@ -14,9 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ._trunc_normal import _trunc_normal_tf_args, _trunc_normal_tf_fill
-from .errors import ConfigTypeError, ConfigValueError
-from .functional import (
+from ._core_fills import (
     DISTRIBUTIONS,
     FAN_MODES,
     SCALING_DISTRIBUTIONS,
@@ -27,6 +25,8 @@ from .functional import (
     _real,
     _uniform_args,
 )
+from ._trunc_normal import _trunc_normal_tf_args, _trunc_normal_tf_fill
+from .errors import ConfigTypeError, ConfigValueError
 from .registry import describe_value, did_you_mean, short_repr
 
 __all__ = [

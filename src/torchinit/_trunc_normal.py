@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from ._core_fills import _check_random_dtype, _check_reach, _normal_args, _real
 from .errors import ConfigValueError, InitWarning
-from .functional import _check_random_dtype, _check_reach, _normal_args, _real
 
 __all__ = ["trunc_normal_", "trunc_normal_tf_", "truncated_normal_std"]
 

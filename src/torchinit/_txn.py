@@ -64,7 +64,12 @@ _PARALLEL_MIN = 1 << 20
 # cost more in scheduling than the fill itself (a norm layer's weight, a bias).
 _BATCH_ELEMENTS = 1 << 18
 # Initializers defined here are validated against each tensor before the commit and cannot fail.
-_TRUSTED_MODULES = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
+_TRUSTED_MODULES = (
+    "torchinit.initializers",
+    "torchinit._catalogue",
+    "torchinit._catalogue_jax",
+    "torchinit._buffer_fills",
+)
 
 _CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("torchinit_txn", default=None)
 

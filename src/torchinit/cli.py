@@ -267,7 +267,7 @@ def main(
     err = stderr if stderr is not None else sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        from ._render import Output
+        from .diagnostics._render import Output
     except ImportError as exc:
         err.write(f"torchinit: error: the command needs rich ({exc}): pip install rich\n")
         return 2

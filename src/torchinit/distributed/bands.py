@@ -162,7 +162,7 @@ def _embedding_draw(init: Any, shape: tuple[int, ...]) -> Draw:
 
 def _scaled_draw(gain: float, mode: str, distribution: str, shape: tuple[int, ...]) -> Draw:
     """Zero-mean values of std ``gain / √fan``, the fan taken from the global ``shape``."""
-    from .._promises import fan_of
+    from ..diagnostics._promises import fan_of
 
     fan = fan_of(shape, mode)
     std = abs(gain) / math.sqrt(fan) if fan else 0.0
@@ -192,7 +192,7 @@ def band_draw(init: Any, shape: tuple[int, ...] | torch.Size) -> Draw | None:
     if kind == "fill":
         return _fill_draw(init)
     if kind == "scaled" and len(shape) >= 2:
-        from .._promises import scaling_of
+        from ..diagnostics._promises import scaling_of
 
         scaling = scaling_of(init)
         assert scaling is not None
@@ -205,7 +205,7 @@ def _kind(cls: type) -> str | None:
     """How instances of ``cls`` are drawn by bands: ``'fill'`` (their own fill, which does not
     depend on the shape), ``'embedding'``, ``'scaled'`` (variance scaling), or None (not at all).
     A subclass counts as its base only if it keeps the base's ``fill``."""
-    from .._promises import _SCALINGS
+    from ..diagnostics._promises import _SCALINGS
     from ..initializers import (
         Constant,
         DepthScaledNormal,

@@ -20,10 +20,10 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from ..errors import ModelZooError
+from ..registry import close_matches
 from ._download import get_torchinit_home
 from ._files import describe_path, path_error
-from .errors import ModelZooError
-from .registry import close_matches
 
 __all__ = ["load_table", "resolve"]
 

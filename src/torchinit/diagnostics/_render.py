@@ -20,9 +20,9 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..report import InitReport, ParamRecord
+from ._health import HealthReport
 from ._probe import ActivationProbe
-from .health import HealthReport
-from .report import InitReport, ParamRecord
 
 __all__ = ["Output", "print_report", "report_table"]
 

@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor
 
+from ..errors import CheckpointCorruptError
 from ._files import FileIdentity, check_unchanged, describe_path, open_regular
-from .errors import CheckpointCorruptError
 
 __all__ = ["SafetensorsStateDict", "is_safetensors"]
 

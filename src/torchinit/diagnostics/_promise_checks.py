@@ -1,7 +1,7 @@
 """Promises about more than numbers: orthogonal matrices, zeros per column, a padding row,
 exact values, and what PyTorch's own layers write in ``reset_parameters()``.
 
-:class:`Promise` is what :func:`torchinit._promises.promise_of` returns; the builders here
+:class:`Promise` is what :func:`torchinit.diagnostics._promises.promise_of` returns; the builders here
 give the promises of ``Orthogonal``, ``DeltaOrthogonal``, ``Sparse``, ``EmbeddingNormal``,
 the deterministic fills and ``TorchDefault``, each with the ``check`` that tests its structure.
 """
@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import functional as F
-from ._fills import _sparse_args
-from .initializers import EmbeddingNormal
+from .. import functional as F
+from .._fills import _sparse_args
+from ..initializers import EmbeddingNormal
 
 __all__ = [
     "Check",

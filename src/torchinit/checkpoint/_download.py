@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._files import FileIdentity, changed_error, describe_path, looks_like_html, open_regular
-from .errors import (
+from ..errors import (
     CheckpointChecksumError,
     CheckpointCorruptError,
     CheckpointDownloadError,
@@ -42,6 +41,7 @@ from .errors import (
     ConfigTypeError,
     ConfigValueError,
 )
+from ._files import FileIdentity, changed_error, describe_path, looks_like_html, open_regular
 
 __all__ = [
     "DEFAULT_DEADLINE",

@@ -14,8 +14,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ._health import HealthReport
 from ._probe import ActivationProbe
-from .health import HealthReport
 
 __all__ = ["MATPLOTLIB_HINT", "plot_init", "require_matplotlib"]
 

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._download import cache_path
-from .distributed.bands import describe_scheme
-from .report import InitReport
+from ..checkpoint._download import cache_path
+from ..distributed.bands import describe_scheme
+from ..report import InitReport
 
 __all__ = ["checkpoint_sha256", "reproducibility_record"]
 

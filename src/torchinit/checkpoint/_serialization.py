@@ -34,9 +34,9 @@ from typing import Any, BinaryIO
 import torch
 from torch import Tensor
 
+from ..errors import CheckpointCorruptError, CheckpointTensorError, CheckpointUnsafeError
 from ._files import FileIdentity, check_unchanged, describe_path, looks_like_html, open_regular, path_error
 from ._safetensors import SafetensorsStateDict, is_safetensors
-from .errors import CheckpointCorruptError, CheckpointTensorError, CheckpointUnsafeError
 
 __all__ = [
     "SafetensorsStateDict",

@@ -14,8 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from . import _serialization
-from .errors import (
+from ..errors import (
     CheckpointFormatError,
     CheckpointKeyCollisionError,
     CheckpointNotDictError,
@@ -23,7 +22,8 @@ from .errors import (
     ConfigTypeError,
     ConfigValueError,
 )
-from .registry import describe_value, did_you_mean
+from ..registry import describe_value, did_you_mean
+from . import _serialization
 
 __all__ = [
     "DEFAULT_REVISE_KEYS",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import CheckpointCorruptError, CheckpointError, CheckpointNotFoundError, CheckpointReadError
+from ..errors import CheckpointCorruptError, CheckpointError, CheckpointNotFoundError, CheckpointReadError
 
 __all__ = [
     "FileIdentity",

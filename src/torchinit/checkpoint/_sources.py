@@ -3,7 +3,7 @@
 Built in, longest prefix first: ``torchvision://`` and ``open-mmlab://`` (also
 ``openmmlab://``) look the name up in the model zoo; ``http://`` and ``https://`` download
 into the cache; ``file://`` and plain paths read the local file. Every built-in source ends
-as a local file read by :func:`torchinit._serialization.read_file`, so the same safety
+as a local file read by :func:`torchinit.checkpoint._serialization.read_file`, so the same safety
 checks hold whichever way a checkpoint arrives. :func:`register_scheme` adds more.
 
 ``map_location`` is checked before any loader sees it: a device this machine does not have
@@ -23,10 +23,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from . import _download, _model_zoo
-from ._files import FileIdentity
-from ._serialization import read_file
-from .errors import (
+from ..errors import (
     CheckpointCorruptError,
     CheckpointDeviceError,
     CheckpointFormatError,
@@ -35,7 +32,10 @@ from .errors import (
     RegistryError,
     UnknownSchemeError,
 )
-from .registry import describe_value, did_you_mean
+from ..registry import describe_value, did_you_mean
+from . import _download, _model_zoo
+from ._files import FileIdentity
+from ._serialization import read_file
 
 __all__ = [
     "Opened",
@@ -156,7 +156,7 @@ def open_checkpoint(
     """Find ``filename`` by its scheme and read it (lazily for safetensors).
 
     ``timeout`` and ``deadline`` bound an ``http(s)://`` download (see
-    :func:`torchinit._download.download`; None: their environment variables or defaults).
+    :func:`torchinit.checkpoint._download.download`; None: their environment variables or defaults).
 
     Raises:
         CheckpointDeviceError: ``map_location`` names a device this machine lacks (checked first).

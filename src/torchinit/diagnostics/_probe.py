@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigTypeError, ConfigValueError
-from .module import unwrap_model
-from .registry import describe_value
+from ..errors import ConfigTypeError, ConfigValueError
+from ..module import unwrap_model
+from ..registry import describe_value
 
 __all__ = ["ActivationProbe", "LayerActivation", "probe_activations"]
 

@@ -22,19 +22,9 @@ from typing import Any
 
 from torch import nn
 
-from . import functional as F
-from ._promise_checks import (
-    Promise,
-    delta_orthogonal,
-    embedding,
-    exact,
-    gain_text,
-    orthogonal,
-    sparse,
-    torch_default,
-)
-from .errors import ConfigError
-from .initializers import (
+from .. import functional as F
+from ..errors import ConfigError
+from ..initializers import (
     WEIGHT_INITIALIZERS,
     Caffe2Xavier,
     Constant,
@@ -54,7 +44,17 @@ from .initializers import (
     VarianceScaling,
     Xavier,
 )
-from .report import ParamRecord
+from ..report import ParamRecord
+from ._promise_checks import (
+    Promise,
+    delta_orthogonal,
+    embedding,
+    exact,
+    gain_text,
+    orthogonal,
+    sparse,
+    torch_default,
+)
 
 __all__ = ["NO_PROMISE", "Promise", "fan_of", "has_promise", "promise_of", "scaling_of"]
 
