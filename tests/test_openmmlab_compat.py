@@ -197,6 +197,23 @@ def test_register_default_init_makes_a_layers_init_weights_lose_to_rules() -> No
     assert full(net[0].conv.weight, 3) and full(net[1].conv.weight, 4)
 
 
+def test_a_default_registered_by_the_user_first_does_not_hide_mmcvs(
+    fake_openmmlab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmcv.cnn import ConvModule
+
+    import torchinit.module as module_mod
+
+    monkeypatch.setattr(module_mod, "_DEFAULT_INITS", {})  # as in a fresh process: nothing loaded yet
+    monkeypatch.setattr(module_mod, "_BUILTIN_DEFAULTS", [])
+    module_mod._registered_default.cache_clear()
+    register_default_init("my_lib.Stem", lambda m: None)  # before anything was planned
+    neck = Neck(ConvModule)
+    report = neck.init_weights()
+    assert report["direct.bn.weight"].source == "default" and full(neck.direct.conv.weight, 2)
+    module_mod._registered_default.cache_clear()
+
+
 # --------------------------------------------------------------------------- mmengine's BaseModule
 def mm_model() -> nn.Module:
     from mmengine.model import BaseModule, Sequential

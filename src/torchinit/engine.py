@@ -32,40 +32,19 @@ from typing import Any
 from torch import nn
 
 from . import _txn
+from ._compat import get_compat, resolve_compat, set_compat
 from ._plan_items import Call, Ref, describe_ref, join
 from ._planner import MAX_BEATEN, Planner
 from ._txn import Progress, Transaction, derive_seed
 from .config import parse_init_cfg
-from .errors import ConfigTypeError, ConfigValueError, InitWarning
-from .module import BaseModule, is_init_owner, unwrap_model
+from .errors import ConfigTypeError, InitWarning
+from .module import BaseModule, bind_engine, get_is_init, is_init_owner, unwrap_model
 from .registry import describe_value
 from .report import InitReport, RuleRecord
 
 __all__ = ["derive_seed", "get_compat", "initialize", "plan", "run_init_weights", "set_compat"]
 
 logger = logging.getLogger("torchinit")
-
-COMPAT_MODES = ("torchinit", "mmengine")
-_compat_default = "torchinit"
-
-
-def set_compat(mode: str) -> None:
-    """Set the process-wide default mode: ``'torchinit'`` (ours) or ``'mmengine'``."""
-    global _compat_default
-    _compat_default = _check_compat(mode)
-
-
-def get_compat() -> str:
-    """The process-wide default mode (see :func:`set_compat`)."""
-    return _compat_default
-
-
-def _check_compat(mode: Any) -> str:
-    if mode not in COMPAT_MODES:
-        raise ConfigValueError(
-            f"compat must be one of {', '.join(map(repr, COMPAT_MODES))}, got {describe_value(mode)}."
-        )
-    return str(mode)
 
 
 # --------------------------------------------------------------------------- running a plan
@@ -240,7 +219,7 @@ def run_user_code(
     if _txn.current() is not None:
         return fn()
     _check_run_args(seed, num_threads, progress)
-    txn = Transaction(seed, num_threads, _check_compat(compat or _compat_default), progress)
+    txn = Transaction(seed, num_threads, resolve_compat(compat), progress)
     token = _txn._CURRENT.set(txn)
     call = Call(module, "", fn, Ref("user", type(module).__name__, "", "tensor", None))
     try:
@@ -272,7 +251,35 @@ def _resolve_mode(seed: Any, num_threads: Any, compat: Any, progress: Any) -> tu
     if txn is not None:
         seed = txn.seed if seed is None else seed
         compat = compat or ("mmengine" if txn.compat else None)
-    return seed, _check_compat(compat or _compat_default)
+    return seed, resolve_compat(compat)
+
+
+def owner_init_weights(module: nn.Module, **options: Any) -> InitReport | None:
+    """``init_weights(**options)`` of an init owner: torchinit's BaseModule, and mmengine's once
+    adopted. A second call warns (and logs, as mmengine does) and changes nothing; a top-level
+    run also writes the init table into mmengine's log files when mmengine's logging is in use."""
+    if get_is_init(module):
+        message = (
+            f"init_weights of {type(module).__name__} has been called more than once; "
+            "nothing was changed. Set `module.is_init = False` to initialize again."
+        )
+        logger.warning(message)
+        warnings.warn(message, InitWarning, stacklevel=3)
+        return None
+    top = _txn.current() is None
+    report = run_init_weights(module, **options)
+    if top:  # into an mmengine Runner's log file, as mmengine does
+        from .openmmlab._log import dump_to_mmengine_log
+
+        dump_to_mmengine_log(module, report)
+    return report
+
+
+class _BaseModuleEngine:
+    """The engine as :class:`torchinit.module.BaseModule` calls it (bound below)."""
+
+    init_weights = staticmethod(owner_init_weights)
+    run_user_code = staticmethod(lambda module, fn, **options: run_user_code(module, fn, **options))
 
 
 def run_init_weights(
@@ -341,7 +348,7 @@ def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> Planner:
     """A finished plan: ``initialize(model, init_cfg)`` semantics if ``init_cfg`` is given or
     the model holds no init owner at its root, else ``init_weights()`` semantics."""
     root = unwrap_model(model)
-    planner = Planner(root, _check_compat(compat or _compat_default))
+    planner = Planner(root, resolve_compat(compat))
     if init_cfg is not None or not is_init_owner(root):
         planner.plan_initialize(parse_init_cfg(init_cfg, "init_cfg"))
     else:
@@ -410,3 +417,6 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
         unmatched=planner.unmatched,
         compat=mode,
     )
+
+
+bind_engine(_BaseModuleEngine())

@@ -12,14 +12,13 @@ import copy
 import functools
 import inspect
 import logging
-import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from torch import nn
 
 from ._config_data import copy_init_cfg
-from .errors import ConfigValueError, InitWarning
+from .errors import ConfigValueError
 
 if TYPE_CHECKING:
     from .report import InitReport
@@ -59,6 +58,35 @@ def unwrap_model(module: nn.Module) -> nn.Module:
             inner = module._orig_mod
         module = cast(nn.Module, inner)
     return module
+
+
+class Engine(Protocol):
+    """What BaseModule needs of the engine: :mod:`torchinit.engine` provides it and binds
+    itself here when it loads (``import torchinit`` loads it first). The engine imports this
+    module, never the other way round: no import circle."""
+
+    def init_weights(self, module: nn.Module, **options: Any) -> InitReport | None:
+        """``module.init_weights(**options)`` of a BaseModule: one run of the engine (None:
+        it had run already; a warning says so)."""
+        ...
+
+    def run_user_code(self, module: nn.Module, fn: Callable[[], Any], **options: Any) -> Any:
+        """A user-written ``init_weights`` of ``module`` (``fn``) run atomically."""
+        ...
+
+
+_ENGINE: list[Engine] = []
+
+
+def bind_engine(engine: Engine) -> None:
+    """Called once by :mod:`torchinit.engine` as it loads."""
+    _ENGINE[:] = [engine]
+
+
+def _engine() -> Engine:
+    if not _ENGINE:  # cannot happen through ``import torchinit``, which loads the engine
+        raise RuntimeError("torchinit.engine is not loaded: import torchinit first.")
+    return _ENGINE[0]
 
 
 class BaseModule(nn.Module):
@@ -148,23 +176,11 @@ class BaseModule(nn.Module):
             The provenance report, or None if the module was already initialized (a
             warning says so and nothing changes).
         """
-        if self._is_init:
-            message = (
-                f"init_weights of {type(self).__name__} has been called more than once; "
-                "nothing was changed. Set `module.is_init = False` to initialize again."
-            )
-            logger.warning(message)
-            warnings.warn(message, InitWarning, stacklevel=2)
-            return None
-        from ._txn import current
-        from .engine import run_init_weights
-        from .openmmlab.adopt import dump_to_mmengine_log
-
-        top = current() is None
-        report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
-        self._init_report = report
-        if top:
-            dump_to_mmengine_log(self, report)  # into an mmengine Runner's log file, as mmengine does
+        report = _engine().init_weights(
+            self, seed=seed, compat=compat, num_threads=num_threads, progress=progress
+        )
+        if report is not None:
+            self._init_report = report
         return report
 
     def extra_repr(self) -> str:
@@ -255,10 +271,8 @@ def atomic_init_weights(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def init_weights(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-        from .engine import run_user_code
-
         options = {name: kwargs.pop(name) for name in RUN_OPTIONS if name in kwargs and name not in takes}
-        return run_user_code(self, lambda: method(self, *args, **kwargs), **options)
+        return _engine().run_user_code(self, lambda: method(self, *args, **kwargs), **options)
 
     init_weights.__torchinit_atomic__ = True  # type: ignore[attr-defined]
     return init_weights
@@ -321,6 +335,7 @@ def has_user_init_weights(module: nn.Module) -> bool:
 # --------------------------------------------------------------------------- default rules
 DefaultRules = Callable[[nn.Module], "InitCfg | None"]
 _DEFAULT_INITS: dict[str, DefaultRules] = {}
+_BUILTIN_DEFAULTS: list[dict[str, DefaultRules]] = []  # filled once: torchinit.openmmlab.defaults's table
 
 
 def _qualname(cls: type) -> str:
@@ -361,8 +376,12 @@ def register_default_init(target: type | str, rules: DefaultRules) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _registered_default(cls: type) -> DefaultRules | None:
-    if not _DEFAULT_INITS:
-        from .openmmlab import defaults  # noqa: F401  (registers mmcv's layers by name)
+    if not _BUILTIN_DEFAULTS:  # mmcv's layers, by name, on the first look-up (a user's own entry wins)
+        from .openmmlab.defaults import MMCV_DEFAULTS
+
+        _BUILTIN_DEFAULTS.append(MMCV_DEFAULTS)
+        for name, rules in MMCV_DEFAULTS.items():
+            _DEFAULT_INITS.setdefault(name, rules)
     for klass in cls.__mro__:
         found = _DEFAULT_INITS.get(_qualname(klass))
         if found is not None:  # only while the method is that class's own, not a subclass's code

@@ -33,6 +33,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .._compat import get_compat
 from .._load import HookView, LazyValue, PostHook, apply_load, has_load_hooks, run_load_hooks
 from ..distributed.sharded import is_sharded
 from ..errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
@@ -372,7 +373,6 @@ def load_checkpoint(
         filename, map_location=map_location, allow_pickle=allow_pickle, timeout=timeout, deadline=deadline
     )
     checkpoint = _serialization.materialize(opened.checkpoint)
-    from ..engine import get_compat
 
     state = get_state_dict(
         checkpoint, use_ema=use_ema, source=opened.source, compat=get_compat() == "mmengine"

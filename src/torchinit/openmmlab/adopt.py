@@ -28,14 +28,14 @@ import functools
 import inspect
 import logging
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from ..errors import InitWarning, TorchInitError
+from ..engine import initialize, owner_init_weights
+from ..errors import TorchInitError
 from ..initializers import WEIGHT_INITIALIZERS, BaseInit
 from ..module import FOREIGN_BASES, atomic_init_weights
 
@@ -184,7 +184,6 @@ def _make_overrides_atomic(adoption: Adoption, base: type) -> None:
 
 
 def _make_init_weights(original: Callable[..., Any]) -> Callable[..., Any]:
-    from ..engine import run_init_weights
 
     @functools.wraps(original)
     def init_weights(
@@ -197,57 +196,14 @@ def _make_init_weights(original: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         """Initialize this module's tree with torchinit (adopted from mmengine; see
         :meth:`torchinit.BaseModule.init_weights` for the arguments and the order)."""
-        if getattr(self, "_is_init", False):
-            message = (
-                f"init_weights of {type(self).__name__} has been called more than once; nothing was changed. "
-                "Set `module.is_init = False` to initialize again."
-            )
-            logger.warning(message)
-            warnings.warn(message, InitWarning, stacklevel=2)
-            return None
-        top = _txn_current() is None
-        report = run_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
-        if top:
-            dump_to_mmengine_log(self, report)
-        return report
+        return owner_init_weights(self, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
 
     init_weights.__signature__ = inspect.signature(init_weights, follow_wrapped=False)  # type: ignore[attr-defined]
     init_weights.__torchinit__ = True  # type: ignore[attr-defined]
     return init_weights
 
 
-def _txn_current() -> Any:
-    from .._txn import current
-
-    return current()
-
-
-def dump_to_mmengine_log(module: nn.Module, report: Any) -> None:
-    """What mmengine's top-level ``init_weights`` writes into the log files of the current
-    ``MMLogger`` (a work_dir's log): every parameter with how it was initialized. Only when
-    mmengine's logging is already imported (torchinit never imports it for this)."""
-    logging_module = sys.modules.get("mmengine.logging")
-    if logging_module is None or report is None:
-        return
-    try:
-        mm_logger = logging_module.MMLogger.get_current_instance()
-    except Exception:  # noqa: BLE001 (no usable mmengine logger: nothing to write to)
-        return
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return
-    for handler in mm_logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.stream.write("Name of parameter - Initialization information\n")  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
-            for name, param in module.named_parameters():
-                what = report[name].describe() if name in report else "not changed by init_weights"
-                handler.stream.write(f"\n{name} - {param.shape}: \n{what} \n")  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
-            handler.stream.flush()  # type: ignore[union-attr]  # opened: MMLogger's file handlers are not delayed
-
-
 def _patch_initialize(adoption: Adoption, weight_init: Any) -> None:
-    from ..engine import initialize
 
     original = weight_init.initialize
 

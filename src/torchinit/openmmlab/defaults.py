@@ -2,20 +2,21 @@
 
 mmcv 2.x's ``ConvModule`` and ``PixelShufflePack`` are plain ``nn.Module``s whose
 ``init_weights`` applies Kaiming (conv) and 1/0 (norm), or Xavier uniform. Registered by
-qualified name (nothing of mmcv is imported), the engine plans them as defaults: in the
+qualified name (nothing of mmcv is imported: :data:`MMCV_DEFAULTS`), the engine plans them as defaults: in the
 default mode a user's rule that covers the same tensor wins, wherever the module sits; in
 ``compat='mmengine'`` mode they apply where mmengine would call the method.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from torch import nn
 
-from ..module import register_default_init
+from .._conv_defaults import conv_module_rules
 
-__all__ = ["mmcv_conv_module_rules", "mmcv_pixel_shuffle_rules"]
+__all__ = ["MMCV_DEFAULTS", "mmcv_conv_module_rules", "mmcv_pixel_shuffle_rules"]
 
 
 def mmcv_conv_module_rules(module: nn.Module) -> list[dict[str, Any]]:
@@ -25,8 +26,6 @@ def mmcv_conv_module_rules(module: nn.Module) -> list[dict[str, Any]]:
     when the activation cfg is a LeakyReLU, else relu), bias 0, on ``conv`` unless the conv
     has an ``init_weights`` of its own; weight 1, bias 0 on the norm.
     """
-    from ..layers.conv_module import conv_module_rules
-
     act_cfg = getattr(module, "act_cfg", None) or {}
     leaky = getattr(module, "with_activation", False) and act_cfg.get("type") == "LeakyReLU"
     slope = float(act_cfg.get("negative_slope", 0.01)) if leaky else None
@@ -39,6 +38,10 @@ def mmcv_pixel_shuffle_rules(module: nn.Module) -> dict[str, Any]:
     return dict(type="Xavier", distribution="uniform", bias=0, override=dict(name="upsample_conv"))
 
 
-for _path in ("mmcv.cnn.bricks.conv_module.ConvModule",):
-    register_default_init(_path, mmcv_conv_module_rules)
-register_default_init("mmcv.cnn.bricks.upsample.PixelShufflePack", mmcv_pixel_shuffle_rules)
+#: mmcv's layers by qualified name -> the rules their ``init_weights`` amounts to. Read by
+#: :func:`torchinit.module.register_default_init`'s table the first time a default is looked
+#: up (a user's own registration of the same name wins).
+MMCV_DEFAULTS: dict[str, Callable[[nn.Module], Any]] = {
+    "mmcv.cnn.bricks.conv_module.ConvModule": mmcv_conv_module_rules,
+    "mmcv.cnn.bricks.upsample.PixelShufflePack": mmcv_pixel_shuffle_rules,
+}

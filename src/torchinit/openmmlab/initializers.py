@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from .._txn import current
+from ..engine import initialize
 from ..errors import ConfigTypeError
 from ..initializers import WEIGHT_INITIALIZERS, BaseInit, Pretrained, describe_initializer
 from ..registry import Registry, build_from_cfg, describe_value
@@ -79,7 +81,6 @@ class FillInitObject(BaseInit):
         return cfg
 
     def __call__(self, module: nn.Module) -> None:
-        from ..engine import initialize
 
         if not isinstance(module, nn.Module):
             raise ConfigTypeError(
@@ -190,7 +191,6 @@ class PretrainedInit(BaseInit):
         )
 
     def __call__(self, module: nn.Module) -> None:
-        from ..engine import initialize
 
         initialize(
             module, dict(type=Pretrained, **{k: getattr(self.pretrained, k) for k in _PRETRAINED_FIELDS})
@@ -273,7 +273,6 @@ def update_init_info(module: nn.Module, init_info: str) -> None:
     wrote (``report[name].initializer``); outside one it does nothing. Unlike mmengine's
     version it needs no ``_params_init_info`` attribute on the module.
     """
-    from .._txn import current
 
     txn = current()
     if txn is not None and txn.calls and isinstance(init_info, str):
