@@ -12,7 +12,8 @@ parts:
   ``_load_from_state_dict`` (outside torch) runs it against copies of its own tensors, and
   what it writes there becomes the checkpoint's value for those tensors. Nothing of the
   model changes; the result is matched, checked and reported like any checkpoint;
-* the post-hooks run after the copy, as part of the run (undone with it on failure).
+* the post-hooks run after the copy, as part of the run (undone with it on failure):
+  :func:`torchinit.checkpoint._apply.apply_load`.
 
 A pre-hook must only change the state dict it is given (torch's contract); one that writes
 the model's tensors when the plan is made is not undone.
@@ -26,13 +27,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._plan_items import Call, Ref, Slot, preorder
+from ._plan_items import Call, Ref, preorder
 
 __all__ = [
     "HookView",
     "LazyValue",
     "PostHook",
-    "apply_load",
     "has_load_hooks",
     "post_hook_call",
     "read_value",
@@ -197,54 +197,3 @@ def post_hook_call(hook: PostHook, result: Any) -> Call:
         lambda: fn(module, keys),
         Ref("user", f"a load_state_dict post-hook of {type(module).__name__}", name, "tensor", None),
     )
-
-
-def apply_load(
-    module: nn.Module,
-    tensors: Mapping[str, Tensor],
-    post_hooks: tuple[PostHook, ...] = (),
-    result: Any = None,
-) -> None:
-    """Copy checked checkpoint tensors into ``module``, then run the post-hooks: atomically.
-
-    A parameter on the meta device is replaced by a new one holding the value (cast to its
-    dtype). Inside a run (user ``init_weights`` code calling ``load_checkpoint``) the copies
-    join that run's transaction; otherwise they are one of their own, so a post-hook that
-    raises leaves every tensor as it was.
-    """
-    from . import _txn
-
-    txn = _txn.current()
-    own = txn is None
-    if txn is None:
-        txn = _txn.Transaction(None, None, "torchinit")
-        token = _txn._CURRENT.set(txn)
-    try:
-        txn.cover(module)
-        ref = Ref("pretrained", "a checkpoint", "", "tensor", None)
-        for name, value in tensors.items():
-            owner_name, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_name)
-            is_buffer = leaf not in owner._parameters
-            target = owner._buffers.get(leaf) if is_buffer else owner._parameters.get(leaf)
-            assert target is not None, name  # _match only keeps keys of module.state_dict()
-            if target.is_meta:
-                with torch.no_grad():
-                    data = read_value(value).to(dtype=target.dtype).clone()
-                if is_buffer:
-                    owner._buffers[leaf] = data
-                else:
-                    owner._parameters[leaf] = nn.Parameter(data, requires_grad=target.requires_grad)
-                continue
-            txn.issue(Slot(name, owner, leaf, is_buffer), name, ref, "", value=value)
-        for hook in post_hooks:
-            txn.run_call(post_hook_call(hook, result))
-        if own:
-            txn.commit()
-    except BaseException:
-        if own:
-            txn.rollback()
-        raise
-    finally:
-        if own:
-            _txn._CURRENT.reset(token)

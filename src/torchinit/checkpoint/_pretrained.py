@@ -34,13 +34,14 @@ from typing import Any
 from torch import Tensor, nn
 
 from .._compat import get_compat
-from .._load import HookView, LazyValue, PostHook, apply_load, has_load_hooks, run_load_hooks
+from .._load import HookView, LazyValue, PostHook, has_load_hooks, run_load_hooks
 from ..distributed.sharded import is_sharded
 from ..errors import CheckpointStrictError, CheckpointThresholdError, ConfigTypeError
 from ..initializers import Pretrained
 from ..module import unwrap_model
 from ..registry import describe_value
 from . import _serialization, _sources
+from ._apply import apply_load
 from ._state_dict import DEFAULT_REVISE_KEYS, RevisePairs, get_state_dict, rename_keys, shorten
 
 logger = logging.getLogger("torchinit")
