@@ -33,11 +33,11 @@ writing, or writes in part, is saved once. See docs/design.md ("Atomicity").
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,9 +60,6 @@ Progress = Callable[[int, int], None]
 # Below this many elements, seeded fills run on the calling thread: a thread pool costs more
 # than it saves (results are the same either way: each tensor has its own generator).
 _PARALLEL_MIN = 1 << 20
-# Pieces smaller than this run in batches of about this many elements: one task each would
-# cost more in scheduling than the fill itself (a norm layer's weight, a bias).
-_BATCH_ELEMENTS = 1 << 18
 # Initializers defined here are validated against each tensor before the commit and cannot fail.
 _TRUSTED_MODULES = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
 
@@ -475,13 +472,16 @@ class Transaction:
 
     def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
         """Perform checked writes; seeded ones piece by piece on a thread pool, largest first
-        (each band has its own generator, so the values do not depend on the schedule)."""
+        (each band has its own generator, so the values do not depend on the schedule).
+
+        Unseeded writes and those of sharded tensors run first, in order, on this thread. The
+        other seeded writes are cut into pieces as the threads ask for work (the threads start
+        filling the largest tensors while the small ones are still being cut)."""
         for w in writes:  # a sharded write that cannot be done fails here, before any of them
             self.check(w)
         lock = threading.Lock()
         counter = [done]
-        jobs = [(w, self.pieces(w)) for w in writes]
-        left = {id(w): len(pieces) for w, pieces in jobs}
+        left: dict[int, int] = {}
 
         def finished(w: _Write) -> None:
             if self.progress is not None:
@@ -496,43 +496,51 @@ class Transaction:
                 piece.run()
             finished(w)
 
-        for w, pieces in jobs:
-            if not pieces:
-                left[id(w)] = 0
+        def pieces(w: _Write) -> list[fills.Piece]:
+            found = self.pieces(w)
+            left[id(w)] = len(found)
+            if not found:
                 finished(w)
-        threads = self.num_threads or torch.get_num_threads()
-        parallel = [(w, p) for w, pieces in jobs for p in pieces if p.parallel and w.seed is not None]
-        if threads <= 1 or len(parallel) <= 1 or sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
-            for w, pieces in jobs:
-                for piece in pieces:
-                    one(w, piece)
-            return
-        chosen = {id(p) for _, p in parallel}
-        for w, pieces in jobs:  # whole sharded tensors (one at a time) and unseeded writes, in order
-            for piece in pieces:
-                if id(piece) not in chosen:
-                    one(w, piece)
-        tasks: list[list[tuple[_Write, fills.Piece]]] = []  # largest first; small pieces batched together
-        batch: list[tuple[_Write, fills.Piece]] = []
-        size = 0
-        for w, piece in sorted(parallel, key=lambda wp: -wp[1].elements):
-            if piece.elements >= _BATCH_ELEMENTS:
-                tasks.append([(w, piece)])
-                continue
-            batch.append((w, piece))
-            size += piece.elements
-            if size >= _BATCH_ELEMENTS:
-                tasks.append(batch)
-                batch, size = [], 0
-        tasks += [batch] if batch else []
+            return found
 
         def run(task: list[tuple[_Write, fills.Piece]]) -> None:
             for w, piece in task:
                 one(w, piece)
 
-        with ThreadPoolExecutor(max_workers=min(threads, len(tasks))) as pool:
-            for future in [pool.submit(run, task) for task in tasks]:
-                future.result()
+        threads = self.num_threads or torch.get_num_threads()
+        late = [w for w in writes if w.seed is not None and not _is_sharded(w)]  # cut when run
+        late_ids = {id(w) for w in late}
+        early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
+        parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]
+        size = sum(_numel(w) for w in late) + sum(p.elements for _, p in parallel)
+        if threads <= 1 or size < _PARALLEL_MIN:
+            for w in writes:
+                for piece in early[id(w)] if id(w) in early else pieces(w):
+                    one(w, piece)
+            return
+        chosen = {id(p) for _, p in parallel}
+        for w in writes:  # unseeded writes and whole sharded tensors (one at a time), in order
+            for piece in early.get(id(w), ()):
+                if id(piece) not in chosen:
+                    one(w, piece)
+        late.sort(key=lambda w: -_numel(w))
+
+        def tasks() -> Iterator[Callable[[], None]]:
+            """The work, largest first: each big piece alone, small ones in batches."""
+            for task in fills.batches(parallel):
+                yield functools.partial(run, task)
+            small: list[tuple[_Write, fills.Piece]] = []
+            for w in late:
+                big = [(w, piece) for piece in pieces(w)]
+                if big and big[0][1].elements >= fills.BATCH_ELEMENTS:
+                    for task in fills.batches(big):
+                        yield functools.partial(run, task)
+                else:
+                    small += big
+            for task in fills.batches(small):
+                yield functools.partial(run, task)
+
+        fills.run_all(tasks(), threads)
 
     @contextmanager
     def _hold_interrupts(self) -> Iterator[None]:
@@ -552,6 +560,11 @@ class Transaction:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _is_sharded(write: _Write) -> bool:
+    t = write.slot.current()
+    return t is not None and sharded.is_sharded(t)
 
 
 def _numel(write: _Write) -> int:

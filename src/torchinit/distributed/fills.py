@@ -16,7 +16,8 @@ by every core. What each piece writes follows the band scheme (:mod:`.bands`):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,11 +32,24 @@ from .bands import BandGrid, Draw, band_draw
 if TYPE_CHECKING:  # only for the checker (see sharded)
     from torch.distributed.tensor import DTensor
 
-__all__ = ["PIECE_ELEMENTS", "Piece", "check_fill", "check_op", "fill_pieces"]
+__all__ = [
+    "BATCH_ELEMENTS",
+    "PIECE_ELEMENTS",
+    "Piece",
+    "batches",
+    "check_fill",
+    "check_op",
+    "fill_pieces",
+    "run_all",
+]
 
 # Elements per piece of a banded fill: big enough that scheduling costs nothing (a few µs per
 # ~1 ms piece), small enough that two threads finish one big tensor together.
 PIECE_ELEMENTS = 1 << 20
+
+# Pieces smaller than this run in batches of about this many elements: one task each would
+# cost more in scheduling than the fill itself (a norm layer's weight, a bias).
+BATCH_ELEMENTS = 1 << 18
 
 Generators = Callable[[], "torch.Generator | None"]
 
@@ -171,3 +185,60 @@ def _draw_bands(
         draw(band, generator, b0)
         index = (slice(a0 - b0, a1 - b0), *box.slices()[1:])
         target.copy_(band[index])
+
+
+def batches(pieces: Sequence[tuple[Any, Piece]]) -> list[list[tuple[Any, Piece]]]:
+    """``(owner, piece)`` pairs as tasks for :func:`run_all`: largest first, each piece of at
+    least ``BATCH_ELEMENTS`` alone, smaller ones together in batches of about that size."""
+    tasks: list[list[tuple[Any, Piece]]] = []
+    batch: list[tuple[Any, Piece]] = []
+    size = 0
+    for pair in sorted(pieces, key=lambda pair: -pair[1].elements):
+        if pair[1].elements >= BATCH_ELEMENTS:
+            tasks.append([pair])
+            continue
+        batch.append(pair)
+        size += pair[1].elements
+        if size >= BATCH_ELEMENTS:
+            tasks.append(batch)
+            batch, size = [], 0
+    return [*tasks, batch] if batch else tasks
+
+
+def run_all(tasks: Iterable[Callable[[], Any]], threads: int) -> None:
+    """Run every task on ``threads`` threads: the calling thread and ``threads - 1`` others,
+    each taking the next task in order as soon as it is free (no thread idles while a task
+    waits). ``tasks`` may be a generator: it is advanced by one thread at a time, so the
+    work it does to make a task overlaps the tasks already running. Raises the first
+    exception a task (or ``tasks``) raised, after every task has run."""
+    queue = iter(tasks)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            with lock:
+                try:
+                    task = next(queue, None)
+                except BaseException as exc:  # a generator that raised is finished
+                    errors.append(exc)
+                    return
+            if task is None:
+                return
+            try:
+                task()
+            except BaseException as exc:  # raised by the calling thread once all are done
+                errors.append(exc)
+
+    helpers = [
+        threading.Thread(target=drain, name=f"torchinit-fill-{i}", daemon=True) for i in range(threads - 1)
+    ]
+    for helper in helpers:
+        helper.start()
+    try:
+        drain()
+    finally:
+        for helper in helpers:
+            helper.join()
+    if errors:
+        raise errors[0]
