@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from .config import Memo, RuleSpec, parse_init_cfg_once
@@ -459,8 +460,6 @@ class Planner:
         functional: bool,
     ) -> tuple[nn.Module, bool, bool]:
         """How the walk enters ``child``: can its init_cfg be reached, is it inside opaque code."""
-        from . import module as module_mod
-
         if functional or opaque:
             return (child, False, opaque)
         if self.compat:

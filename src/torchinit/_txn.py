@@ -116,7 +116,8 @@ class Provenance:
 def _storage_of(t: Tensor) -> int:
     """The address of ``t``'s storage (a DTensor's: its local shard's); 0 for none."""
     try:
-        t = sharded.local_tensor(t)
+        if type(t) is not Tensor and type(t) is not nn.Parameter:
+            t = sharded.local_tensor(t)
         return t.untyped_storage().data_ptr() if not t.is_meta and t.numel() else 0
     except (RuntimeError, NotImplementedError):  # sparse and other storage-less layouts
         return 0
@@ -159,26 +160,35 @@ class Transaction:
         """Remember, for every module under ``root`` not seen yet, what a failure restores:
         the objects its attributes hold, the storage of each tensor, its ``is_init``."""
         prefix = self.names.get(id(root), "")
+        covered, names, holders = self._covered, self.names, self.holders
         for name, m in preorder(root):
-            if id(m) in self._covered:
+            if id(m) in covered:
                 continue
-            self._covered.add(id(m))
-            self.names.setdefault(id(m), join(prefix, name) if name else prefix)
-            self.holders.append((m, dict(m._parameters), dict(m._buffers)))
+            covered.add(id(m))
+            names.setdefault(id(m), join(prefix, name) if name else prefix)
+            holders.append((m, dict(m._parameters), dict(m._buffers)))
             if is_init_owner(m):
                 self.flags.append((m, get_is_init(m)))
             self._index(m)
 
     def _index(self, m: nn.Module) -> None:
+        name = None
         for table, is_buffer in ((m._parameters, False), (m._buffers, True)):
             for attr, t in table.items():
                 if t is None or t.is_meta:
                     continue
                 ptr = _storage_of(t)
-                slots = self.storage.setdefault(ptr, []) if ptr else None
-                if slots is not None and not any(s.key == (id(m), attr) for s in slots):
-                    slots.append(Slot(join(self.names.get(id(m), ""), attr), m, attr, is_buffer))
-                    self.aliases.append((t, t.detach()))
+                if not ptr:
+                    continue
+                slots = self.storage.get(ptr)
+                if slots is None:
+                    slots = self.storage[ptr] = []
+                elif any(s.module is m and s.attr == attr for s in slots):
+                    continue
+                if name is None:
+                    name = self.names.get(id(m), "")
+                slots.append(Slot(join(name, attr), m, attr, is_buffer))
+                self.aliases.append((t, t.detach()))
 
     def refresh(self, root: nn.Module, fresh: bool) -> None:
         """Index tensors that appeared under ``root`` (allocated by materialize, or put there by
@@ -477,8 +487,9 @@ class Transaction:
         Unseeded writes and those of sharded tensors run first, in order, on this thread. The
         other seeded writes are cut into pieces as the threads ask for work (the threads start
         filling the largest tensors while the small ones are still being cut)."""
-        for w in writes:  # a sharded write that cannot be done fails here, before any of them
-            self.check(w)
+        if sharded.in_use():  # a sharded write that cannot be done fails here, before any of them
+            for w in writes:
+                self.check(w)
         lock = threading.Lock()
         counter = [done]
         left: dict[int, int] = {}
@@ -504,16 +515,22 @@ class Transaction:
             return found
 
         def run(task: list[tuple[_Write, fills.Piece]]) -> None:
-            for w, piece in task:
-                one(w, piece)
+            with torch.no_grad():
+                for w, piece in task:
+                    piece.run()
+                    finished(w)
+
+        def run_writes(task: list[_Write]) -> None:  # small writes: cut here, not in tasks()
+            run([(w, piece) for w in task for piece in pieces(w)])
 
         threads = self.num_threads or torch.get_num_threads()
-        late = [w for w in writes if w.seed is not None and not _is_sharded(w)]  # cut when run
+        dtensors = sharded.in_use()
+        late = [w for w in writes if w.seed is not None and not (dtensors and _is_sharded(w))]  # cut when run
         late_ids = {id(w) for w in late}
         early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
         parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]
-        size = sum(_numel(w) for w in late) + sum(p.elements for _, p in parallel)
-        if threads <= 1 or size < _PARALLEL_MIN:
+        sizes = {id(w): _numel(w) for w in late}
+        if threads <= 1 or sum(sizes.values()) + sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
             for w in writes:
                 for piece in early[id(w)] if id(w) in early else pieces(w):
                     one(w, piece)
@@ -523,22 +540,20 @@ class Transaction:
             for piece in early.get(id(w), ()):
                 if id(piece) not in chosen:
                     one(w, piece)
-        late.sort(key=lambda w: -_numel(w))
+        late.sort(key=lambda w: -sizes[id(w)])
+        big = [w for w in late if sizes[id(w)] >= fills.BATCH_ELEMENTS]
+        small = fills.batches(late[len(big) :], lambda w: sizes[id(w)])
 
         def tasks() -> Iterator[Callable[[], None]]:
-            """The work, largest first: each big piece alone, small ones in batches."""
-            for task in fills.batches(parallel):
+            """The work, largest first: big writes cut into pieces as the threads ask for them,
+            then the small ones in batches (each thread cuts its own)."""
+            for task in fills.batches(parallel, lambda pair: pair[1].elements):
                 yield functools.partial(run, task)
-            small: list[tuple[_Write, fills.Piece]] = []
-            for w in late:
-                big = [(w, piece) for piece in pieces(w)]
-                if big and big[0][1].elements >= fills.BATCH_ELEMENTS:
-                    for task in fills.batches(big):
-                        yield functools.partial(run, task)
-                else:
-                    small += big
-            for task in fills.batches(small):
-                yield functools.partial(run, task)
+            for w in big:
+                for task in fills.batches([(w, p) for p in pieces(w)], lambda pair: pair[1].elements):
+                    yield functools.partial(run, task)
+            for writes_ in small:
+                yield functools.partial(run_writes, writes_)
 
         fills.run_all(tasks(), threads)
 

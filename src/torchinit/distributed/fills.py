@@ -19,7 +19,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -47,9 +47,15 @@ __all__ = [
 # ~1 ms piece), small enough that two threads finish one big tensor together.
 PIECE_ELEMENTS = 1 << 20
 
-# Pieces smaller than this run in batches of about this many elements: one task each would
-# cost more in scheduling than the fill itself (a norm layer's weight, a bias).
-BATCH_ELEMENTS = 1 << 18
+# Pieces smaller than this run in batches of about this cost: one task each would cost more in
+# scheduling than the fill itself (a norm layer's weight, a bias). Small enough (~0.3 ms of
+# normal_) that the threads, taking the largest tasks first, end within that of each other.
+BATCH_ELEMENTS = 1 << 16
+# What a piece costs beyond its elements, in elements (~15 µs of Python per fill: generator,
+# checks, dispatch): a batch of a hundred biases is not free.
+PIECE_OVERHEAD = 1 << 12
+
+T = TypeVar("T")
 
 Generators = Callable[[], "torch.Generator | None"]
 
@@ -187,21 +193,23 @@ def _draw_bands(
         target.copy_(band[index])
 
 
-def batches(pieces: Sequence[tuple[Any, Piece]]) -> list[list[tuple[Any, Piece]]]:
-    """``(owner, piece)`` pairs as tasks for :func:`run_all`: largest first, each piece of at
-    least ``BATCH_ELEMENTS`` alone, smaller ones together in batches of about that size."""
-    tasks: list[list[tuple[Any, Piece]]] = []
-    batch: list[tuple[Any, Piece]] = []
-    size = 0
-    for pair in sorted(pieces, key=lambda pair: -pair[1].elements):
-        if pair[1].elements >= BATCH_ELEMENTS:
-            tasks.append([pair])
+def batches(items: Sequence[T], size: Callable[[T], int]) -> list[list[T]]:
+    """``items`` (pieces, or writes) as tasks for :func:`run_all`: largest first, each item of
+    at least ``BATCH_ELEMENTS`` elements alone, smaller ones together in batches of about that
+    cost (``PIECE_OVERHEAD`` counted for each)."""
+    tasks: list[list[T]] = []
+    batch: list[T] = []
+    cost = 0
+    for item in sorted(items, key=lambda item: -size(item)):
+        elements = size(item)
+        if elements >= BATCH_ELEMENTS:
+            tasks.append([item])
             continue
-        batch.append(pair)
-        size += pair[1].elements
-        if size >= BATCH_ELEMENTS:
+        batch.append(item)
+        cost += elements + PIECE_OVERHEAD
+        if cost >= BATCH_ELEMENTS:
             tasks.append(batch)
-            batch, size = [], 0
+            batch, cost = [], 0
     return [*tasks, batch] if batch else tasks
 
 
