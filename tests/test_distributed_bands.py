@@ -107,6 +107,24 @@ def test_run_all_runs_every_task_once_on_the_calling_thread_and_the_others() -> 
     assert threading.get_ident() in {t for _, t in seen} and len({t for _, t in seen}) == 2
 
 
+def test_run_all_gives_the_light_tasks_to_the_calling_thread_first() -> None:
+    for threads in (1, 2):
+        order: list[tuple[str, int]] = []
+        light_started = threading.Event()  # heavy tasks wait for it: only a thread that prefers light starts it
+
+        def heavy(i: int) -> None:
+            assert light_started.wait(timeout=10)
+            order.append((f"heavy{i}", threading.get_ident()))
+
+        def light(i: int) -> None:
+            light_started.set()
+            order.append((f"light{i}", threading.get_ident()))
+
+        run_all([lambda i=i: heavy(i) for i in range(3)], threads, light=[lambda i=i: light(i) for i in range(3)])
+        assert dict(order)["light0"] == threading.get_ident()
+        assert sorted(name for name, _ in order) == [f"{k}{i}" for k in ("heavy", "light") for i in range(3)]
+
+
 def test_run_all_raises_the_first_error_after_every_task_has_run() -> None:
     done: list[int] = []
 

@@ -545,17 +545,15 @@ class Transaction:
         small = fills.batches(late[len(big) :], lambda w: sizes[id(w)])
 
         def tasks() -> Iterator[Callable[[], None]]:
-            """The work, largest first: big writes cut into pieces as the threads ask for them,
-            then the small ones in batches (each thread cuts its own)."""
+            """The big writes, largest first, cut into pieces as the threads ask for them (the
+            small ones go in batches to this thread first, each batch cut where it runs)."""
             for task in fills.batches(parallel, lambda pair: pair[1].elements):
                 yield functools.partial(run, task)
             for w in big:
                 for task in fills.batches([(w, p) for p in pieces(w)], lambda pair: pair[1].elements):
                     yield functools.partial(run, task)
-            for writes_ in small:
-                yield functools.partial(run_writes, writes_)
 
-        fills.run_all(tasks(), threads)
+        fills.run_all(tasks(), threads, light=[functools.partial(run_writes, task) for task in small])
 
     @contextmanager
     def _hold_interrupts(self) -> Iterator[None]:

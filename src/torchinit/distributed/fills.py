@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -213,24 +213,33 @@ def batches(items: Sequence[T], size: Callable[[T], int]) -> list[list[T]]:
     return [*tasks, batch] if batch else tasks
 
 
-def run_all(tasks: Iterable[Callable[[], Any]], threads: int) -> None:
+def run_all(
+    tasks: Iterable[Callable[[], Any]], threads: int, light: Iterable[Callable[[], Any]] = ()
+) -> None:
     """Run every task on ``threads`` threads: the calling thread and ``threads - 1`` others,
-    each taking the next task in order as soon as it is free (no thread idles while a task
-    waits). ``tasks`` may be a generator: it is advanced by one thread at a time, so the
-    work it does to make a task overlaps the tasks already running. Raises the first
-    exception a task (or ``tasks``) raised, after every task has run."""
-    queue = iter(tasks)
+    each taking the next task as soon as it is free (no thread idles while a task waits).
+
+    ``tasks`` may be a generator: it is advanced by one thread at a time, so the work it does
+    to make a task overlaps the tasks already running. ``light`` are tasks of little numeric
+    work (many tiny fills: mostly Python, which holds the GIL): the calling thread runs them
+    first while the others fill big tensors, instead of all threads passing the GIL back and
+    forth over them at the end; any thread takes them once ``tasks`` is empty. Raises the
+    first exception a task (or a generator) raised, after every task has run."""
+    heavy, small = iter(tasks), iter(light)
     lock = threading.Lock()
     errors: list[BaseException] = []
 
-    def drain() -> None:
+    def drain(sources: tuple[Iterator[Callable[[], Any]], ...]) -> None:
         while True:
+            task = None
             with lock:
-                try:
-                    task = next(queue, None)
-                except BaseException as exc:  # a generator that raised is finished
-                    errors.append(exc)
-                    return
+                for source in sources:
+                    try:
+                        task = next(source, None)
+                    except BaseException as exc:  # a generator that raised is finished
+                        errors.append(exc)
+                    if task is not None:
+                        break
             if task is None:
                 return
             try:
@@ -239,12 +248,13 @@ def run_all(tasks: Iterable[Callable[[], Any]], threads: int) -> None:
                 errors.append(exc)
 
     helpers = [
-        threading.Thread(target=drain, name=f"torchinit-fill-{i}", daemon=True) for i in range(threads - 1)
+        threading.Thread(target=drain, args=((heavy, small),), name=f"torchinit-fill-{i}", daemon=True)
+        for i in range(threads - 1)
     ]
     for helper in helpers:
         helper.start()
     try:
-        drain()
+        drain((small, heavy))
     finally:
         for helper in helpers:
             helper.join()
