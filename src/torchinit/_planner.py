@@ -597,7 +597,7 @@ class Planner:
             set_is_init(m, True)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def _pure_check(cls: type) -> bool:
     """Does ``cls`` check tensors with torchinit's own code only (reading only the tensor's
     type, shape, dtype and layout, and its own fields)?"""
