@@ -7,8 +7,10 @@ For each model the same ``init_cfg`` is applied by torchinit (seeded: per-tensor
 a thread pool; unseeded: the global generator, one thread) and by mmengine 0.10
 (``mmengine.model.BaseModule.init_weights`` on the very same module classes, with mmcv's
 ConvModule default re-created). The *floor* is one single-thread ``torch.nn.init`` call per
-tensor with the same distribution, measured in the same process. Times are medians over
-repeats; the gpt-1b rows run in subprocesses so that each has its own peak RSS.
+tensor with the same distribution, measured in the same process, in turn with torchinit's
+seeded and unseeded runs (one round of each per repeat). Times are medians over repeats (the
+table also gives seeded/floor from the minima); the gpt-1b rows run in subprocesses so that
+each has its own peak RSS.
 
 Prints a table and writes JSON (``benchmarks/results/latest.json`` by default).
 """
@@ -67,6 +69,22 @@ def median_time(fn: Callable[[], Any], repeats: int, setup: Callable[[], Any] | 
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved_times(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]], repeats: int
+                      ) -> dict[str, list[float]]:
+    """Times of each case, ``repeats`` rounds of all cases in turn (a neighbour's burst of load
+    hits every case alike, not one); each case is ``(fn, setup)``, the setup not timed."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (fn, setup) in cases.items():
+            if setup is not None:
+                setup()
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def reset_init_flags(model: nn.Module) -> None:
@@ -148,12 +166,22 @@ def bench_model(name: str, build: Callable[[], nn.Module], repeats: int) -> dict
     ours = build()
     row: dict[str, Any] = {"case": name, "params": n_params(ours)}
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the floor is single-thread by definition
     jobs = floor_jobs(ours)
-    row["floor_s"] = median_time(lambda: run_floor(jobs), repeats)
-    torch.set_num_threads(threads_before)
-    row["torchinit_seeded_s"] = median_time(lambda: ours.init_weights(seed=0), repeats, lambda: reset_init_flags(ours))
-    row["torchinit_unseeded_s"] = median_time(ours.init_weights, repeats, lambda: reset_init_flags(ours))
+
+    def floor() -> None:
+        torch.set_num_threads(1)  # the floor is single-thread by definition
+        try:
+            run_floor(jobs)
+        finally:
+            torch.set_num_threads(threads_before)
+
+    times = interleaved_times({
+        "floor": (floor, None),
+        "torchinit_seeded": (lambda: ours.init_weights(seed=0), lambda: reset_init_flags(ours)),
+        "torchinit_unseeded": (ours.init_weights, lambda: reset_init_flags(ours)),
+    }, repeats)
+    for name, values in times.items():  # medians, and the minimum (the run least disturbed by neighbours)
+        row[f"{name}_s"], row[f"{name}_min_s"] = statistics.median(values), min(values)
     del ours, jobs
     if HAVE_MMENGINE:
         theirs = to_mmengine(build())
@@ -254,14 +282,14 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def print_table(rows: list[dict[str, Any]], gpt: dict[str, Any] | None) -> None:
     head = (f"{'case':<18} {'params':>11} {'floor s':>8} {'seeded s':>9} {'unseeded s':>10} {'mmengine s':>10} "
-            f"{'seeded/floor':>12} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15}")
+            f"{'seeded/floor':>12} {'(min)':>6} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15}")
     print(head)
     print("-" * len(head))
     for r in rows:
         mm = r.get("mmengine_s")
         print(f"{r['case']:<18} {r['params']:>11,} {fmt(r['floor_s']):>8} {fmt(r['torchinit_seeded_s']):>9} "
               f"{fmt(r['torchinit_unseeded_s']):>10} {fmt(mm):>10} {ratio(r['torchinit_seeded_s'], r['floor_s']):>12} "
-              f"{ratio(r['torchinit_unseeded_s'], r['floor_s']):>14} {ratio(r['torchinit_seeded_s'], mm):>15} "
+              f"{ratio(r['torchinit_seeded_min_s'], r['floor_min_s']):>6} {ratio(r['torchinit_unseeded_s'], r['floor_s']):>14} {ratio(r['torchinit_seeded_s'], mm):>15} "
               f"{ratio(mm, r['torchinit_seeded_s']):>15}")
     nests = [r for r in rows if "depth" in r]
     if len(nests) >= 2:

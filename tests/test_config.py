@@ -22,7 +22,10 @@ from torchinit import (
     UnknownTypeError,
     initialize,
 )
-from torchinit.config import copy_init_cfg, parse_init_cfg
+import math
+
+import torchinit
+from torchinit.config import copy_init_cfg, parse_init_cfg, parse_init_cfg_once
 
 
 class Net(BaseModule):
@@ -309,3 +312,56 @@ def test_copy_init_cfg_names_a_value_that_cannot_be_copied() -> None:
     with pytest.raises(ConfigTypeError, match=r"init_cfg of head: a value in it cannot be copied: .*generator") as info:
         copy_init_cfg(dict(type="Normal", extra=(i for i in range(3))), "init_cfg of head")
     assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_configs_of_equal_content_parse_once_per_plan_each_keeping_where_it_came_from() -> None:
+    memo: dict = {}
+    cfg = [dict(type="Kaiming", mode="fan_out", override=dict(name="conv")), dict(type="Constant", val=1, layer="BN")]
+    a = parse_init_cfg_once(cfg, "default_init_cfg of a (ConvModule)", memo)
+    b = parse_init_cfg_once(copy_init_cfg(cfg), "default_init_cfg of b (ConvModule)", memo)
+    assert b[0].init is a[0].init and b[0].overrides[0].rule.init is a[0].overrides[0].rule.init
+    assert b == parse_init_cfg(cfg, "default_init_cfg of b (ConvModule)")
+    assert [b[0].where, b[0].overrides[0].rule.where, b[1].where] == [
+        "default_init_cfg of b (ConvModule)[0]", "default_init_cfg of b (ConvModule)[0] override",
+        "default_init_cfg of b (ConvModule)[1]"]
+
+
+def test_configs_whose_values_differ_only_in_type_or_sign_are_different_configs() -> None:
+    memo: dict = {}
+    values = [parse_init_cfg_once(dict(type="Constant", val=v), "w", memo)[0].init.val for v in (1, 1.0, 0.0, -0.0)]
+    assert [type(v) for v in values] == [int, float, float, float]
+    assert [math.copysign(1, v) for v in values[2:]] == [1, -1]
+
+
+def test_configs_holding_objects_or_initializers_that_run_code_are_parsed_every_time() -> None:
+    memo: dict = {}
+    for cfg in (dict(type=torchinit.Normal, std=0.1), dict(type="SkipInitWeights", layer="Linear")):
+        first, again = parse_init_cfg_once(cfg, "w", memo), parse_init_cfg_once(cfg, "w", memo)
+        assert first[0].init is not again[0].init
+    assert not memo
+
+
+def test_a_default_config_changed_between_two_runs_is_read_again() -> None:
+    class Block(BaseModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.rules = dict(type="Constant", val=1, bias=1, layer="Linear")
+
+        def default_init_cfg(self) -> Any:
+            return self.rules
+
+    class Pair(BaseModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = Block(), Block()
+
+    model = Pair()
+    model.init_weights()
+    assert all(bool((p == 1).all()) for p in model.parameters())
+    for block in (model.a, model.b):
+        block.rules.update(val=2, bias=2)
+    for m in (model, model.a, model.b):
+        m.is_init = False
+    model.init_weights()
+    assert all(bool((p == 2).all()) for p in model.parameters())

@@ -12,7 +12,9 @@ from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, InitStateError, ini
 from torchinit._txn import derive_seed
 from torchinit.distributed import BAND_ELEMENTS, SCHEME
 from torchinit.distributed.bands import BandGrid, band_draw, band_size
-from torchinit.distributed.fills import _draw_bands
+import threading
+
+from torchinit.distributed.fills import BATCH_ELEMENTS, PIECE_OVERHEAD, Piece, _draw_bands, batches, run_all
 from torchinit.distributed.sharded import Box
 
 from _distributed_cases import ARGS, built, initializer_cases
@@ -89,6 +91,85 @@ def test_the_values_do_not_depend_on_the_number_of_threads() -> None:
 
     one, two, three = run(1), run(2), run(3)
     assert all(torch.equal(one[k], two[k]) and torch.equal(one[k], three[k]) for k in one)
+
+
+def test_run_all_runs_every_task_once_on_the_calling_thread_and_the_others() -> None:
+    seen: list[tuple[int, int]] = []
+    gate = threading.Barrier(2, timeout=10)  # the first two tasks wait for each other: two threads run them
+
+    def task(i: int) -> None:
+        if i < 2:
+            gate.wait()
+        seen.append((i, threading.get_ident()))
+
+    run_all([lambda i=i: task(i) for i in range(50)], threads=2)
+    assert sorted(i for i, _ in seen) == list(range(50))
+    assert threading.get_ident() in {t for _, t in seen} and len({t for _, t in seen}) == 2
+
+
+def test_run_all_gives_the_light_tasks_to_the_calling_thread_first() -> None:
+    for threads in (1, 2):
+        order: list[tuple[str, int]] = []
+        light_started = threading.Event()  # heavy tasks wait for it: only a thread that prefers light starts it
+
+        def heavy(i: int) -> None:
+            assert light_started.wait(timeout=10)
+            order.append((f"heavy{i}", threading.get_ident()))
+
+        def light(i: int) -> None:
+            light_started.set()
+            order.append((f"light{i}", threading.get_ident()))
+
+        run_all([lambda i=i: heavy(i) for i in range(3)], threads, light=[lambda i=i: light(i) for i in range(3)])
+        assert dict(order)["light0"] == threading.get_ident()
+        assert sorted(name for name, _ in order) == [f"{k}{i}" for k in ("heavy", "light") for i in range(3)]
+
+
+def test_run_all_raises_the_first_error_after_every_task_has_run() -> None:
+    done: list[int] = []
+
+    def task(i: int) -> None:
+        if i in (3, 7):
+            raise ValueError(f"task {i}")
+        done.append(i)
+
+    with pytest.raises(ValueError, match="task"):
+        run_all([lambda i=i: task(i) for i in range(20)], threads=3)
+    assert sorted(done) == [i for i in range(20) if i not in (3, 7)]
+
+
+def test_run_all_takes_tasks_from_a_generator_and_raises_what_it_raises() -> None:
+    def tasks():
+        yield lambda: None
+        raise KeyError("cut")
+
+    with pytest.raises(KeyError, match="cut"):
+        run_all(tasks(), threads=2)
+
+
+def test_batches_put_the_largest_first_alone_and_the_small_ones_together() -> None:
+    sizes = [5, BATCH_ELEMENTS * 3, 7, BATCH_ELEMENTS, BATCH_ELEMENTS // 2, BATCH_ELEMENTS // 2]
+    tasks = batches([("w", Piece(n, lambda: None)) for n in sizes], lambda pair: pair[1].elements)
+    assert [[p.elements for _, p in task] for task in tasks] == [
+        [BATCH_ELEMENTS * 3], [BATCH_ELEMENTS], [BATCH_ELEMENTS // 2, BATCH_ELEMENTS // 2], [7, 5]]
+    many = batches(list(range(100)), lambda n: 1)  # a hundred tiny biases: their overhead counts too
+    per = -(-BATCH_ELEMENTS // (1 + PIECE_OVERHEAD))
+    assert [len(task) for task in many] == [per] * (100 // per) + ([100 % per] if 100 % per else [])
+
+
+def test_progress_of_a_threaded_seeded_fill_counts_every_element_once() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+
+    progress._torchinit_trusted = True  # type: ignore[attr-defined]  # as the CLI's bar: the threaded path
+    model = nn.Sequential(nn.Linear(2048, 1024), nn.Linear(1024, 16), nn.LayerNorm(16))
+    initialize(model, [dict(type="Normal", std=0.02, layer="Linear"), dict(type="Constant", val=1, layer="LayerNorm")],
+               seed=0, num_threads=2, progress=progress)
+    total = sum(p.numel() for p in model.parameters())
+    assert calls[-1] == (total, total) and len(calls) == len(list(model.parameters()))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
 def test_fans_come_from_the_whole_tensor_not_from_its_band() -> None:

@@ -466,3 +466,25 @@ def test_a_seeded_report_names_its_seed_scheme_and_an_unseeded_one_has_none() ->
     assert seeded.seed_scheme is not None and seeded.seed_scheme["name"] == "bands-v1"
     assert '"seed_scheme"' in seeded.to_json()
     assert initialize(FooNet(), dict(type="Normal", layer="Linear")).seed_scheme is None
+
+
+def test_an_initializer_of_your_own_checks_every_tensor_it_fills() -> None:
+    from dataclasses import dataclass
+
+    checked: list[tuple[int, ...]] = []
+
+    @dataclass(frozen=True, kw_only=True)
+    class Counted(torchinit.Normal):
+        def check_values(self, tensor: torch.Tensor) -> None:
+            checked.append(tuple(tensor.shape))
+
+    initialize(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)), dict(type=Counted, layer="Linear"))
+    assert checked == [(4, 4)] * 3
+
+
+def test_a_check_that_fails_names_its_tensor_after_the_same_initializer_passed_others() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4).half())
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ConfigValueError, match=r"cannot fill 2\.weight \(shape \(4, 4\), torch\.float16\)"):
+        initialize(model, dict(type="Normal", std=1e4, layer="Linear"))  # float16 holds only up to 65504
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

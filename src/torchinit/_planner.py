@@ -7,6 +7,7 @@ Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fil
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -14,9 +15,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
-from .config import RuleSpec, parse_init_cfg
+from .config import Memo, RuleSpec, parse_init_cfg_once
 from .errors import ConfigError
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
@@ -95,6 +97,8 @@ class Planner:
         self._calls: list[tuple[int, Call]] = []
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
         self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
+        self._memo: Memo = {}  # configs of equal content parse once per plan
+        self._checked: dict[tuple[Any, ...], Any] = {}  # (init, tensor kind) checks passed
         self._stacks: dict[Any, list[_Part]] = {}
         self._pstacks: dict[Any, list[_Part]] = {}
         self._pending: dict[int, list[_Part]] = {}
@@ -117,16 +121,20 @@ class Planner:
         return self._seq
 
     def rules_of(self, m: nn.Module) -> tuple[RuleSpec, ...]:
-        if id(m) not in self._parsed:
-            where = f"init_cfg of {label(self.name_of(m), m)}"
-            self._parsed[id(m)] = parse_init_cfg(getattr(m, "init_cfg", None), where)
-        return self._parsed[id(m)]
+        rules = self._parsed.get(id(m))
+        if rules is None:
+            cfg = getattr(m, "init_cfg", None)
+            where = f"init_cfg of {label(self.name_of(m), m)}" if cfg is not None else ""
+            rules = self._parsed[id(m)] = parse_init_cfg_once(cfg, where, self._memo)
+        return rules
 
     def defaults_of(self, m: nn.Module) -> tuple[RuleSpec, ...]:
-        if id(m) not in self._defaults:
-            where = f"default_init_cfg of {label(self.name_of(m), m)}"
-            self._defaults[id(m)] = parse_init_cfg(default_rules_of(m), where)
-        return self._defaults[id(m)]
+        rules = self._defaults.get(id(m))
+        if rules is None:
+            cfg = default_rules_of(m)
+            where = f"default_init_cfg of {label(self.name_of(m), m)}" if cfg is not None else ""
+            rules = self._defaults[id(m)] = parse_init_cfg_once(cfg, where, self._memo)
+        return rules
 
     def validate_tree(self) -> None:
         """Parse every init_cfg and default in the tree, opaque subtrees included, before
@@ -356,7 +364,6 @@ class Planner:
     def _offer_part(self, best: _Part, name: str, slot: Slot, found: list[_Part]) -> None:
         tensor = slot.current()
         assert tensor is not None
-        where = f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}"
         if not best.rule.selects and name == "bias":
             init = best.bias_init
             ref = Ref(
@@ -371,9 +378,11 @@ class Planner:
                 text = describe_initializer(init)
             role = "weight" if name == "weight" else "tensor"
             ref = Ref(best.ref.source, text, best.ref.owner, role, best.ref.rule)
-        check = getattr(init, "check_tensor", None)
-        if check is not None:
-            check(tensor, where)
+        self.check(
+            init,
+            tensor,
+            lambda: f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}",
+        )
         fill = Fill(slot, init, ref)
         seen = {id(best.ref.rule)}
         for part in sorted(found, key=lambda p: -p.seq):
@@ -383,6 +392,28 @@ class Planner:
                 if part.ref.rule is not None:
                     part.ref.rule.beaten_tensors += 1
         self.offer(best.seq, fill)
+
+    def check(self, init: Any, tensor: Tensor, where: Callable[[], str]) -> None:
+        """``init.check_tensor(tensor, where())``, once per plan for each initializer of
+        torchinit and kind of tensor (type, shape, dtype, layout: all its checks read)."""
+        check = getattr(init, "check_tensor", None)
+        if check is None:
+            return
+        if not _pure_check(type(init)):  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
+            check(tensor, where())
+            return
+        key = (
+            id(init),
+            type(tensor),
+            tensor.shape,
+            tensor.dtype,
+            tensor.layout,
+            tensor.is_quantized,
+            tensor.is_nested,
+        )
+        if self._checked.get(key) is not init:
+            check(tensor, where())
+            self._checked[key] = init  # holds it: its id is not reused during the plan
 
     def walk(self, root_rules: tuple[RuleSpec, ...] | None) -> None:
         """Visit every module once, in mmengine's order; ``root_rules`` is initialize()'s cfg."""
@@ -430,8 +461,6 @@ class Planner:
         functional: bool,
     ) -> tuple[nn.Module, bool, bool]:
         """How the walk enters ``child``: can its init_cfg be reached, is it inside opaque code."""
-        from . import module as module_mod
-
         if functional or opaque:
             return (child, False, opaque)
         if self.compat:
@@ -567,6 +596,17 @@ class Planner:
     def mark_owners_initialized(self) -> None:
         for m in self.owners:
             set_is_init(m, True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pure_check(cls: type) -> bool:
+    """Does ``cls`` check tensors with torchinit's own code only (reading only the tensor's
+    type, shape, dtype and layout, and its own fields)?"""
+    own = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
+    return all(
+        getattr(getattr(cls, name, None), "__module__", None) in own
+        for name in ("check_tensor", "check_values")
+    )
 
 
 def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:

@@ -33,11 +33,11 @@ writing, or writes in part, is saved once. See docs/design.md ("Atomicity").
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,9 +60,6 @@ Progress = Callable[[int, int], None]
 # Below this many elements, seeded fills run on the calling thread: a thread pool costs more
 # than it saves (results are the same either way: each tensor has its own generator).
 _PARALLEL_MIN = 1 << 20
-# Pieces smaller than this run in batches of about this many elements: one task each would
-# cost more in scheduling than the fill itself (a norm layer's weight, a bias).
-_BATCH_ELEMENTS = 1 << 18
 # Initializers defined here are validated against each tensor before the commit and cannot fail.
 _TRUSTED_MODULES = (
     "torchinit.initializers",
@@ -124,7 +121,8 @@ class Provenance:
 def _storage_of(t: Tensor) -> int:
     """The address of ``t``'s storage (a DTensor's: its local shard's); 0 for none."""
     try:
-        t = sharded.local_tensor(t)
+        if type(t) is not Tensor and type(t) is not nn.Parameter:
+            t = sharded.local_tensor(t)
         return t.untyped_storage().data_ptr() if not t.is_meta and t.numel() else 0
     except (RuntimeError, NotImplementedError):  # sparse and other storage-less layouts
         return 0
@@ -167,26 +165,35 @@ class Transaction:
         """Remember, for every module under ``root`` not seen yet, what a failure restores:
         the objects its attributes hold, the storage of each tensor, its ``is_init``."""
         prefix = self.names.get(id(root), "")
+        covered, names, holders = self._covered, self.names, self.holders
         for name, m in preorder(root):
-            if id(m) in self._covered:
+            if id(m) in covered:
                 continue
-            self._covered.add(id(m))
-            self.names.setdefault(id(m), join(prefix, name) if name else prefix)
-            self.holders.append((m, dict(m._parameters), dict(m._buffers)))
+            covered.add(id(m))
+            names.setdefault(id(m), join(prefix, name) if name else prefix)
+            holders.append((m, dict(m._parameters), dict(m._buffers)))
             if is_init_owner(m):
                 self.flags.append((m, get_is_init(m)))
             self._index(m)
 
     def _index(self, m: nn.Module) -> None:
+        name = None
         for table, is_buffer in ((m._parameters, False), (m._buffers, True)):
             for attr, t in table.items():
                 if t is None or t.is_meta:
                     continue
                 ptr = _storage_of(t)
-                slots = self.storage.setdefault(ptr, []) if ptr else None
-                if slots is not None and not any(s.key == (id(m), attr) for s in slots):
-                    slots.append(Slot(join(self.names.get(id(m), ""), attr), m, attr, is_buffer))
-                    self.aliases.append((t, t.detach()))
+                if not ptr:
+                    continue
+                slots = self.storage.get(ptr)
+                if slots is None:
+                    slots = self.storage[ptr] = []
+                elif any(s.module is m and s.attr == attr for s in slots):
+                    continue
+                if name is None:
+                    name = self.names.get(id(m), "")
+                slots.append(Slot(join(name, attr), m, attr, is_buffer))
+                self.aliases.append((t, t.detach()))
 
     def refresh(self, root: nn.Module, fresh: bool) -> None:
         """Index tensors that appeared under ``root`` (allocated by materialize, or put there by
@@ -480,13 +487,17 @@ class Transaction:
 
     def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
         """Perform checked writes; seeded ones piece by piece on a thread pool, largest first
-        (each band has its own generator, so the values do not depend on the schedule)."""
-        for w in writes:  # a sharded write that cannot be done fails here, before any of them
-            self.check(w)
+        (each band has its own generator, so the values do not depend on the schedule).
+
+        Unseeded writes and those of sharded tensors run first, in order, on this thread. The
+        other seeded writes are cut into pieces as the threads ask for work (the threads start
+        filling the largest tensors while the small ones are still being cut)."""
+        if sharded.in_use():  # a sharded write that cannot be done fails here, before any of them
+            for w in writes:
+                self.check(w)
         lock = threading.Lock()
         counter = [done]
-        jobs = [(w, self.pieces(w)) for w in writes]
-        left = {id(w): len(pieces) for w, pieces in jobs}
+        left: dict[int, int] = {}
 
         def finished(w: _Write) -> None:
             if self.progress is not None:
@@ -501,43 +512,53 @@ class Transaction:
                 piece.run()
             finished(w)
 
-        for w, pieces in jobs:
-            if not pieces:
-                left[id(w)] = 0
+        def pieces(w: _Write) -> list[fills.Piece]:
+            found = self.pieces(w)
+            left[id(w)] = len(found)
+            if not found:
                 finished(w)
+            return found
+
+        def run(task: list[tuple[_Write, fills.Piece]]) -> None:
+            with torch.no_grad():
+                for w, piece in task:
+                    piece.run()
+                    finished(w)
+
+        def run_writes(task: list[_Write]) -> None:  # small writes: cut here, not in tasks()
+            run([(w, piece) for w in task for piece in pieces(w)])
+
         threads = self.num_threads or torch.get_num_threads()
-        parallel = [(w, p) for w, pieces in jobs for p in pieces if p.parallel and w.seed is not None]
-        if threads <= 1 or len(parallel) <= 1 or sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
-            for w, pieces in jobs:
-                for piece in pieces:
+        dtensors = sharded.in_use()
+        late = [w for w in writes if w.seed is not None and not (dtensors and _is_sharded(w))]  # cut when run
+        late_ids = {id(w) for w in late}
+        early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
+        parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]
+        sizes = {id(w): _numel(w) for w in late}
+        if threads <= 1 or sum(sizes.values()) + sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
+            for w in writes:
+                for piece in early[id(w)] if id(w) in early else pieces(w):
                     one(w, piece)
             return
         chosen = {id(p) for _, p in parallel}
-        for w, pieces in jobs:  # whole sharded tensors (one at a time) and unseeded writes, in order
-            for piece in pieces:
+        for w in writes:  # unseeded writes and whole sharded tensors (one at a time), in order
+            for piece in early.get(id(w), ()):
                 if id(piece) not in chosen:
                     one(w, piece)
-        tasks: list[list[tuple[_Write, fills.Piece]]] = []  # largest first; small pieces batched together
-        batch: list[tuple[_Write, fills.Piece]] = []
-        size = 0
-        for w, piece in sorted(parallel, key=lambda wp: -wp[1].elements):
-            if piece.elements >= _BATCH_ELEMENTS:
-                tasks.append([(w, piece)])
-                continue
-            batch.append((w, piece))
-            size += piece.elements
-            if size >= _BATCH_ELEMENTS:
-                tasks.append(batch)
-                batch, size = [], 0
-        tasks += [batch] if batch else []
+        late.sort(key=lambda w: -sizes[id(w)])
+        big = [w for w in late if sizes[id(w)] >= fills.BATCH_ELEMENTS]
+        small = fills.batches(late[len(big) :], lambda w: sizes[id(w)])
 
-        def run(task: list[tuple[_Write, fills.Piece]]) -> None:
-            for w, piece in task:
-                one(w, piece)
+        def tasks() -> Iterator[Callable[[], None]]:
+            """The big writes, largest first, cut into pieces as the threads ask for them (the
+            small ones go in batches to this thread first, each batch cut where it runs)."""
+            for task in fills.batches(parallel, lambda pair: pair[1].elements):
+                yield functools.partial(run, task)
+            for w in big:
+                for task in fills.batches([(w, p) for p in pieces(w)], lambda pair: pair[1].elements):
+                    yield functools.partial(run, task)
 
-        with ThreadPoolExecutor(max_workers=min(threads, len(tasks))) as pool:
-            for future in [pool.submit(run, task) for task in tasks]:
-                future.result()
+        fills.run_all(tasks(), threads, light=[functools.partial(run_writes, task) for task in small])
 
     @contextmanager
     def _hold_interrupts(self) -> Iterator[None]:
@@ -557,6 +578,11 @@ class Transaction:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _is_sharded(write: _Write) -> bool:
+    t = write.slot.current()
+    return t is not None and sharded.is_sharded(t)
 
 
 def _numel(write: _Write) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -391,7 +391,7 @@ def _parse_overrides(cfg: Mapping[str, Any], where: str) -> tuple[OverrideSpec, 
     parent = {k: v for k, v in cfg.items() if k != "override"}
     specs = []
     for i, entry in enumerate(entries):
-        at = f"{where} override[{i}]" if len(entries) > 1 else f"{where} override"
+        at = _override_where(where, i, len(entries))
         if not isinstance(entry, Mapping):
             raise _fail(ConfigTypeError, at, f"must be a dict with a 'name', got {describe_value(entry)}.")
         check_keys(entry, at)
@@ -443,5 +443,75 @@ def parse_init_cfg(init_cfg: Any, where: str = "init_cfg") -> tuple[RuleSpec, ..
             f"{where} must be a dict or a list of dicts, e.g. dict(type='Kaiming', layer='Conv2d'), "
             f"got {describe_value(init_cfg)}."
         )
-    many = len(items) > 1
-    return tuple(_parse_rule(item, f"{where}[{i}]" if many else where) for i, item in enumerate(items))
+    return tuple(_parse_rule(item, _item_where(where, i, len(items))) for i, item in enumerate(items))
+
+
+def _item_where(where: str, i: int, count: int) -> str:
+    return f"{where}[{i}]" if count > 1 else where
+
+
+def _override_where(where: str, i: int, count: int) -> str:
+    return f"{where} override[{i}]" if count > 1 else f"{where} override"
+
+
+Memo = dict[Any, tuple[RuleSpec, ...]]
+"""Configs parsed in one plan, by content (see :func:`parse_init_cfg_once`)."""
+
+
+def parse_init_cfg_once(init_cfg: Any, where: str, memo: Memo) -> tuple[RuleSpec, ...]:
+    """:func:`parse_init_cfg`, reusing the specs of a config of equal content parsed before
+    into ``memo`` (the same default rules on every ConvModule of a model): their initializers
+    are shared, only ``where`` is this config's. ``memo`` lives for one plan, so a config
+    changed between two runs is parsed again. Configs holding anything but plain data
+    (classes, functions, objects) or initializers not of torchinit are parsed every time."""
+    if init_cfg is None:
+        return ()
+    plain = plain_config(init_cfg, where)
+    key = _content(plain)
+    found = memo.get(key) if key is not None else None
+    if found is None:
+        specs = parse_init_cfg(plain, where)
+        if key is not None and all(_shareable(spec) for spec in specs):
+            memo[key] = specs
+        return specs
+    return tuple(_moved(spec, _item_where(where, i, len(found))) for i, spec in enumerate(found))
+
+
+def _content(value: Any) -> Any:
+    """A hashable key equal for configs of equal plain content, types included; None if the
+    config holds anything else."""
+    kind = type(value)
+    if kind is dict:
+        items = [(k, _content(v)) for k, v in value.items()]
+        return None if any(v is None for _, v in items) else (dict, tuple(items))
+    if kind is list or kind is tuple:
+        parts = [_content(v) for v in value]
+        return None if any(p is None for p in parts) else (kind, tuple(parts))
+    if kind is float:
+        return (float, repr(value))  # -0.0 is not 0.0
+    if kind in (int, bool, str, type(None)):
+        return (kind, value)
+    return None
+
+
+def _shareable(spec: RuleSpec) -> bool:
+    """Are the initializers of ``spec`` torchinit's own frozen configs (safe to share)?"""
+    for rule in (spec, *(ov.rule for ov in spec.overrides)):
+        cls = type(rule.init)
+        params = getattr(cls, "__dataclass_params__", None)
+        if cls.__module__ not in _OWN_MODULES or params is None or not params.frozen or rule.is_pretrained:
+            return False
+    return True
+
+
+_OWN_MODULES = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
+
+
+def _moved(spec: RuleSpec, where: str) -> RuleSpec:
+    """``spec`` as parsed at ``where``."""
+    count = len(spec.overrides)
+    overrides = tuple(
+        replace(ov, rule=replace(ov.rule, where=_override_where(where, i, count)))
+        for i, ov in enumerate(spec.overrides)
+    )
+    return replace(spec, where=where, overrides=overrides)

@@ -16,9 +16,10 @@ by every core. What each piece writes follows the band scheme (:mod:`.bands`):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -31,11 +32,30 @@ from .bands import BandGrid, Draw, band_draw
 if TYPE_CHECKING:  # only for the checker (see sharded)
     from torch.distributed.tensor import DTensor
 
-__all__ = ["PIECE_ELEMENTS", "Piece", "check_fill", "check_op", "fill_pieces"]
+__all__ = [
+    "BATCH_ELEMENTS",
+    "PIECE_ELEMENTS",
+    "Piece",
+    "batches",
+    "check_fill",
+    "check_op",
+    "fill_pieces",
+    "run_all",
+]
 
 # Elements per piece of a banded fill: big enough that scheduling costs nothing (a few µs per
 # ~1 ms piece), small enough that two threads finish one big tensor together.
 PIECE_ELEMENTS = 1 << 20
+
+# Pieces smaller than this run in batches of about this cost: one task each would cost more in
+# scheduling than the fill itself (a norm layer's weight, a bias). Small enough (~0.3 ms of
+# normal_) that the threads, taking the largest tasks first, end within that of each other.
+BATCH_ELEMENTS = 1 << 16
+# What a piece costs beyond its elements, in elements (~15 µs of Python per fill: generator,
+# checks, dispatch): a batch of a hundred biases is not free.
+PIECE_OVERHEAD = 1 << 12
+
+T = TypeVar("T")
 
 Generators = Callable[[], "torch.Generator | None"]
 
@@ -171,3 +191,72 @@ def _draw_bands(
         draw(band, generator, b0)
         index = (slice(a0 - b0, a1 - b0), *box.slices()[1:])
         target.copy_(band[index])
+
+
+def batches(items: Sequence[T], size: Callable[[T], int]) -> list[list[T]]:
+    """``items`` (pieces, or writes) as tasks for :func:`run_all`: largest first, each item of
+    at least ``BATCH_ELEMENTS`` elements alone, smaller ones together in batches of about that
+    cost (``PIECE_OVERHEAD`` counted for each)."""
+    tasks: list[list[T]] = []
+    batch: list[T] = []
+    cost = 0
+    for item in sorted(items, key=lambda item: -size(item)):
+        elements = size(item)
+        if elements >= BATCH_ELEMENTS:
+            tasks.append([item])
+            continue
+        batch.append(item)
+        cost += elements + PIECE_OVERHEAD
+        if cost >= BATCH_ELEMENTS:
+            tasks.append(batch)
+            batch, cost = [], 0
+    return [*tasks, batch] if batch else tasks
+
+
+def run_all(
+    tasks: Iterable[Callable[[], Any]], threads: int, light: Iterable[Callable[[], Any]] = ()
+) -> None:
+    """Run every task on ``threads`` threads: the calling thread and ``threads - 1`` others,
+    each taking the next task as soon as it is free (no thread idles while a task waits).
+
+    ``tasks`` may be a generator: it is advanced by one thread at a time, so the work it does
+    to make a task overlaps the tasks already running. ``light`` are tasks of little numeric
+    work (many tiny fills: mostly Python, which holds the GIL): the calling thread runs them
+    first while the others fill big tensors, instead of all threads passing the GIL back and
+    forth over them at the end; any thread takes them once ``tasks`` is empty. Raises the
+    first exception a task (or a generator) raised, after every task has run."""
+    heavy, small = iter(tasks), iter(light)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def drain(sources: tuple[Iterator[Callable[[], Any]], ...]) -> None:
+        while True:
+            task = None
+            with lock:
+                for source in sources:
+                    try:
+                        task = next(source, None)
+                    except BaseException as exc:  # a generator that raised is finished
+                        errors.append(exc)
+                    if task is not None:
+                        break
+            if task is None:
+                return
+            try:
+                task()
+            except BaseException as exc:  # raised by the calling thread once all are done
+                errors.append(exc)
+
+    helpers = [
+        threading.Thread(target=drain, args=((heavy, small),), name=f"torchinit-fill-{i}", daemon=True)
+        for i in range(threads - 1)
+    ]
+    for helper in helpers:
+        helper.start()
+    try:
+        drain((small, heavy))
+    finally:
+        for helper in helpers:
+            helper.join()
+    if errors:
+        raise errors[0]

@@ -34,6 +34,7 @@ __all__ = [
     "check_layout",
     "copy_value",
     "empty_like",
+    "in_use",
     "is_sharded",
     "keep_local",
     "local_box",
@@ -49,6 +50,11 @@ def _dtensor_api() -> Any:
     """
     api = sys.modules.get("torch.distributed.tensor")
     return api if api is not None and hasattr(api, "DTensor") else None
+
+
+def in_use() -> bool:
+    """Can a DTensor exist in this process (is ``torch.distributed.tensor`` imported)?"""
+    return _dtensor_api() is not None
 
 
 def is_sharded(t: Any) -> bool:
