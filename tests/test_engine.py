@@ -482,6 +482,23 @@ def test_an_initializer_of_your_own_checks_every_tensor_it_fills() -> None:
     assert checked == [(4, 4)] * 3
 
 
+def test_a_torchinit_initializer_is_checked_once_per_kind_of_tensor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchinit._init_base import FillInit
+
+    checked: list[tuple[int, ...]] = []
+    check = FillInit.check_tensor
+
+    def counting(self: object, tensor: torch.Tensor, where: str) -> None:
+        checked.append(tuple(tensor.shape))
+        check(self, tensor, where)  # type: ignore[arg-type]
+
+    counting.__module__ = check.__module__  # still torchinit's own check
+    monkeypatch.setattr(FillInit, "check_tensor", counting)
+    model = nn.Sequential(*(nn.Linear(4, 4) for _ in range(3)), nn.Linear(4, 2))
+    initialize(model, dict(type="Normal", std=0.1, bias=0.5, layer="Linear"))
+    assert sorted(checked) == [(2,), (2, 4), (4,), (4, 4)]  # weight and bias, per shape, once
+
+
 def test_a_check_that_fails_names_its_tensor_after_the_same_initializer_passed_others() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4).half())
     before = [p.detach().clone() for p in model.parameters()]

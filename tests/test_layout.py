@@ -1,4 +1,6 @@
-"""The package's module-level imports form no circle (issue 14, layout).
+"""The package's imports form no circle (issue 14, layout): neither those that run at import
+time nor, counting them too, those inside functions (lazy loading goes from a higher module to a
+lower one only).
 
 Every module of ``src/torchinit`` is parsed with ``ast``; an edge A -> B means A's body, as it
 runs at import time (top level, class bodies, ``if``/``try`` blocks, but not function bodies nor
@@ -54,14 +56,28 @@ def import_time_statements(body: list[ast.stmt]) -> list[ast.Import | ast.Import
     return found
 
 
-def import_graph() -> Graph:
-    """Module -> the package modules its import-time statements import."""
+def all_statements(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, in functions too (not under ``if TYPE_CHECKING:``)."""
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in typing_only]
+
+
+def import_graph(in_functions: bool = False) -> Graph:
+    """Module -> the package modules its import-time statements import (``in_functions``: and
+    the imports inside its functions)."""
     modules = module_names()
     graph: Graph = {name: set() for name in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-        for node in import_time_statements(ast.parse(path.read_text(), str(path)).body):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in all_statements(tree) if in_functions else import_time_statements(tree.body):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
                 attributes: list[tuple[str, str]] = []
@@ -77,6 +93,8 @@ def import_graph() -> Graph:
                     if prefix in modules and prefix not in ancestors and prefix != name:
                         graph[name].add(prefix)
             for source, attribute in attributes:
+                if f"{source}.{attribute}" == name:  # a module looking itself up (a patched name)
+                    continue
                 if f"{source}.{attribute}" in modules:
                     graph[name].add(f"{source}.{attribute}")
                 elif source in ancestors:  # a name from the __init__ of a package this module is in
@@ -112,13 +130,24 @@ def test_the_module_level_imports_of_the_package_form_no_circle() -> None:
     assert cycle is None, "import circle: " + " -> ".join(cycle or ())
 
 
+def test_imports_inside_functions_close_no_circle_either() -> None:
+    cycle = find_cycle(import_graph(in_functions=True))
+    assert cycle is None, "import circle through a function-level import: " + " -> ".join(cycle or ())
+
+
+def test_the_full_graph_sees_lazy_imports_but_not_typing_only_ones() -> None:
+    graph = import_graph(in_functions=True)
+    assert "torchinit.openmmlab.defaults" in graph["torchinit.module"]  # on the first default looked up
+    assert "torchinit.report" not in graph["torchinit.module"]  # under TYPE_CHECKING
+
+
 def test_the_graph_sees_imports_at_module_level_and_in_class_bodies_but_not_in_functions() -> None:
     graph = import_graph()
     assert "torchinit.engine" in graph["torchinit"]
     assert "torchinit.distributed.sharded" in graph["torchinit.distributed"]
     assert "torchinit.errors" in graph["torchinit.registry"]
-    # module.py imports the engine only inside functions, and report.py under TYPE_CHECKING
-    assert "torchinit.engine" not in graph["torchinit.module"]
+    # module.py imports mmcv's default table only inside a function, and report.py under TYPE_CHECKING
+    assert "torchinit.openmmlab.defaults" not in graph["torchinit.module"]
     assert "torchinit.report" not in graph["torchinit.module"]
 
 

@@ -23,6 +23,18 @@ from . import functional as F
 from .errors import ConfigTypeError, ConfigValueError
 from .registry import Registry, describe_value, short_repr
 
+#: The modules that define torchinit's own initializers. Their fills and checks read only the
+#: tensor's type, shape, dtype and layout and the initializer's fields: the planner checks one
+#: such initializer once per kind of tensor, and the transaction trusts their fills not to fail
+#: late (see :mod:`torchinit._planner`, :mod:`torchinit._txn`).
+OWN_MODULES = (
+    "torchinit._init_base",
+    "torchinit.initializers",
+    "torchinit._catalogue",
+    "torchinit._catalogue_jax",
+    "torchinit._buffer_fills",
+)
+
 WEIGHT_INITIALIZERS = Registry("weight initializer", import_path="torchinit.WEIGHT_INITIALIZERS")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
+from ._init_base import OWN_MODULES
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from .config import Memo, RuleSpec, parse_init_cfg_once
@@ -602,9 +603,8 @@ class Planner:
 def _pure_check(cls: type) -> bool:
     """Does ``cls`` check tensors with torchinit's own code only (reading only the tensor's
     type, shape, dtype and layout, and its own fields)?"""
-    own = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
     return all(
-        getattr(getattr(cls, name, None), "__module__", None) in own
+        getattr(getattr(cls, name, None), "__module__", None) in OWN_MODULES
         for name in ("check_tensor", "check_values")
     )
 

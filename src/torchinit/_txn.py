@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -47,9 +46,11 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from ._init_base import OWN_MODULES
 from ._load import LazyValue, read_value
 from ._plan_items import Call, Ref, Slot, join, preorder
 from .distributed import fills, sharded
+from .distributed.bands import derive_seed
 from .errors import InitApplyError, InitStateError, TorchInitError
 from .module import get_is_init, is_init_owner, set_is_init
 
@@ -61,12 +62,6 @@ Progress = Callable[[int, int], None]
 # than it saves (results are the same either way: each tensor has its own generator).
 _PARALLEL_MIN = 1 << 20
 # Initializers defined here are validated against each tensor before the commit and cannot fail.
-_TRUSTED_MODULES = (
-    "torchinit.initializers",
-    "torchinit._catalogue",
-    "torchinit._catalogue_jax",
-    "torchinit._buffer_fills",
-)
 
 _CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("torchinit_txn", default=None)
 
@@ -74,12 +69,6 @@ _CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("t
 def current() -> Transaction | None:
     """The transaction of the run this code is inside, if any."""
     return _CURRENT.get()
-
-
-def derive_seed(seed: int, name: str) -> int:
-    """The seed of one tensor's own generator: a stable hash of (seed, qualified name)."""
-    digest = hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 @dataclass(eq=False)
@@ -276,9 +265,9 @@ class Transaction:
             return True
         self.issued += 1
         # a fill of foreign code, or a checkpoint tensor read only now: either may fail
-        risky = (
-            op is None and value is None and type(init).__module__ not in _TRUSTED_MODULES
-        ) or isinstance(value, LazyValue)
+        risky = (op is None and value is None and type(init).__module__ not in OWN_MODULES) or isinstance(
+            value, LazyValue
+        )
         self.pending[key] = _Write(
             slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed
         )

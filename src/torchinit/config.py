@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ._config_data import MAX_DEPTH, copy_init_cfg, plain_config
+from ._init_base import OWN_MODULES
 from .errors import ConfigError, ConfigKeyError, ConfigTypeError, ConfigValueError
 from .functional import _real, bias_init_with_prob
 from .initializers import WEIGHT_INITIALIZERS, BaseInit, Pretrained, describe_initializer
@@ -499,12 +500,9 @@ def _shareable(spec: RuleSpec) -> bool:
     for rule in (spec, *(ov.rule for ov in spec.overrides)):
         cls = type(rule.init)
         params = getattr(cls, "__dataclass_params__", None)
-        if cls.__module__ not in _OWN_MODULES or params is None or not params.frozen or rule.is_pretrained:
+        if cls.__module__ not in OWN_MODULES or params is None or not params.frozen or rule.is_pretrained:
             return False
     return True
-
-
-_OWN_MODULES = ("torchinit.initializers", "torchinit._catalogue", "torchinit._buffer_fills")
 
 
 def _moved(spec: RuleSpec, where: str) -> RuleSpec:

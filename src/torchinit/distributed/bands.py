@@ -28,6 +28,7 @@ independent draws from one distribution (:func:`band_draw` knows which). The oth
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,12 @@ _elements = BAND_ELEMENTS
 Draw = Callable[[Tensor, torch.Generator, int], Any]
 """Fills one contiguous band in place: ``draw(band, generator, first_row)``; ``first_row`` is
 the band's first row in the global tensor (EmbeddingNormal zeroes its padding row there)."""
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """The seed of one tensor's own generator: a stable hash of (seed, qualified name)."""
+    digest = hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 def band_elements() -> int:
@@ -135,8 +142,6 @@ class BandGrid:
 
     def seed(self, seed: int, name: str, k: int) -> int:
         """The seed of band ``k``'s generator (see the module docstring)."""
-        from .._txn import derive_seed  # _txn imports this package
-
         return derive_seed(seed, name if self.count == 1 else f"{name}\x00band\x00{k}")
 
 
