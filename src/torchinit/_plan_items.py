@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .report import RuleRecord, Source
 
-__all__ = ["Call", "Fill", "Ref", "Slot", "describe_ref", "join", "label", "preorder"]
+__all__ = ["Call", "Fill", "Provenance", "Ref", "Slot", "describe_ref", "join", "label", "preorder"]
 
 
 @dataclass(eq=False)
@@ -103,3 +103,12 @@ def join(prefix: str, name: str) -> str:
 
 def label(name: str, m: nn.Module) -> str:
     return f"{name} ({type(m).__name__})" if name else f"the root ({type(m).__name__})"
+
+
+@dataclass
+class Provenance:
+    """The last write of a tensor in this transaction."""
+
+    ref: Ref
+    owner: str  # qualified in the transaction's root
+    init: Any = None

@@ -43,15 +43,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
+from ._guard import _Guard, storage_of
 from ._init_base import OWN_MODULES
 from ._load import LazyValue, read_value
-from ._plan_items import Call, Ref, Slot, join, preorder
+from ._plan_items import Call, Provenance, Ref, Slot, join, preorder
+from ._run_errors import describe_call, reraise
 from .distributed import fills, sharded
 from .distributed.bands import derive_seed
-from .errors import InitApplyError, InitStateError, TorchInitError
+from .errors import InitStateError
 from .module import get_is_init, is_init_owner, set_is_init
 
 __all__ = ["Transaction", "current", "derive_seed"]
@@ -61,7 +61,6 @@ Progress = Callable[[int, int], None]
 # Below this many elements, seeded fills run on the calling thread: a thread pool costs more
 # than it saves (results are the same either way: each tensor has its own generator).
 _PARALLEL_MIN = 1 << 20
-# Initializers defined here are validated against each tensor before the commit and cannot fail.
 
 _CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("torchinit_txn", default=None)
 
@@ -96,25 +95,6 @@ class _Write:
             f"{what} from the {'init_cfg' if self.ref.source != 'default' else 'default rule'} of "
             f"{self.ref.owner or 'the root'}"
         )
-
-
-@dataclass
-class Provenance:
-    """The last write of a tensor in this transaction."""
-
-    ref: Ref
-    owner: str  # qualified in the transaction's root
-    init: Any = None
-
-
-def _storage_of(t: Tensor) -> int:
-    """The address of ``t``'s storage (a DTensor's: its local shard's); 0 for none."""
-    try:
-        if type(t) is not Tensor and type(t) is not nn.Parameter:
-            t = sharded.local_tensor(t)
-        return t.untyped_storage().data_ptr() if not t.is_meta and t.numel() else 0
-    except (RuntimeError, NotImplementedError):  # sparse and other storage-less layouts
-        return 0
 
 
 class Transaction:
@@ -171,7 +151,7 @@ class Transaction:
             for attr, t in table.items():
                 if t is None or t.is_meta:
                     continue
-                ptr = _storage_of(t)
+                ptr = storage_of(t)
                 if not ptr:
                     continue
                 slots = self.storage.get(ptr)
@@ -189,7 +169,7 @@ class Transaction:
         user code): they are new objects, so a failure only has to put the old ones back."""
         for _, m in preorder(root):
             for t in [*m._parameters.values(), *m._buffers.values()]:
-                if t is not None and not t.is_meta and _storage_of(t) not in self.storage:
+                if t is not None and not t.is_meta and storage_of(t) not in self.storage:
                     if fresh:
                         self.fresh.add(id(t))
             self._index(m)
@@ -216,7 +196,7 @@ class Transaction:
         with torch.no_grad():
             for t, alias in self.aliases:
                 if (
-                    _storage_of(t) != _storage_of(alias)
+                    storage_of(t) != storage_of(alias)
                     or t.shape != alias.shape
                     or t.stride() != alias.stride()
                 ):
@@ -269,7 +249,7 @@ class Transaction:
             value, LazyValue
         )
         self.pending[key] = _Write(
-            slot, name, ref, init, value, op, self.issued, id(t), _storage_of(t), risky, seed
+            slot, name, ref, init, value, op, self.issued, id(t), storage_of(t), risky, seed
         )
         return True
 
@@ -282,10 +262,10 @@ class Transaction:
         assert t is not None
         key = slot.key
         write = self.pending.get(key)
-        if write is None or write.tensor_id != id(t) or write.storage != _storage_of(t):
+        if write is None or write.tensor_id != id(t) or write.storage != storage_of(t):
             self.issued += 1
             write = self.pending[key] = _Write(
-                slot, slot.name, ref, order=self.issued, tensor_id=id(t), storage=_storage_of(t)
+                slot, slot.name, ref, order=self.issued, tensor_id=id(t), storage=storage_of(t)
             )
         write.then.append(op)
         self.last[key] = Provenance(ref, owner)  # user code changed the values: no rule's promise holds
@@ -300,7 +280,7 @@ class Transaction:
         if meta:  # what it wrote would vanish silently: a meta tensor has no values
             shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
             raise InitStateError(
-                f"{_call_text(call)} would run on tensors on the meta device ({shown}), which have no memory: "
+                f"{describe_call(call)} would run on tensors on the meta device ({shown}), which have no memory: "
                 "what it writes would be lost. Allocate and initialize in one step with "
                 "torchinit.materialize(model, 'cpu', seed=0). Nothing was changed."
             )
@@ -318,7 +298,7 @@ class Transaction:
                 with self._seeded(call):
                     result = call.fn()
         except BaseException as exc:
-            _reraise(exc, _call_text(call))
+            reraise(exc, describe_call(call))
         finally:
             self.calls.pop()
         self._after_call(call, before)
@@ -348,7 +328,7 @@ class Transaction:
     @staticmethod
     def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:
         return {
-            (id(m), attr): (id(t), _storage_of(t))
+            (id(m), attr): (id(t), storage_of(t))
             for _, m in preorder(root)
             for table in (m._parameters, m._buffers)
             for attr, t in table.items()
@@ -390,7 +370,9 @@ class Transaction:
             return
         if write.op is not None:
             call = self.calls[-1] if self.calls else None
-            fills.check_op(write.op[0], t, write.name, _call_text(call) if call is not None else "user code")
+            fills.check_op(
+                write.op[0], t, write.name, describe_call(call) if call is not None else "user code"
+            )
         elif write.value is None and write.init is None:
             return  # only pointwise ops of user code, chained on the current values
         elif write.value is None:
@@ -446,7 +428,7 @@ class Transaction:
         try:
             self.perform(write)
         except BaseException as exc:
-            _reraise(exc, f"{write.describe()} while filling {write.name}")
+            reraise(exc, f"{write.describe()} while filling {write.name}")
 
     def commit(self) -> None:
         writes = sorted(self.pending.values(), key=lambda w: w.order)
@@ -462,17 +444,17 @@ class Transaction:
             try:
                 done += self.perform(w)
             except BaseException as exc:
-                _reraise(exc, f"{w.describe()} while filling {w.name}")
+                reraise(exc, f"{w.describe()} while filling {w.name}")
             if self.progress is not None:
                 try:
                     self.progress(done, total)
                 except BaseException as exc:
-                    _reraise(exc, "the progress callback")
+                    reraise(exc, "the progress callback")
         with self._hold_interrupts():
             try:
                 self._commit_safe(safe, done, total)
             except BaseException as exc:  # checked writes cannot fail: a bug or the machine (memory)
-                _reraise(exc, "writing the values the plan checked")
+                reraise(exc, "writing the values the plan checked")
 
     def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
         """Perform checked writes; seeded ones piece by piece on a thread pool, largest first
@@ -577,223 +559,3 @@ def _is_sharded(write: _Write) -> bool:
 def _numel(write: _Write) -> int:
     t = write.slot.current()
     return t.numel() if t is not None else 0
-
-
-def _call_text(call: Call) -> str:
-    if call.ref.source == "user":
-        return f"the user-defined init_weights of {call.name or 'the root'} ({type(call.module).__name__})"
-    return f"{call.ref.initializer} (from the init_cfg of {call.ref.owner or 'the root'}) on {call.name or 'the root'}"
-
-
-# --------------------------------------------------------------------------- errors
-_BUILTIN_BASES = (
-    TypeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    ZeroDivisionError,
-    AssertionError,
-    NotImplementedError,
-    RecursionError,
-    LookupError,
-    ArithmeticError,
-)
-_ERROR_CLASSES: dict[type, type] = {}
-
-
-def _reraise(exc: BaseException, what: str) -> None:
-    error = wrap_error(exc, what)
-    if error is exc:
-        raise exc
-    raise error from exc
-
-
-def wrap_error(exc: BaseException, what: str) -> BaseException:
-    """``exc`` as an :class:`InitApplyError` naming ``what`` (still an instance of the builtin
-    family it belonged to, so ``except ValueError`` keeps working). torchinit's own errors,
-    and ``KeyboardInterrupt``/``SystemExit``, pass through unchanged."""
-    if not isinstance(exc, Exception) or isinstance(exc, TorchInitError):
-        return exc
-    base = next((b for b in type(exc).__mro__ if b in _BUILTIN_BASES), None)
-    cls = InitApplyError
-    if base is not None:
-        cls = _ERROR_CLASSES.get(base) or _ERROR_CLASSES.setdefault(  # type: ignore[assignment]  # made below as a subclass
-            base, type(f"InitApplyError[{base.__name__}]", (InitApplyError, base), {"__module__": __name__})
-        )
-    text = str(exc).strip().splitlines()
-    reason = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
-    return cls(
-        f"{what} raised {reason}. Every parameter and buffer was restored to its value before the run."
-    )
-
-
-# --------------------------------------------------------------------------- the guard
-_DEFERRABLE = frozenset(
-    getattr(torch.ops.aten, name).default
-    if "." not in name
-    else getattr(getattr(torch.ops.aten, name.split(".")[0]), name.split(".")[1])
-    for name in (
-        "fill_.Scalar",
-        "zero_",
-        "normal_",
-        "uniform_",
-        "bernoulli_.float",
-        "exponential_",
-        "geometric_",
-        "log_normal_",
-        "cauchy_",
-        "random_",
-        "random_.from",
-        "random_.to",
-    )
-)
-_RANDOM = frozenset(op for op in _DEFERRABLE if "fill_" not in str(op) and "zero_" not in str(op))
-_OP_INFO: dict[Any, tuple[tuple[int, ...], tuple[str, ...], bool]] = {}
-
-
-def _op_info(func: Any) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
-    """(positions, names) of the arguments ``func`` writes, and whether it returns a view."""
-    info = _OP_INFO.get(func)
-    if info is None:
-        schema = func._schema
-        written = [
-            (i, a.name)
-            for i, a in enumerate(schema.arguments)
-            if a.alias_info is not None and a.alias_info.is_write
-        ]
-        returns = schema.returns
-        view = (
-            bool(returns)
-            and returns[0].alias_info is not None
-            and not returns[0].alias_info.is_write
-            and not written
-        )
-        info = _OP_INFO[func] = (tuple(i for i, _ in written), tuple(n for _, n in written), view)
-    return info
-
-
-def _tensors(value: Any) -> list[Tensor]:
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, Tensor)]
-    return []
-
-
-def _whole(view: Tensor, t: Tensor) -> bool:
-    """Does ``view`` cover exactly all of ``t``'s elements, with its dtype?"""
-    if view.dtype != t.dtype or view.storage_offset() != t.storage_offset() or view.numel() != t.numel():
-        return False
-    return (view.shape == t.shape and view.stride() == t.stride()) or (
-        view.is_contiguous() and t.is_contiguous()
-    )
-
-
-def _chainable(func: Any) -> bool:
-    """An in-place pointwise op that draws no random numbers (``erfinv_``, ``mul_``, ``clamp_``):
-    applied to a whole tensor with scalar arguments, it can wait for the tensor's pending write.
-    (mmengine's ``trunc_normal_`` is ``uniform_`` followed by four of these.)"""
-    info = _CHAINABLE.get(func)
-    if info is None:
-        tags = getattr(func, "tags", ())
-        positions = _op_info(func)[0]
-        info = _CHAINABLE[func] = (
-            torch.Tag.pointwise in tags
-            and torch.Tag.nondeterministic_seeded not in tags
-            and positions == (0,)
-            and str(func._schema.name).endswith("_")
-        )
-    return info
-
-
-_CHAINABLE: dict[Any, bool] = {}
-
-
-def _trial(func: Any, target: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Run a deferred op on one element of the same dtype and device: its scalar arguments
-    fail there if they would fail on the tensor (no generator state is consumed)."""
-    scratch = torch.empty(1, dtype=target.dtype, device=target.device)
-    extra = (
-        {"generator": torch.Generator(device=target.device)}
-        if "generator" in kwargs or func in _RANDOM
-        else {}
-    )
-    if func not in _DEFERRABLE:
-        scratch.zero_()  # a pointwise op reads the value: give it one
-    func(scratch, *args[1:], **{**kwargs, **extra})
-
-
-class _Guard(TorchDispatchMode):
-    """Sees every op that opaque code performs while a transaction runs it."""
-
-    def __init__(self, txn: Transaction) -> None:
-        super().__init__()
-        self.txn = txn
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps __torch_dispatch__ in torch._dynamo.disable by default, which imports
-        # dynamo (820 modules, about 2-3 s) the first time a guarded op runs. This mode is
-        # never compiled, so it opts out.
-        return False
-
-    def __torch_dispatch__(
-        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
-    ) -> Any:
-        kwargs = kwargs or {}
-        txn = self.txn
-        positions, names, view = _op_info(func)
-        if view:
-            return func(*args, **kwargs)
-        written = [t for i in positions if i < len(args) for t in _tensors(args[i])]
-        written += [t for n in names if n in kwargs for t in _tensors(kwargs[n])]
-        flat, _ = tree_flatten((args, kwargs))
-        found = [(a, txn.storage.get(_storage_of(a))) for a in flat if isinstance(a, Tensor)]
-        hits = [(a, slots) for a, slots in found if slots]
-        if not hits:
-            return func(*args, **kwargs)
-        call = txn.calls[-1] if txn.calls else None
-        if torch.Tag.nondeterministic_seeded in func.tags:  # random numbers into a sharded tensor
-            who = _call_text(call) if call is not None else "user code"
-            for slot in (slot for _, slots in hits for slot in slots):
-                if (t := slot.current()) is not None:
-                    fills.check_op(func, t, slot.name, who)
-        deferrable = func in _DEFERRABLE
-        chainable = not deferrable and _chainable(func)
-        if (
-            call is not None
-            and (deferrable or chainable)
-            and len(written) == 1
-            and written[0] is args[0]
-            and kwargs.get("generator") is None
-            and not any(isinstance(a, Tensor) for a in flat[1:])
-        ):
-            target = args[0]
-            slots = txn.storage.get(_storage_of(target)) or []
-            whole = [s for s in slots if (cur := s.current()) is not None and _whole(target, cur)]
-            if len(whole) == 1 and len(slots) == 1:
-                _trial(func, target, args, kwargs)  # raises here, as the op itself would
-                slot = whole[0]
-                owner = txn.names.get(id(call.module), call.name)
-                if deferrable:
-                    if func in _RANDOM and (gen := txn.own_generator(slot, target.device)) is not None:
-                        kwargs = {**kwargs, "generator": gen}
-                    txn.issue(slot, slot.name, call.ref, owner, op=(func, args, kwargs))
-                else:
-                    txn.chain(slot, call.ref, owner, (func, args, kwargs))
-                return target
-        for a, slots in hits:
-            for slot in slots:
-                t = slot.current()
-                if t is None:
-                    continue
-                if slot.key in txn.pending:
-                    txn.flush(slot.key)
-                if any(w is a for w in written):
-                    txn.save(t)
-                    txn.pending.pop(slot.key, None)
-                    if call is not None:
-                        txn.last[slot.key] = Provenance(call.ref, txn.names.get(id(call.module), call.name))
-        return func(*args, **kwargs)
