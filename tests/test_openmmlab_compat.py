@@ -207,11 +207,13 @@ def test_a_default_registered_by_the_user_first_does_not_hide_mmcvs(
     monkeypatch.setattr(module_mod, "_DEFAULT_INITS", {})  # as in a fresh process: nothing loaded yet
     monkeypatch.setattr(module_mod, "_BUILTIN_DEFAULTS", [])
     module_mod._registered_default.cache_clear()
-    register_default_init("my_lib.Stem", lambda m: None)  # before anything was planned
-    neck = Neck(ConvModule)
-    report = neck.init_weights()
+    try:
+        register_default_init("my_lib.Stem", lambda m: None)  # before anything was planned
+        neck = Neck(ConvModule)
+        report = neck.init_weights()
+    finally:  # look-ups cached under the patched tables must not outlive them
+        module_mod._registered_default.cache_clear()
     assert report["direct.bn.weight"].source == "default" and full(neck.direct.conv.weight, 2)
-    module_mod._registered_default.cache_clear()
 
 
 # --------------------------------------------------------------------------- mmengine's BaseModule

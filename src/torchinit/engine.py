@@ -254,7 +254,14 @@ def _resolve_mode(seed: Any, num_threads: Any, compat: Any, progress: Any) -> tu
     return seed, resolve_compat(compat)
 
 
-def owner_init_weights(module: nn.Module, **options: Any) -> InitReport | None:
+def owner_init_weights(
+    module: nn.Module,
+    *,
+    seed: int | None = None,
+    compat: str | None = None,
+    num_threads: int | None = None,
+    progress: Progress | None = None,
+) -> InitReport | None:
     """``init_weights(**options)`` of an init owner: torchinit's BaseModule, and mmengine's once
     adopted. A second call warns (and logs, as mmengine does) and changes nothing; a top-level
     run also writes the init table into mmengine's log files when mmengine's logging is in use."""
@@ -267,7 +274,7 @@ def owner_init_weights(module: nn.Module, **options: Any) -> InitReport | None:
         warnings.warn(message, InitWarning, stacklevel=3)
         return None
     top = _txn.current() is None
-    report = run_init_weights(module, **options)
+    report = run_init_weights(module, seed=seed, compat=compat, num_threads=num_threads, progress=progress)
     if top:  # into an mmengine Runner's log file, as mmengine does
         from .openmmlab._log import dump_to_mmengine_log
 
@@ -279,7 +286,7 @@ class _BaseModuleEngine:
     """The engine as :class:`torchinit.module.BaseModule` calls it (bound below)."""
 
     init_weights = staticmethod(owner_init_weights)
-    run_user_code = staticmethod(lambda module, fn, **options: run_user_code(module, fn, **options))
+    run_user_code = staticmethod(run_user_code)
 
 
 def run_init_weights(

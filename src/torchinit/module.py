@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -32,8 +31,6 @@ __all__ = [
     "is_model_wrapper",
     "register_default_init",
 ]
-
-logger = logging.getLogger("torchinit")
 
 InitCfg = Mapping[str, Any] | Iterable[Mapping[str, Any]]
 
@@ -65,12 +62,29 @@ class Engine(Protocol):
     itself here when it loads (``import torchinit`` loads it first). The engine imports this
     module, never the other way round: no import circle."""
 
-    def init_weights(self, module: nn.Module, **options: Any) -> InitReport | None:
-        """``module.init_weights(**options)`` of a BaseModule: one run of the engine (None:
-        it had run already; a warning says so)."""
+    def init_weights(
+        self,
+        module: nn.Module,
+        *,
+        seed: int | None = None,
+        compat: str | None = None,
+        num_threads: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> InitReport | None:
+        """``module.init_weights(...)`` of a BaseModule: one run of the engine (None: it had
+        run already; a warning says so)."""
         ...
 
-    def run_user_code(self, module: nn.Module, fn: Callable[[], Any], **options: Any) -> Any:
+    def run_user_code(
+        self,
+        module: nn.Module,
+        fn: Callable[[], Any],
+        *,
+        seed: int | None = None,
+        compat: str | None = None,
+        num_threads: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Any:
         """A user-written ``init_weights`` of ``module`` (``fn``) run atomically."""
         ...
 
