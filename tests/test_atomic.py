@@ -192,6 +192,45 @@ def test_a_progress_callback_that_raises_midway_changes_nothing() -> None:
     assert_unchanged(model, before)
 
 
+class Holder(BaseModule):
+    def __init__(self) -> None:
+        super().__init__(init_cfg=dict(type="Normal", std=0.5, layer="Linear"))
+        self.fc = nn.Linear(6, 6)
+        self.head = nn.Linear(6, 2)
+
+
+@pytest.mark.parametrize("seed", [None, 0])
+@pytest.mark.parametrize("where", ["progress", "function fill"])
+def test_foreign_code_run_by_the_commit_that_swaps_tensors_and_flags_then_fails_changes_nothing(
+    where: str, seed: int | None
+) -> None:
+    """A run of rules only records what a failure restores when foreign code is about to
+    run: a progress callback or a function as ``type`` that replaces parameters and
+    buffers, flips ``is_init`` and then raises must still find everything put back."""
+    model = Holder()
+    before = snapshot(model)
+    objects = {n: p for n, p in [*model.named_parameters(), *model.named_buffers()]}
+
+    def vandal() -> None:
+        model.fc.weight = nn.Parameter(torch.zeros(6, 6))
+        model.head.register_buffer("extra", torch.ones(1))
+        model.fc.bias.data = torch.full((6,), 9.0)
+        model.is_init = True
+        raise RuntimeError("late")
+
+    if where == "progress":
+        with pytest.raises(InitApplyError, match="late"):
+            model.init_weights(seed=seed, progress=lambda done, total: vandal())
+    else:
+        model.init_cfg = dict(type=lambda t: vandal(), layer="Linear")
+        with pytest.raises(InitApplyError, match="late"):
+            model.init_weights(seed=seed)
+    assert_unchanged(model, before)
+    assert {n: p for n, p in [*model.named_parameters(), *model.named_buffers()]} == objects
+    assert model.fc.bias.data_ptr() == objects["fc.bias"].data_ptr()
+    assert model.is_init is False
+
+
 def test_keyboard_interrupt_in_user_code_restores_everything_and_stays_a_keyboard_interrupt() -> None:
     class Interrupted(BaseModule):
         def __init__(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from torch import nn
 from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, InitStateError, initialize, reproducibility_record
 from torchinit._txn import derive_seed
 from torchinit.distributed import BAND_ELEMENTS, SCHEME
+from torchinit.diagnostics._promises import fan_of, scaling_of
 from torchinit.distributed.bands import BandGrid, band_draw, band_size
 import threading
 
@@ -188,6 +191,50 @@ def test_a_band_draw_on_one_band_is_the_initializers_own_fill(name: str) -> None
     draw(got, _generator(5), 0)
     init.fill(want, generator=_generator(5))
     torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("cfg", [dict(type="Normal", mean=0.5, std=0.2), dict(type="Uniform", a=-0.3, b=0.7),
+                                 dict(type="Kaiming", mode="fan_out"), dict(type="Xavier", distribution="uniform")])
+def test_a_band_draw_is_bitwise_the_functional_fill_in_either_grad_mode(
+    cfg: dict[str, Any], dtype: torch.dtype, grad: bool
+) -> None:
+    """Band draws call torch's op directly (their arguments checked once per dtype): the
+    values are bitwise those of torchinit.functional's fill with the same arguments, on a
+    parameter that requires grad, whether or not the caller turned grad off."""
+    init = WEIGHT_INITIALIZERS.build(cfg)
+    shape = (64, 48)
+    draw = band_draw(init, shape)
+    assert draw is not None
+    scaling = scaling_of(init)
+    for _ in range(2):  # the second call takes the checked arguments
+        got = nn.Parameter(torch.empty(shape, dtype=dtype))
+        with torch.set_grad_enabled(grad):
+            draw(got, _generator(3), 0)
+        want = torch.empty(shape, dtype=dtype)
+        if scaling is None:
+            init.fill(want, generator=_generator(3))
+        else:
+            gain, mode, distribution = scaling
+            std = abs(gain) / fan_of(shape, mode) ** 0.5
+            if distribution == "normal":
+                torchinit.functional.normal_(want, 0.0, std, generator=_generator(3))
+            else:
+                bound = 3.0**0.5 * std
+                torchinit.functional.uniform_(want, -bound, bound, generator=_generator(3))
+        assert torch.equal(got.detach(), want)
+        assert got.requires_grad and got.grad_fn is None
+
+
+def test_a_band_draw_checks_its_arguments_for_each_dtype_it_meets() -> None:
+    draw = band_draw(WEIGHT_INITIALIZERS.build(dict(type="Normal", std=1e4)), (8, 8))
+    assert draw is not None
+    draw(torch.empty(8, 8), _generator(0), 0)  # fine in float32
+    with pytest.raises(ConfigValueError, match="float16"):
+        draw(torch.empty(8, 8, dtype=torch.float16), _generator(0), 0)
+    with pytest.raises(ConfigValueError, match="float16"):  # and again: a failed check is not remembered
+        draw(torch.empty(8, 8, dtype=torch.float16), _generator(0), 0)
 
 
 def test_band_size_takes_a_positive_number_of_elements() -> None:

@@ -452,3 +452,85 @@ def test_compiled_and_data_parallel_children_are_unwrapped() -> None:
     assert full(compiled_inner.conv1d.weight, 0) and compiled_inner.is_init
     assert full(dp_inner.conv1d.weight, 0) and dp_inner.is_init
     assert report is not None and report["0._orig_mod.conv1d.weight"].source == "rule"
+
+
+# --------------------------------------------------------------------------- attribute look-up
+def _variants(name: str) -> list[nn.Module]:
+    """Modules on which ``getattr(m, name)`` takes every path there is."""
+
+    class WithClassAttr(nn.Linear):
+        pass
+
+    setattr(WithClassAttr, name, True)
+
+    class WithProperty(nn.Linear):
+        @property
+        def is_init(self) -> bool:
+            raise AttributeError("computed")  # a property that fails: getattr falls back
+
+        @property
+        def init_weights(self) -> bool:
+            return True
+
+    found = object()
+
+    class CustomGetattr(nn.Linear):
+        def __getattr__(self, key: str) -> object:
+            if key == name:
+                return found
+            return super().__getattr__(key)
+
+    class CustomGetattribute(nn.Linear):
+        def __getattribute__(self, key: str) -> object:
+            if key == name:
+                return found
+            return super().__getattribute__(key)
+
+    plain = nn.Linear(2, 2)
+    on_instance = nn.Linear(2, 2)
+    on_instance.__dict__[name] = lambda: None
+    falsy_instance = nn.Linear(2, 2)
+    falsy_instance.__dict__[name] = 0
+    as_param = nn.Linear(2, 2)
+    as_param.register_parameter(name, nn.Parameter(torch.ones(1)))
+    as_buffer = nn.Linear(2, 2)
+    as_buffer.register_buffer(name, torch.zeros(1))
+    as_child = nn.Linear(2, 2)
+    as_child.add_module(name, nn.ReLU())
+    bare = nn.Linear.__new__(nn.Linear)  # __init__ never ran: no _parameters
+    return [
+        plain,
+        on_instance,
+        falsy_instance,
+        as_param,
+        as_buffer,
+        as_child,
+        WithClassAttr(2, 2),
+        WithProperty(2, 2),
+        CustomGetattr(2, 2),
+        CustomGetattribute(2, 2),
+        bare,
+    ]
+
+
+@pytest.mark.parametrize("name", ["is_init", "init_weights"])
+def test_the_planners_attribute_look_up_agrees_with_getattr_on_every_path(name: str) -> None:
+    """The fast look-up behind ``get_is_init``/``has_user_init_weights`` gives what
+    ``getattr`` gives, whichever of the class, the instance, its tables or a custom
+    ``__getattr__``/``__getattribute__`` holds the name (or none does)."""
+    missing = object()
+    for module in _variants(name):
+        try:
+            expected = getattr(module, name, missing)
+        except Exception as exc:  # a module whose look-up itself raises: the same error
+            with pytest.raises(type(exc)):
+                module_mod._instance_attr(module, name, missing)
+            continue
+        assert module_mod._instance_attr(module, name, missing) is expected, type(module).__name__
+    added = nn.Linear(2, 2)
+    assert module_mod._instance_attr(added, name, missing) is missing
+    setattr(nn.Linear, name, "patched later")  # a class patched after the first look-up
+    try:
+        assert module_mod._instance_attr(added, name, missing) == "patched later"
+    finally:
+        delattr(nn.Linear, name)

@@ -119,6 +119,8 @@ def _constant_args(dtype: torch.dtype, val: Any) -> float | int | bool:
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill ``tensor`` with ``val``."""
     value = _constant_args(tensor.dtype, val)
+    if not torch.is_grad_enabled():  # the transaction's pieces: no_grad costs more than a small fill
+        return tensor.fill_(value)
     with torch.no_grad():
         return tensor.fill_(value)
 
@@ -147,6 +149,8 @@ def normal_(
 ) -> Tensor:
     """Fill ``tensor`` from N(mean, std²)."""
     mean, std = _normal_args(tensor.dtype, mean, std)
+    if not torch.is_grad_enabled():
+        return tensor.normal_(mean, std, generator=generator)
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
 
@@ -167,5 +171,7 @@ def uniform_(
 ) -> Tensor:
     """Fill ``tensor`` from U(a, b)."""
     a, b = _uniform_args(tensor.dtype, a, b)
+    if not torch.is_grad_enabled():
+        return tensor.uniform_(a, b, generator=generator)
     with torch.no_grad():
         return tensor.uniform_(a, b, generator=generator)

@@ -100,6 +100,7 @@ class Planner:
         self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
         self._memo: Memo = {}  # configs of equal content parse once per plan
         self._checked: dict[tuple[Any, ...], Any] = {}  # (init, tensor kind) checks passed
+        self._texts: dict[int, tuple[Any, str]] = {}  # describe() of each initializer, once per plan
         self._stacks: dict[Any, list[_Part]] = {}
         self._pstacks: dict[Any, list[_Part]] = {}
         self._pending: dict[int, list[_Part]] = {}
@@ -180,8 +181,16 @@ class Planner:
         winner.beaten[:0] = [describe_ref(loser.ref), *loser.beaten][: MAX_BEATEN - len(winner.beaten)]
 
     # -- parts of a rule
+    def describe(self, rule: RuleSpec) -> str:
+        """``rule.describe()``, once per plan for each initializer object (the parsed configs
+        of a plan share theirs: the same default on every ConvModule)."""
+        found = self._texts.get(id(rule.init))
+        if found is None or found[0] is not rule.init:
+            found = self._texts[id(rule.init)] = (rule.init, rule.describe())
+        return found[1]
+
     def new_record(self, rule: RuleSpec, owner: str) -> RuleRecord:
-        record = RuleRecord(rule.describe(), owner, rule.where)
+        record = RuleRecord(self.describe(rule), owner, rule.where)
         self.rules.append(record)
         return record
 
@@ -200,7 +209,7 @@ class Planner:
                     self.plan_pretrained_rule(owner, rule)
                 continue
             record = self.new_record(rule, owner_name)
-            ref = Ref(source, rule.describe(), owner_name, "weight", record)
+            ref = Ref(source, record.initializer, owner_name, "weight", record)
             if isinstance(rule.init, SkipInitWeights):
                 for key in rule.init.layer:
                     self._skips.append(key)
@@ -240,7 +249,7 @@ class Planner:
         for ov in rule.overrides:
             targets = self._override_targets(owner, ov)
             sub_record = self.new_record(ov.rule, owner_name)
-            sub_ref = Ref(source, ov.rule.describe(), owner_name, "weight", sub_record)
+            sub_ref = Ref(source, sub_record.initializer, owner_name, "weight", sub_record)
             seq = self.next_seq(default)
             for target in targets:
                 if ov.rule.is_pretrained:
@@ -336,7 +345,9 @@ class Planner:
                 layer_parts.extend(shown)
                 if not any(p is top.best for p in shown):
                     layer_parts.append(top.best)
-        param_parts = [p for key in (*keys, _ANY_MODULE) for p in self._pstacks.get(key, ())]
+        param_parts = (
+            [p for key in (*keys, _ANY_MODULE) for p in self._pstacks.get(key, ())] if self._pstacks else []
+        )
         if layer_parts or param_parts or self._active:
             self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
 
@@ -385,6 +396,9 @@ class Planner:
             lambda: f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}",
         )
         fill = Fill(slot, init, ref)
+        if len(found) == 1:  # the usual case: one rule covers the tensor, nothing beaten
+            self.offer(best.seq, fill)
+            return
         seen = {id(best.ref.rule)}
         for part in sorted(found, key=lambda p: -p.seq):
             if id(part.ref.rule) not in seen and len(fill.beaten) < MAX_BEATEN:
@@ -468,8 +482,8 @@ class Planner:
             reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
         if (
             reach
-            and not module_mod.is_model_wrapper(child)
             and has_user_init_weights(child)
+            and not module_mod.is_model_wrapper(child)
             and not self._skipped(child)
         ):
             if get_is_init(child):
@@ -500,7 +514,10 @@ class Planner:
                 if entry.matched and stack:
                     stack[-1].matched = True
             else:
-                self._pstacks[key].pop()
+                pstack = self._pstacks[key]
+                pstack.pop()
+                if not pstack:  # none left: visit_module skips the look-ups
+                    del self._pstacks[key]
             rule_matched[id(entry.rule)] = rule_matched.get(id(entry.rule), False) or entry.matched
         for key, entry in frame.pushed:
             # A real class absent from this model is normal in a shared config (mmdet's

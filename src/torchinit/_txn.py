@@ -27,7 +27,10 @@ code it calls share one :class:`Transaction`. It works in two phases:
 Any exception before the commit's safe part restores, from what was saved: tensor values,
 the tensor each attribute holds (and the storage each tensor uses), and ``is_init`` flags.
 So a run whose user code writes little costs almost no memory; what it reads after
-writing, or writes in part, is saved once. See docs/design.md ("Atomicity").
+writing, or writes in part, is saved once. What a failure restores is recorded only when
+code other than torchinit's checked writes is about to run (``cover_later``): a run of
+rules and checkpoints alone changes nothing before its safe part, so it records nothing.
+See docs/design.md ("Atomicity").
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class _Write:
     risky: bool = False
     seed: int | None = None
     then: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+    numel: int = 0  # of the tensor when issued: the commit's schedule (user code may replace it)
 
     def describe(self) -> str:
         if self.op is not None or (self.init is None and self.value is None):
@@ -128,8 +132,20 @@ class Transaction:
         self._guard = _Guard(self)
         self._guard_depth = 0
         self._covered: set[int] = set()
+        self._later: nn.Module | None = None
 
     # ------------------------------------------------------------------ what a failure restores
+    def cover_later(self, root: nn.Module) -> None:
+        """``cover(root)`` once something other than torchinit's checked writes is about to
+        run (user code, a foreign fill, a progress callback): until then nothing can change
+        what a failure must restore, and a run with none of those never pays for the index."""
+        self._later = root
+
+    def _cover_now(self) -> None:
+        if self._later is not None:
+            root, self._later = self._later, None
+            self.cover(root)
+
     def cover(self, root: nn.Module) -> None:
         """Remember, for every module under ``root`` not seen yet, what a failure restores:
         the objects its attributes hold, the storage of each tensor, its ``is_init``."""
@@ -249,7 +265,7 @@ class Transaction:
             value, LazyValue
         )
         self.pending[key] = _Write(
-            slot, name, ref, init, value, op, self.issued, id(t), storage_of(t), risky, seed
+            slot, name, ref, init, value, op, self.issued, id(t), storage_of(t), risky, seed, numel=t.numel()
         )
         return True
 
@@ -265,13 +281,20 @@ class Transaction:
         if write is None or write.tensor_id != id(t) or write.storage != storage_of(t):
             self.issued += 1
             write = self.pending[key] = _Write(
-                slot, slot.name, ref, order=self.issued, tensor_id=id(t), storage=storage_of(t)
+                slot,
+                slot.name,
+                ref,
+                order=self.issued,
+                tensor_id=id(t),
+                storage=storage_of(t),
+                numel=t.numel(),
             )
         write.then.append(op)
         self.last[key] = Provenance(ref, owner)  # user code changed the values: no rule's promise holds
 
     def run_call(self, call: Call) -> Any:
         """Run opaque code under the guard; attribute what it writes to it."""
+        self._cover_now()
         meta = [
             join(call.name, n)
             for n, t in [*call.module.named_parameters(), *call.module.named_buffers()]
@@ -422,6 +445,7 @@ class Transaction:
         write = self.pending.pop(key, None)
         if write is None:
             return
+        self._cover_now()
         t = write.slot.current()
         if t is not None:
             self.save(t)
@@ -437,6 +461,8 @@ class Transaction:
         safe = [w for w in writes if not (w.risky or self.progress_is_user_code)]
         total = sum(_numel(w) for w in writes) if self.progress is not None else 0
         done = 0
+        if risky:
+            self._cover_now()
         for w in risky:
             t = w.slot.current()
             if t is not None:
@@ -505,7 +531,7 @@ class Transaction:
         late_ids = {id(w) for w in late}
         early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
         parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]
-        sizes = {id(w): _numel(w) for w in late}
+        sizes = {id(w): w.numel for w in late}
         if threads <= 1 or sum(sizes.values()) + sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
             for w in writes:
                 for piece in early[id(w)] if id(w) in early else pieces(w):

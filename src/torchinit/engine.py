@@ -122,9 +122,11 @@ def _run(
     txn = Transaction(seed, num_threads, compat, progress)
     token = _txn._CURRENT.set(txn)
     try:
-        txn.cover(planner.root)
         if prepare is not None:
+            txn.cover(planner.root)
             prepare(txn)
+        else:
+            txn.cover_later(planner.root)
         _issue_plan(planner, txn, seed)
         txn.commit()
         planner.mark_owners_initialized()

@@ -310,6 +310,38 @@ def foreign_base(cls: type) -> type | None:
     return None
 
 
+_MISSING = object()
+_MODULE_GETATTR = nn.Module.__getattr__
+_OBJECT_GETATTRIBUTE = object.__getattribute__
+
+
+def _instance_attr(module: nn.Module, name: str, default: Any) -> Any:
+    """``getattr(module, name, default)``, without the cost of ``nn.Module.__getattr__``
+    raising AttributeError when ``name`` is nowhere (a plain layer has no ``is_init`` nor
+    ``init_weights``, and the planner asks every module). Falls back to ``getattr`` for any
+    class that defines ``name`` or customizes attribute look-up."""
+    cls = type(module)
+    if (
+        cls.__getattr__ is _MODULE_GETATTR
+        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
+        and getattr(cls, name, _MISSING) is _MISSING
+    ):
+        found = module.__dict__
+        if name in found:
+            return found[name]
+        params, buffers, modules = found.get("_parameters"), found.get("_buffers"), found.get("_modules")
+        if (
+            params is not None
+            and buffers is not None
+            and modules is not None
+            and name not in params
+            and name not in buffers
+            and name not in modules
+        ):
+            return default
+    return getattr(module, name, default)
+
+
 def is_init_owner(module: nn.Module) -> bool:
     """True for modules whose ``init_cfg`` the engine applies: torchinit's BaseModule and
     the BaseModule of mmengine (and of mmcv 1.x)."""
@@ -321,7 +353,7 @@ def get_is_init(module: nn.Module) -> bool:
     skips a child whose ``getattr(m, 'is_init', False)`` is true, whatever its class)."""
     if is_init_owner(module):
         return bool(getattr(module, "_is_init", False))
-    return bool(getattr(module, "is_init", False))
+    return bool(_instance_attr(module, "is_init", False))
 
 
 def set_is_init(module: nn.Module, value: bool) -> None:
@@ -343,7 +375,7 @@ def has_user_init_weights(module: nn.Module) -> bool:
         return cls.init_weights is not base.__dict__.get("init_weights")  # type: ignore[attr-defined]  # a foreign BaseModule subclass
     if _registered_default(cls) is not None:  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         return False
-    return callable(getattr(module, "init_weights", None))
+    return callable(_instance_attr(module, "init_weights", None))
 
 
 # --------------------------------------------------------------------------- default rules

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from .. import functional as F
+from .._core_fills import _normal_args, _uniform_args
 from ..errors import ConfigValueError
 from ..registry import describe_value
 
@@ -146,8 +147,35 @@ class BandGrid:
 
 
 # --------------------------------------------------------------------------- elementwise draws
+def _direct(method: str, args_of: Callable[[torch.dtype], tuple[float, float]]) -> Draw:
+    """``band.<method>(*args, generator=...)``, the op torchinit's ``normal_``/``uniform_``
+    perform, with ``args_of(dtype)`` (their checks, which raise as they do) run once per
+    dtype instead of once per band, and grad mode left alone when the caller has already
+    turned it off (the transaction runs every piece under ``no_grad``): a big tensor has
+    dozens of bands, and those two cost more than drawing a small one."""
+    checked: dict[torch.dtype, tuple[float, float]] = {}
+
+    def draw(band: Tensor, generator: torch.Generator, first_row: int) -> None:
+        args = checked.get(band.dtype)
+        if args is None:
+            args = checked[band.dtype] = args_of(band.dtype)
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                getattr(band, method)(*args, generator=generator)
+        else:
+            getattr(band, method)(*args, generator=generator)
+
+    return draw
+
+
 def _fill_draw(init: Any) -> Draw:
     """The initializer's own fill: its values do not depend on the tensor's shape."""
+    from ..initializers import Normal, Uniform
+
+    if isinstance(init, Normal):  # its fill is Normal's (see _kind): F.normal_(mean, std)
+        return _direct("normal_", lambda dtype: _normal_args(dtype, init.mean, init.std))
+    if isinstance(init, Uniform):
+        return _direct("uniform_", lambda dtype: _uniform_args(dtype, init.a, init.b))
     return lambda band, generator, first_row: init.fill(band, generator=generator)
 
 
@@ -171,11 +199,11 @@ def _scaled_draw(gain: float, mode: str, distribution: str, shape: tuple[int, ..
 
     fan = fan_of(shape, mode)
     std = abs(gain) / math.sqrt(fan) if fan else 0.0
-    if distribution == "normal":
-        return lambda band, generator, first_row: F.normal_(band, 0.0, std, generator=generator)
-    if distribution == "uniform":
+    if distribution == "normal":  # as F.normal_(band, 0.0, std)
+        return _direct("normal_", lambda dtype: _normal_args(dtype, 0.0, std))
+    if distribution == "uniform":  # as F.uniform_(band, -bound, bound)
         bound = math.sqrt(3.0) * std
-        return lambda band, generator, first_row: F.uniform_(band, -bound, bound, generator=generator)
+        return _direct("uniform_", lambda dtype: _uniform_args(dtype, -bound, bound))
     return lambda band, generator, first_row: F.trunc_normal_tf_(
         band, 0.0, std, -2.0, 2.0, corrected=True, generator=generator
     )
