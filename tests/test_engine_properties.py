@@ -29,8 +29,12 @@ import torchinit
 from torchinit import BaseModule, ConvModule, InitWarning, TorchInitError
 
 EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "60"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 LAYERS = ["Conv2d", "Linear", "BatchNorm2d", "LayerNorm", "Conv2D", "_BatchNorm", "Embedding", "Nope"]
 TYPES = ["Constant", "Normal", "Kaiming", "Xavier", "Uniform", "TruncNormal", "Kaimng", "Zeros"]
@@ -49,12 +53,17 @@ def rule_strategy(children: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     }
     rule = st.sampled_from(TYPES).flatmap(lambda t: args[t].map(lambda a, t=t: {"type": t, **a}))
     layer = st.one_of(st.sampled_from(LAYERS), st.lists(st.sampled_from(LAYERS), min_size=1, max_size=3))
-    extras = st.fixed_dictionaries({}, optional={
-        "layer": layer,
-        "bias": st.sampled_from([0, 0.5, True, 1e39]),
-        "bias_prob": st.sampled_from([0.01, 1.5]),
-        "override": st.sampled_from([{"name": c} for c in [*children, "missing"]] or [{"name": "missing"}]),
-    })
+    extras = st.fixed_dictionaries(
+        {},
+        optional={
+            "layer": layer,
+            "bias": st.sampled_from([0, 0.5, True, 1e39]),
+            "bias_prob": st.sampled_from([0.01, 1.5]),
+            "override": st.sampled_from(
+                [{"name": c} for c in [*children, "missing"]] or [{"name": "missing"}]
+            ),
+        },
+    )
     return st.tuples(rule, extras).map(lambda pair: {**pair[0], **pair[1]})
 
 
@@ -67,13 +76,16 @@ class Node:
 
 
 def node_strategy() -> st.SearchStrategy[Node]:
-    leaf = st.sampled_from(["leaf:Conv2d", "leaf:Linear", "leaf:BatchNorm2d", "leaf:LayerNorm", "conv_module"]).map(
-        lambda k: Node(k, []))
+    leaf = st.sampled_from(
+        ["leaf:Conv2d", "leaf:Linear", "leaf:BatchNorm2d", "leaf:LayerNorm", "conv_module"]
+    ).map(lambda k: Node(k, []))
 
     def extend(children: st.SearchStrategy[list[Node]]) -> st.SearchStrategy[Node]:
         def owner(kids: list[Node]) -> st.SearchStrategy[Node]:
             names = [f"c{i}" for i in range(len(kids))]
-            cfg = st.one_of(st.none(), rule_strategy(names), st.lists(rule_strategy(names), min_size=1, max_size=3))
+            cfg = st.one_of(
+                st.none(), rule_strategy(names), st.lists(rule_strategy(names), min_size=1, max_size=3)
+            )
             user = st.sampled_from([None, None, "super", "write", "read", "partial", "raise"])
             return st.builds(Node, st.sampled_from(["owner", "seq"]), st.just(kids), cfg, user)
 
@@ -116,15 +128,23 @@ class UserOwner(BaseModule):
 
 def build(node: Node, user: bool = True) -> nn.Module:
     if node.kind.startswith("leaf:"):
-        return {"Conv2d": lambda: nn.Conv2d(4, 4, 3), "Linear": lambda: nn.Linear(4, 4),
-                "BatchNorm2d": lambda: nn.BatchNorm2d(4), "LayerNorm": lambda: nn.LayerNorm(4)}[node.kind[5:]]()
+        return {
+            "Conv2d": lambda: nn.Conv2d(4, 4, 3),
+            "Linear": lambda: nn.Linear(4, 4),
+            "BatchNorm2d": lambda: nn.BatchNorm2d(4),
+            "LayerNorm": lambda: nn.LayerNorm(4),
+        }[node.kind[5:]]()
     if node.kind == "conv_module":
         return ConvModule(4, 4, 3, norm_cfg=dict(type="BN"))
     action = node.user if user else (None if node.user in (None, "super") else node.user)
     if node.kind == "seq" and action is None:
         m: nn.Module = nn.Sequential()
     else:
-        m = UserOwner(action, copy.deepcopy(node.cfg)) if action is not None else Owner(copy.deepcopy(node.cfg))
+        m = (
+            UserOwner(action, copy.deepcopy(node.cfg))
+            if action is not None
+            else Owner(copy.deepcopy(node.cfg))
+        )
     for i, child in enumerate(node.children):
         m.add_module(f"c{i}", build(child, user))
     return m
@@ -141,8 +161,12 @@ def configs(model: nn.Module) -> dict[str, Any]:
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) or (a[k].isnan() == b[k].isnan()).all()
-                                        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num()) for k in a)
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k])
+        or (a[k].isnan() == b[k].isnan()).all()
+        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num())
+        for k in a
+    )
 
 
 def run(model: nn.Module, **kwargs: Any) -> torchinit.InitReport | BaseException:
@@ -216,6 +240,37 @@ def test_seeded_runs_are_reproducible_whatever_the_threads(node: Node, seed: int
     assert results[0][1] == results[1][1]
     if not results[0][1]:
         assert same(results[0][0], results[1][0])
+
+
+@SETTINGS
+@given(node_strategy(), st.sampled_from([None, 0]))
+def test_a_run_without_user_code_reports_what_the_full_provenance_pass_would(
+    node: Node, seed: int | None
+) -> None:
+    """A run in which no opaque code ran skips the pass that reconciles the plan's records
+    with the transaction's last writes: the report must be the one that pass gives."""
+    from torchinit import _txn
+
+    reports = []
+    for force in (False, True):
+        torch.manual_seed(0)
+        model = build(node, user=False)
+        original = _txn.Transaction.__init__
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            self.ran_code = force or self.ran_code
+
+        _txn.Transaction.__init__ = init  # type: ignore[method-assign]
+        try:
+            reports.append(run(model, seed=seed))
+        finally:
+            _txn.Transaction.__init__ = original  # type: ignore[method-assign]
+    a, b = reports
+    assert isinstance(a, BaseException) == isinstance(b, BaseException)
+    if isinstance(a, torchinit.InitReport):
+        assert isinstance(b, torchinit.InitReport)
+        assert a.to_dict() == b.to_dict()
 
 
 @pytest.mark.parametrize("depth", [12])

@@ -101,6 +101,7 @@ class Planner:
         self._memo: Memo = {}  # configs of equal content parse once per plan
         self._checked: dict[tuple[Any, ...], Any] = {}  # (init, tensor kind) checks passed
         self._texts: dict[int, tuple[Any, str]] = {}  # describe() of each initializer, once per plan
+        self._bias_inits: dict[tuple[type, str], Constant] = {}
         self._stacks: dict[Any, list[_Part]] = {}
         self._pstacks: dict[Any, list[_Part]] = {}
         self._pending: dict[int, list[_Part]] = {}
@@ -189,6 +190,15 @@ class Planner:
             found = self._texts[id(rule.init)] = (rule.init, rule.describe())
         return found[1]
 
+    def bias_init(self, value: float) -> Constant:
+        """The fill of the biases a rule covers: one object per value in a plan, so its check
+        runs once per kind of bias (see :meth:`check`), not once per rule."""
+        key = (type(value), repr(value))  # -0.0 is not 0.0
+        found = self._bias_inits.get(key)
+        if found is None:
+            found = self._bias_inits[key] = Constant(val=value)
+        return found
+
     def new_record(self, rule: RuleSpec, owner: str) -> RuleRecord:
         record = RuleRecord(self.describe(rule), owner, rule.where)
         self.rules.append(record)
@@ -202,6 +212,8 @@ class Planner:
         frame: _Frame,
         default: bool = False,
     ) -> None:
+        if not rules:
+            return
         owner_name = self.name_of(owner)
         for rule in rules:
             if rule.is_pretrained:
@@ -224,7 +236,7 @@ class Planner:
                 )
             elif rule.layer or rule.selects:
                 seq = self.next_seq(default)
-                bias_init = Constant(val=rule.bias)
+                bias_init = self.bias_init(rule.bias)
                 stacks = self._pstacks if rule.selects else self._stacks
                 for key in rule.layer or (_ANY_MODULE,):
                     entry = _Part(seq, rule, ref, bias_init)
@@ -260,12 +272,12 @@ class Planner:
                         (seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref))
                     )
                 elif now:
-                    part = _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
+                    part = _Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
                     for _, m in preorder(target):
                         self._visit_parts(m, [part])
                 else:
                     self._pending.setdefault(id(target), []).append(
-                        _Part(seq, ov.rule, sub_ref, Constant(val=ov.rule.bias))
+                        _Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
                     )
 
     @staticmethod

@@ -124,6 +124,7 @@ class Transaction:
         self.holders: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]] = []
         self.flags: list[tuple[nn.Module, bool]] = []
         self.calls: list[Call] = []
+        self.ran_code = False  # opaque code ran: the final provenance may differ from the plan's
         self.nested_rules: list[tuple[list[Any], str]] = []  # (rules of a nested run, where its root is)
         self.nested_plans: list[tuple[Any, Any]] = []  # (planner, report) of each nested run
         self.issued = 0
@@ -308,6 +309,7 @@ class Transaction:
                 "torchinit.materialize(model, 'cpu', seed=0). Nothing was changed."
             )
         before = self._states(call.module)
+        self.ran_code = True
         self.calls.append(call)
         try:
             if self._guard_depth == 0:

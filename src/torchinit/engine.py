@@ -135,7 +135,8 @@ def _run(
         raise
     finally:
         _txn._CURRENT.reset(token)
-    _apply_provenance(planner, txn)
+    if txn.ran_code:  # else every write of the plan landed as planned: its records are final
+        _apply_provenance(planner, txn)
     report = _report(planner, seed, compat)
     report.saved_bytes = txn.saved_bytes()
     _log(report)
