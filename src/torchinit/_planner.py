@@ -48,6 +48,7 @@ class _Part:
     bias_init: Any
     matched: bool = False
     best: _Part | None = None
+    refs: dict[str, Ref] = field(default_factory=dict)  # by role: one Ref for all it fills
 
     def covers(self, name: str, is_buffer: bool = False) -> bool:
         """Does this part fill the tensor with local name ``name`` of a module it reaches?"""
@@ -377,7 +378,7 @@ class Planner:
             found = [p for p in parts if p.covers(name, is_buffer)]
             if not found:
                 continue
-            best = max(found, key=lambda p: p.seq)
+            best = found[0] if len(found) == 1 else max(found, key=lambda p: p.seq)
             for p in found:
                 p.matched = True
             self._offer_part(best, name, slot, found)
@@ -390,18 +391,29 @@ class Planner:
         assert tensor is not None
         if not best.rule.selects and name == "bias":
             init = best.bias_init
-            ref = Ref(
-                best.ref.source, best.ref.initializer, best.ref.owner, "bias", best.ref.rule, best.rule.bias
-            )
+            ref = best.refs.get("bias")
+            if ref is None:
+                ref = best.refs["bias"] = Ref(
+                    best.ref.source,
+                    best.ref.initializer,
+                    best.ref.owner,
+                    "bias",
+                    best.ref.rule,
+                    best.rule.bias,
+                )
         else:
             init = best.rule.init
-            text = best.ref.initializer
+            role = "weight" if name == "weight" else "tensor"
             specialize = getattr(init, "specialize", None)
             if specialize is not None:  # position-aware initializers (e.g. depth-scaled)
                 init = specialize(slot.name, self.root)
-                text = describe_initializer(init)
-            role = "weight" if name == "weight" else "tensor"
-            ref = Ref(best.ref.source, text, best.ref.owner, role, best.ref.rule)
+                ref = Ref(best.ref.source, describe_initializer(init), best.ref.owner, role, best.ref.rule)
+            else:
+                ref = best.refs.get(role)
+                if ref is None:
+                    ref = best.refs[role] = Ref(
+                        best.ref.source, best.ref.initializer, best.ref.owner, role, best.ref.rule
+                    )
         self.check(
             init,
             tensor,
