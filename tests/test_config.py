@@ -365,3 +365,17 @@ def test_a_default_config_changed_between_two_runs_is_read_again() -> None:
         m.is_init = False
     model.init_weights()
     assert all(bool((p == 2).all()) for p in model.parameters())
+
+
+def test_a_config_parsed_again_from_the_memo_equals_a_fresh_parse_at_its_place() -> None:
+    """The memo hands out shared specs moved to their own place (``where``, override texts):
+    field for field what parsing that config there gives, and the memo's own are untouched."""
+    cfg = [dict(type="Kaiming", mode="fan_out", bias=0, override=[dict(name="conv"), dict(name="head", type="Normal")]),
+           dict(type="Constant", val=1, layer="BatchNorm2d")]
+    memo: dict[Any, Any] = {}
+    first = parse_init_cfg_once(cfg, "init_cfg of a", memo)
+    again = parse_init_cfg_once([dict(c) for c in cfg], "init_cfg of b", memo)
+    assert again == parse_init_cfg(cfg, "init_cfg of b")
+    assert [s.where for s in first] == ["init_cfg of a[0]", "init_cfg of a[1]"]
+    assert [ov.rule.where for ov in again[0].overrides] == ["init_cfg of b[0] override[0]", "init_cfg of b[0] override[1]"]
+    assert again[0].init is first[0].init  # shared: torchinit's frozen initializers

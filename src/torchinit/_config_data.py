@@ -62,7 +62,8 @@ def _walk(value: Any, where: str, path: tuple[Any, ...], open_ids: set[int], don
     open_ids.add(key)
     try:
         if is_mapping:
-            items = read_mapping(value, _path_text(where, path))
+            # a plain dict reads as itself: no message text to build for it
+            items = dict(value) if type(value) is dict else read_mapping(value, _path_text(where, path))
             out: Any = {}
             for k, v in items.items():
                 _walk(k, where, (*path, k), open_ids, done)

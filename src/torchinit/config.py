@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -509,7 +509,18 @@ def _moved(spec: RuleSpec, where: str) -> RuleSpec:
     """``spec`` as parsed at ``where``."""
     count = len(spec.overrides)
     overrides = tuple(
-        replace(ov, rule=replace(ov.rule, where=_override_where(where, i, count)))
+        _with(ov, rule=_with(ov.rule, where=_override_where(where, i, count)))
         for i, ov in enumerate(spec.overrides)
     )
-    return replace(spec, where=where, overrides=overrides)
+    return _with(spec, where=where, overrides=overrides)
+
+
+def _with(spec: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for the specs (frozen, no ``__post_init__``, fields only in
+    ``__dict__``), without re-running ``__init__``: a fifth of its cost, and a plan moves a
+    spec for every ConvModule that shares its default."""
+    new = object.__new__(type(spec))
+    new.__dict__.update(spec.__dict__)
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
+    return new
