@@ -181,6 +181,18 @@ def run(model: nn.Module, **kwargs: Any) -> torchinit.InitReport | BaseException
         return exc
 
 
+def run_materialize(model: nn.Module, seed: int | None) -> torchinit.InitReport | BaseException:
+    root = torchinit.Sequential(model)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InitWarning)
+            return torchinit.materialize(root, "cpu", seed=seed)
+    except (TorchInitError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        return exc
+
+
 @SETTINGS
 @given(node_strategy(), st.sampled_from([None, 0, 7]))
 def test_any_failure_leaves_tensors_flags_and_configs_as_they_were(node: Node, seed: int | None) -> None:
@@ -243,18 +255,23 @@ def test_seeded_runs_are_reproducible_whatever_the_threads(node: Node, seed: int
 
 
 @SETTINGS
-@given(node_strategy(), st.sampled_from([None, 0]))
+@given(node_strategy(), st.sampled_from([None, 0]), st.booleans())
 def test_a_run_without_user_code_reports_what_the_full_provenance_pass_would(
-    node: Node, seed: int | None
+    node: Node, seed: int | None, meta: bool
 ) -> None:
     """A run in which no opaque code ran skips the pass that reconciles the plan's records
-    with the transaction's last writes: the report must be the one that pass gives."""
+    with the transaction's last writes: the report must be the one that pass gives, for
+    init_weights and for materialize on the meta device."""
     from torchinit import _txn
 
     reports = []
     for force in (False, True):
         torch.manual_seed(0)
-        model = build(node, user=False)
+        if meta:
+            with torch.device("meta"):
+                model = build(node, user=False)
+        else:
+            model = build(node, user=False)
         original = _txn.Transaction.__init__
 
         def init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -263,7 +280,7 @@ def test_a_run_without_user_code_reports_what_the_full_provenance_pass_would(
 
         _txn.Transaction.__init__ = init  # type: ignore[method-assign]
         try:
-            reports.append(run(model, seed=seed))
+            reports.append(run_materialize(model, seed) if meta else run(model, seed=seed))
         finally:
             _txn.Transaction.__init__ = original  # type: ignore[method-assign]
     a, b = reports
