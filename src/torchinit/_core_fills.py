@@ -116,13 +116,19 @@ def _constant_args(dtype: torch.dtype, val: Any) -> float | int | bool:
     return number
 
 
+def in_place(op: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
+    """``op(*args, **kwargs)``, an in-place tensor method, with grad off: under ``no_grad``
+    unless the caller already turned it off (the transaction runs every piece so, and
+    entering ``no_grad`` costs more than filling a small tensor)."""
+    if not torch.is_grad_enabled():
+        return op(*args, **kwargs)
+    with torch.no_grad():
+        return op(*args, **kwargs)
+
+
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill ``tensor`` with ``val``."""
-    value = _constant_args(tensor.dtype, val)
-    if not torch.is_grad_enabled():  # the transaction's pieces: no_grad costs more than a small fill
-        return tensor.fill_(value)
-    with torch.no_grad():
-        return tensor.fill_(value)
+    return in_place(tensor.fill_, _constant_args(tensor.dtype, val))
 
 
 def _normal_args(dtype: torch.dtype, mean: Any, std: Any) -> tuple[float, float]:
@@ -149,10 +155,7 @@ def normal_(
 ) -> Tensor:
     """Fill ``tensor`` from N(mean, std²)."""
     mean, std = _normal_args(tensor.dtype, mean, std)
-    if not torch.is_grad_enabled():
-        return tensor.normal_(mean, std, generator=generator)
-    with torch.no_grad():
-        return tensor.normal_(mean, std, generator=generator)
+    return in_place(tensor.normal_, mean, std, generator=generator)
 
 
 def _uniform_args(dtype: torch.dtype, a: Any, b: Any) -> tuple[float, float]:
@@ -171,7 +174,4 @@ def uniform_(
 ) -> Tensor:
     """Fill ``tensor`` from U(a, b)."""
     a, b = _uniform_args(tensor.dtype, a, b)
-    if not torch.is_grad_enabled():
-        return tensor.uniform_(a, b, generator=generator)
-    with torch.no_grad():
-        return tensor.uniform_(a, b, generator=generator)
+    return in_place(tensor.uniform_, a, b, generator=generator)

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .. import functional as F
-from .._core_fills import _normal_args, _uniform_args
+from .._core_fills import _normal_args, _uniform_args, in_place
 from ..errors import ConfigValueError
 from ..registry import describe_value
 
@@ -159,11 +159,7 @@ def _direct(method: str, args_of: Callable[[torch.dtype], tuple[float, float]]) 
         args = checked.get(band.dtype)
         if args is None:
             args = checked[band.dtype] = args_of(band.dtype)
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                getattr(band, method)(*args, generator=generator)
-        else:
-            getattr(band, method)(*args, generator=generator)
+        in_place(getattr(band, method), *args, generator=generator)
 
     return draw
 
