@@ -8,7 +8,11 @@ a thread pool; unseeded: the global generator, one thread) and by mmengine 0.10
 (``mmengine.model.BaseModule.init_weights`` on the very same module classes, with mmcv's
 ConvModule default re-created). The *floor* is one single-thread ``torch.nn.init`` call per
 tensor with the same distribution, measured in the same process, in turn with torchinit's
-seeded and unseeded runs (one round of each per repeat). Times are medians over repeats (the
+seeded and unseeded runs (one round of each per repeat). The *parallel floor* makes the same
+calls, each with a generator of its own, on as many threads as a seeded run uses (largest
+first, each thread taking the next when free): what this machine's cores give to a
+per-tensor split with no bookkeeping at all, so seeded / parallel floor is torchinit's own
+cost on top of what the cores deliver at that moment. Times are medians over repeats (the
 table also gives seeded/floor from the minima); the gpt-1b rows run in subprocesses so that
 each has its own peak RSS.
 
@@ -26,6 +30,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,35 +131,69 @@ def to_mmengine(model: nn.Module) -> nn.Module:
     return model
 
 
-_TORCH_FILLS: dict[type, Callable[[torch.Tensor, Any], Any]] = {
-    I.Constant: lambda t, i: nn.init.constant_(t, i.val),
-    I.Normal: lambda t, i: nn.init.normal_(t, i.mean, i.std),
-    I.TruncNormal: lambda t, i: nn.init.trunc_normal_(t, i.mean, i.std, i.a, i.b),
-    I.Uniform: lambda t, i: nn.init.uniform_(t, i.a, i.b),
-    I.Kaiming: lambda t, i: (nn.init.kaiming_normal_ if i.distribution == "normal" else nn.init.kaiming_uniform_)(
-        t, i.a, i.mode, i.nonlinearity),
-    I.Xavier: lambda t, i: (nn.init.xavier_normal_ if i.distribution == "normal" else nn.init.xavier_uniform_)(t, i.gain),
-    I.Caffe2Xavier: lambda t, i: nn.init.kaiming_uniform_(t, 1, "fan_in", "leaky_relu"),
+# torch.nn.init's call for each initializer; ``g`` is the generator (None: torch's global one).
+_TORCH_FILLS: dict[type, Callable[[torch.Tensor, Any, Any], Any]] = {
+    I.Constant: lambda t, i, g: nn.init.constant_(t, i.val),
+    I.Normal: lambda t, i, g: nn.init.normal_(t, i.mean, i.std, generator=g),
+    I.TruncNormal: lambda t, i, g: nn.init.trunc_normal_(t, i.mean, i.std, i.a, i.b, generator=g),
+    I.Uniform: lambda t, i, g: nn.init.uniform_(t, i.a, i.b, generator=g),
+    I.Kaiming: lambda t, i, g: (nn.init.kaiming_normal_ if i.distribution == "normal" else nn.init.kaiming_uniform_)(
+        t, i.a, i.mode, i.nonlinearity, generator=g),
+    I.Xavier: lambda t, i, g: (nn.init.xavier_normal_ if i.distribution == "normal" else nn.init.xavier_uniform_)(
+        t, i.gain, generator=g),
+    I.Caffe2Xavier: lambda t, i, g: nn.init.kaiming_uniform_(t, 1, "fan_in", "leaky_relu", generator=g),
 }
 
 
-def floor_jobs(model: nn.Module) -> list[Callable[[], Any]]:
-    """One torch.nn.init call per tensor that init_weights would fill, same distribution."""
+def floor_jobs(model: nn.Module, generators: bool = False) -> list[Callable[[], Any]]:
+    """One torch.nn.init call per tensor that init_weights would fill, same distribution,
+    largest first; ``generators``: each with a generator of its own (made in the call, as a
+    seeded run makes them), so that calls on different threads do not share torch's."""
     planner = Planner(model, "torchinit")
     planner.plan_init_weights()
     jobs = []
     for step in planner.steps:
         if isinstance(step, Fill) and step.init is not None:
             t = step.slot.current()
+            assert t is not None
             fn = _TORCH_FILLS[type(step.init)]
-            jobs.append(lambda t=t, fn=fn, i=step.init: fn(t, i))
-    return jobs
+            if generators:
+                jobs.append((t.numel(), lambda t=t, fn=fn, i=step.init: fn(t, i, torch.Generator().manual_seed(0))))
+            else:
+                jobs.append((t.numel(), lambda t=t, fn=fn, i=step.init: fn(t, i, None)))
+    if generators:
+        jobs.sort(key=lambda job: -job[0])
+    return [job for _, job in jobs]
 
 
 def run_floor(jobs: list[Callable[[], Any]]) -> None:
     with torch.no_grad():
         for job in jobs:
             job()
+
+
+def run_parallel_floor(jobs: list[Callable[[], Any]], threads: int) -> None:
+    """The floor's calls (made by ``floor_jobs(generators=True)``) on ``threads`` threads, the
+    calling one included, each taking the next call as soon as it is free: what a per-tensor
+    split on this machine's cores costs with no bookkeeping at all."""
+    pending = iter(jobs)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        with torch.no_grad():
+            while True:
+                with lock:
+                    job = next(pending, None)
+                if job is None:
+                    return
+                job()
+
+    helpers = [threading.Thread(target=drain) for _ in range(threads - 1)]
+    for helper in helpers:
+        helper.start()
+    drain()
+    for helper in helpers:
+        helper.join()
 
 
 def n_params(model: nn.Module) -> int:
@@ -167,6 +206,7 @@ def bench_model(name: str, build: Callable[[], nn.Module], repeats: int) -> dict
     row: dict[str, Any] = {"case": name, "params": n_params(ours)}
     threads_before = torch.get_num_threads()
     jobs = floor_jobs(ours)
+    parallel_jobs = floor_jobs(ours, generators=True)
 
     def floor() -> None:
         torch.set_num_threads(1)  # the floor is single-thread by definition
@@ -175,14 +215,22 @@ def bench_model(name: str, build: Callable[[], nn.Module], repeats: int) -> dict
         finally:
             torch.set_num_threads(threads_before)
 
+    def parallel_floor() -> None:  # on as many threads as a seeded run uses, each single-threaded
+        torch.set_num_threads(1)
+        try:
+            run_parallel_floor(parallel_jobs, threads_before)
+        finally:
+            torch.set_num_threads(threads_before)
+
     times = interleaved_times({
         "floor": (floor, None),
+        "parallel_floor": (parallel_floor, None),
         "torchinit_seeded": (lambda: ours.init_weights(seed=0), lambda: reset_init_flags(ours)),
         "torchinit_unseeded": (ours.init_weights, lambda: reset_init_flags(ours)),
     }, repeats)
     for name, values in times.items():  # medians, and the minimum (the run least disturbed by neighbours)
         row[f"{name}_s"], row[f"{name}_min_s"] = statistics.median(values), min(values)
-    del ours, jobs
+    del ours, jobs, parallel_jobs
     if HAVE_MMENGINE:
         theirs = to_mmengine(build())
         row["mmengine_s"] = median_time(theirs.init_weights, repeats, lambda: reset_init_flags(theirs))
@@ -282,7 +330,8 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def print_table(rows: list[dict[str, Any]], gpt: dict[str, Any] | None) -> None:
     head = (f"{'case':<18} {'params':>11} {'floor s':>8} {'seeded s':>9} {'unseeded s':>10} {'mmengine s':>10} "
-            f"{'seeded/floor':>12} {'(min)':>6} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15}")
+            f"{'seeded/floor':>12} {'(min)':>6} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15} "
+            f"{'par.floor/floor':>15} {'seeded/par.floor':>16} {'(min)':>6}")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -290,7 +339,9 @@ def print_table(rows: list[dict[str, Any]], gpt: dict[str, Any] | None) -> None:
         print(f"{r['case']:<18} {r['params']:>11,} {fmt(r['floor_s']):>8} {fmt(r['torchinit_seeded_s']):>9} "
               f"{fmt(r['torchinit_unseeded_s']):>10} {fmt(mm):>10} {ratio(r['torchinit_seeded_s'], r['floor_s']):>12} "
               f"{ratio(r['torchinit_seeded_min_s'], r['floor_min_s']):>6} {ratio(r['torchinit_unseeded_s'], r['floor_s']):>14} {ratio(r['torchinit_seeded_s'], mm):>15} "
-              f"{ratio(mm, r['torchinit_seeded_s']):>15}")
+              f"{ratio(mm, r['torchinit_seeded_s']):>15} {ratio(r.get('parallel_floor_s'), r['floor_s']):>15} "
+              f"{ratio(r['torchinit_seeded_s'], r.get('parallel_floor_s')):>16} "
+              f"{ratio(r['torchinit_seeded_min_s'], r.get('parallel_floor_min_s')):>6}")
     nests = [r for r in rows if "depth" in r]
     if len(nests) >= 2:
         a, b = nests[0], nests[-1]
