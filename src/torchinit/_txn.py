@@ -36,9 +36,6 @@ See docs/design.md ("Atomicity").
 from __future__ import annotations
 
 import contextvars
-import functools
-import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._commit import commit_safe, hold_interrupts, numel
 from ._guard import _Guard, storage_of
 from ._init_base import OWN_MODULES
 from ._load import LazyValue, read_value
@@ -60,10 +58,6 @@ from .module import get_is_init, is_init_owner, set_is_init
 __all__ = ["Transaction", "current", "derive_seed"]
 
 Progress = Callable[[int, int], None]
-
-# Below this many elements, seeded fills run on the calling thread: a thread pool costs more
-# than it saves (results are the same either way: each tensor has its own generator).
-_PARALLEL_MIN = 1 << 20
 
 _CURRENT: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("torchinit_txn", default=None)
 
@@ -461,7 +455,7 @@ class Transaction:
         self.pending.clear()
         risky = [w for w in writes if w.risky or self.progress_is_user_code]
         safe = [w for w in writes if not (w.risky or self.progress_is_user_code)]
-        total = sum(_numel(w) for w in writes) if self.progress is not None else 0
+        total = sum(numel(w) for w in writes) if self.progress is not None else 0
         done = 0
         if risky:
             self._cover_now()
@@ -478,112 +472,8 @@ class Transaction:
                     self.progress(done, total)
                 except BaseException as exc:
                     reraise(exc, "the progress callback")
-        with self._hold_interrupts():
+        with hold_interrupts(self):
             try:
-                self._commit_safe(safe, done, total)
+                commit_safe(self, safe, done, total)
             except BaseException as exc:  # checked writes cannot fail: a bug or the machine (memory)
                 reraise(exc, "writing the values the plan checked")
-
-    def _commit_safe(self, writes: list[_Write], done: int, total: int) -> None:
-        """Perform checked writes; seeded ones piece by piece on a thread pool, largest first
-        (each band has its own generator, so the values do not depend on the schedule).
-
-        Unseeded writes and those of sharded tensors run first, in order, on this thread. The
-        other seeded writes are cut into pieces as the threads ask for work (the threads start
-        filling the largest tensors while the small ones are still being cut)."""
-        if sharded.in_use():  # a sharded write that cannot be done fails here, before any of them
-            for w in writes:
-                self.check(w)
-        lock = threading.Lock()
-        counter = [done]
-        left: dict[int, int] = {}
-
-        def finished(w: _Write) -> None:
-            if self.progress is not None:
-                with lock:
-                    left[id(w)] -= 1
-                    if left[id(w)] <= 0:
-                        counter[0] += _numel(w)
-                        self.progress(counter[0], total)
-
-        def one(w: _Write, piece: fills.Piece) -> None:
-            with torch.no_grad():
-                piece.run()
-            finished(w)
-
-        def pieces(w: _Write) -> list[fills.Piece]:
-            found = self.pieces(w)
-            left[id(w)] = len(found)
-            if not found:
-                finished(w)
-            return found
-
-        def run(task: list[tuple[_Write, fills.Piece]]) -> None:
-            with torch.no_grad():
-                for w, piece in task:
-                    piece.run()
-                    finished(w)
-
-        def run_writes(task: list[_Write]) -> None:  # small writes: cut here, not in tasks()
-            run([(w, piece) for w in task for piece in pieces(w)])
-
-        threads = self.num_threads or torch.get_num_threads()
-        dtensors = sharded.in_use()
-        late = [w for w in writes if w.seed is not None and not (dtensors and _is_sharded(w))]  # cut when run
-        late_ids = {id(w) for w in late}
-        early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
-        parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]
-        sizes = {id(w): w.numel for w in late}
-        if threads <= 1 or sum(sizes.values()) + sum(p.elements for _, p in parallel) < _PARALLEL_MIN:
-            for w in writes:
-                for piece in early[id(w)] if id(w) in early else pieces(w):
-                    one(w, piece)
-            return
-        chosen = {id(p) for _, p in parallel}
-        for w in writes:  # unseeded writes and whole sharded tensors (one at a time), in order
-            for piece in early.get(id(w), ()):
-                if id(piece) not in chosen:
-                    one(w, piece)
-        late.sort(key=lambda w: -sizes[id(w)])
-        big = [w for w in late if sizes[id(w)] >= fills.BATCH_ELEMENTS]
-        small = fills.batches(late[len(big) :], lambda w: sizes[id(w)])
-
-        def tasks() -> Iterator[Callable[[], None]]:
-            """The big writes, largest first, cut into pieces as the threads ask for them (the
-            small ones go in batches to this thread first, each batch cut where it runs)."""
-            for task in fills.batches(parallel, lambda pair: pair[1].elements):
-                yield functools.partial(run, task)
-            for w in big:
-                for task in fills.batches([(w, p) for p in pieces(w)], lambda pair: pair[1].elements):
-                    yield functools.partial(run, task)
-
-        fills.run_all(tasks(), threads, light=[functools.partial(run_writes, task) for task in small])
-
-    @contextmanager
-    def _hold_interrupts(self) -> Iterator[None]:
-        """Hold a Ctrl-C until the writes that cannot fail are all done (see module doc)."""
-        if (
-            threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
-            yield
-            return
-
-        def hold(signum: int, frame: Any) -> None:
-            self.interrupted = True
-
-        previous = signal.signal(signal.SIGINT, hold)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
-def _is_sharded(write: _Write) -> bool:
-    t = write.slot.current()
-    return t is not None and sharded.is_sharded(t)
-
-
-def _numel(write: _Write) -> int:
-    t = write.slot.current()
-    return t.numel() if t is not None else 0
