@@ -137,7 +137,7 @@ def build(node: Node, user: bool = True) -> nn.Module:
     if node.kind == "conv_module":
         return ConvModule(4, 4, 3, norm_cfg=dict(type="BN"))
     action = node.user if user else (None if node.user in (None, "super") else node.user)
-    if node.kind == "seq" and action is None:
+    if node.kind == "seq" and node.user is None:  # a 'super' seq is an owner either way (its cfg counts)
         m: nn.Module = nn.Sequential()
     else:
         m = (
