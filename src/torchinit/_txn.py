@@ -441,7 +441,6 @@ class Transaction:
         write = self.pending.pop(key, None)
         if write is None:
             return
-        self._cover_now()
         t = write.slot.current()
         if t is not None:
             self.save(t)
