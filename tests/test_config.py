@@ -341,6 +341,39 @@ def test_configs_holding_objects_or_initializers_that_run_code_are_parsed_every_
     assert not memo
 
 
+def test_a_config_that_contains_itself_or_nests_too_deep_fails_the_same_on_every_parse() -> None:
+    """The memo's key is computed on the config as given, before it is read: one that
+    refers to itself or nests past MAX_DEPTH gets no key, and the read names the problem."""
+    from torchinit._config_data import MAX_DEPTH
+
+    looped: dict[str, Any] = dict(type="Normal", std=0.1)
+    looped["layer"] = [looped]
+    deep: Any = dict(type="Normal", std=0.1)
+    for _ in range(MAX_DEPTH + 2):
+        deep = [deep]
+    memo: dict[Any, Any] = {}
+    for cfg, message in ((looped, "refers to itself"), (deep, "nested more than")):
+        for _ in range(2):
+            with pytest.raises(ConfigValueError, match=message):
+                parse_init_cfg_once(cfg, "init_cfg of a", memo)
+    assert not memo
+
+
+def test_a_mapping_and_a_dict_of_equal_content_share_one_parse() -> None:
+    """A mapping of another type (an mmengine ConfigDict) is read into a dict first, and then
+    has the key of the dict it equals, in either order; a key that is not a string gets none."""
+    cfg = dict(type="Normal", std=0.1, layer="Linear")
+    for order in ((PlainMapping, dict), (dict, PlainMapping)):
+        memo: dict[Any, Any] = {}
+        specs = [parse_init_cfg_once(kind(cfg), "w", memo) for kind in order]
+        assert specs[1][0].init is specs[0][0].init
+    memo = {}
+    for _ in range(2):
+        with pytest.raises(ConfigError):
+            parse_init_cfg_once({"type": "Normal", 1: "x"}, "w", memo)
+    assert not memo
+
+
 def test_a_default_config_changed_between_two_runs_is_read_again() -> None:
     class Block(BaseModule):
         def __init__(self) -> None:

@@ -37,8 +37,9 @@ def commit_safe(txn: Transaction, writes: list[_Write], done: int, total: int) -
     Unseeded writes and those of sharded tensors run first, in order, on this thread. The
     other seeded writes are cut into pieces as the threads ask for work (the threads start
     filling the largest tensors while the small ones are still being cut)."""
-    if sharded.in_use():  # a sharded write that cannot be done fails here, before any of them
-        for w in writes:
+    on_dtensors = {id(w) for w in writes if is_sharded(w)} if sharded.in_use() else set()
+    for w in writes:  # a sharded write that cannot be done fails here, before any of them
+        if id(w) in on_dtensors:
             txn.check(w)
     lock = threading.Lock()
     counter = [done]
@@ -74,8 +75,7 @@ def commit_safe(txn: Transaction, writes: list[_Write], done: int, total: int) -
         run([(w, piece) for w in task for piece in pieces(w)])
 
     threads = txn.num_threads or torch.get_num_threads()
-    dtensors = sharded.in_use()
-    late = [w for w in writes if w.seed is not None and not (dtensors and is_sharded(w))]  # cut when run
+    late = [w for w in writes if w.seed is not None and id(w) not in on_dtensors]  # cut when run
     late_ids = {id(w) for w in late}
     early = {id(w): pieces(w) for w in writes if id(w) not in late_ids}
     parallel = [(w, p) for w in writes if w.seed is not None for p in early.get(id(w), ()) if p.parallel]

@@ -467,27 +467,35 @@ def parse_init_cfg_once(init_cfg: Any, where: str, memo: Memo) -> tuple[RuleSpec
     (classes, functions, objects) or initializers not of torchinit are parsed every time."""
     if init_cfg is None:
         return ()
-    plain = plain_config(init_cfg, where)
-    key = _content(plain)
+    key = _content(init_cfg)  # plain data as given: one seen before is not read again
+    plain = None
+    if key is None:  # read into plain data first (an mmengine ConfigDict), it may have one
+        plain = plain_config(init_cfg, where)
+        key = _content(plain)
     found = memo.get(key) if key is not None else None
     if found is None:
-        specs = parse_init_cfg(plain, where)
+        specs = parse_init_cfg(plain_config(init_cfg, where) if plain is None else plain, where)
         if key is not None and all(_shareable(spec) for spec in specs):
             memo[key] = specs
         return specs
     return tuple(_moved(spec, _item_where(where, i, len(found))) for i, spec in enumerate(found))
 
 
-def _content(value: Any) -> Any:
+def _content(value: Any, depth: int = 0) -> Any:
     """A hashable key equal for configs of equal plain content, types included; None if the
-    config holds anything else."""
+    config holds anything else (a mapping of another type, a key that is not a string, an
+    object), or nests deeper than :data:`MAX_DEPTH` (or contains itself)."""
     kind = type(value)
-    if kind is dict:
-        items = [(k, _content(v)) for k, v in value.items()]
-        return None if any(v is None for _, v in items) else (dict, tuple(items))
-    if kind is list or kind is tuple:
-        parts = [_content(v) for v in value]
-        return None if any(p is None for p in parts) else (kind, tuple(parts))
+    if kind is dict or kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            return None
+        parts: list[Any] = []
+        for k, v in value.items() if kind is dict else enumerate(value):
+            part = _content(v, depth + 1)
+            if part is None or (kind is dict and type(k) is not str):
+                return None
+            parts.append((k, part) if kind is dict else part)
+        return (kind, tuple(parts))
     if kind is float:
         return (float, repr(value))  # -0.0 is not 0.0
     if kind in (int, bool, str, type(None)):
