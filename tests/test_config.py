@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import Any
 
@@ -11,6 +12,7 @@ from conftest import assert_unchanged, state_of
 from test_config_properties import LyingMapping, PlainMapping, RaisingMapping
 from torch import nn
 
+import torchinit
 from torchinit import (
     BaseModule,
     ConfigError,
@@ -22,10 +24,8 @@ from torchinit import (
     UnknownTypeError,
     initialize,
 )
-import math
-
-import torchinit
-from torchinit.config import copy_init_cfg, parse_init_cfg, parse_init_cfg_once
+from torchinit._config_memo import parse_init_cfg_once
+from torchinit.config import copy_init_cfg, parse_init_cfg
 
 
 class Net(BaseModule):

@@ -7,66 +7,28 @@ Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fil
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
 
 from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
-from ._init_base import OWN_MODULES
+from ._config_memo import Memo, parse_init_cfg_once
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
-from .config import Memo, RuleSpec, parse_init_cfg_once
+from ._plan_parts import ANY_MODULE, Checks, Frame, Part, unmatched_text
+from .config import RuleSpec
 from .errors import ConfigError
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
-from .registry import close_matches
 from .report import ParamRecord, RuleRecord, Source
-from .selectors import is_known_layer, layer_keys, resolve_override, suggest_layer_names
+from .selectors import is_known_layer, layer_keys, resolve_override
 
 __all__ = ["MAX_BEATEN", "Planner"]
 
 _DEFAULT_SEQ = -(1 << 60)  # default rules sort before every other write
-_ANY_MODULE = "*"  # stack key of ``param`` rules without ``layer``: they reach every module
 MAX_BEATEN = 8  # rules listed per tensor as beaten (the count is always exact up to here)
-
-
-@dataclass(eq=False)
-class _Part:
-    """One write-producing piece of a rule: its layer fill, or one override.
-
-    On a per-class stack, ``best`` is the part of highest ``seq`` at or below this one, so
-    the winner for a module is read off the top in constant time, however deep the nesting.
-    """
-
-    seq: int
-    rule: RuleSpec
-    ref: Ref
-    bias_init: Any
-    matched: bool = False
-    best: _Part | None = None
-    refs: dict[str, Ref] = field(default_factory=dict)  # by role: one Ref for all it fills
-
-    def covers(self, name: str, is_buffer: bool = False) -> bool:
-        """Does this part fill the tensor with local name ``name`` of a module it reaches?"""
-        patterns = self.rule.buffers if is_buffer else self.rule.params
-        if patterns is None:
-            return not is_buffer and not self.rule.selects and name in ("weight", "bias")
-        return any(fnmatchcase(name, pattern) for pattern in patterns)
-
-
-@dataclass
-class _Frame:
-    """Exit marker of the iterative walk: what to undo when leaving a module."""
-
-    module: nn.Module
-    pushed: list[tuple[Any, _Part]] = field(default_factory=list)
-    overrides: list[_Part] = field(default_factory=list)
-    owner_rules: tuple[RuleSpec, ...] | None = None
-    skips: int = 0  # SkipInitWeights layer names this module's rules pushed
 
 
 class Planner:
@@ -100,13 +62,13 @@ class Planner:
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
         self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
         self._memo: Memo = {}  # configs of equal content parse once per plan
-        self._checked: dict[tuple[Any, ...], Any] = {}  # (init, tensor kind) checks passed
+        self.checks = Checks()
         self._texts: dict[int, tuple[Any, str]] = {}  # describe() of each initializer, once per plan
         self._bias_inits: dict[tuple[type, str], Constant] = {}
-        self._stacks: dict[Any, list[_Part]] = {}
-        self._pstacks: dict[Any, list[_Part]] = {}
-        self._pending: dict[int, list[_Part]] = {}
-        self._active: list[_Part] = []
+        self._stacks: dict[Any, list[Part]] = {}
+        self._pstacks: dict[Any, list[Part]] = {}
+        self._pending: dict[int, list[Part]] = {}
+        self._active: list[Part] = []
         self._keys: dict[type, tuple[Any, ...]] = {}
         self._skips: list[str] = []  # layer names whose own init_weights a rule switched off
         self._skip_ids: set[int] = set()  # modules an override switched off likewise
@@ -210,7 +172,7 @@ class Planner:
         owner: nn.Module,
         rules: tuple[RuleSpec, ...],
         source: Source,
-        frame: _Frame,
+        frame: Frame,
         default: bool = False,
     ) -> None:
         if not rules:
@@ -239,8 +201,8 @@ class Planner:
                 seq = self.next_seq(default)
                 bias_init = self.bias_init(rule.bias)
                 stacks = self._pstacks if rule.selects else self._stacks
-                for key in rule.layer or (_ANY_MODULE,):
-                    entry = _Part(seq, rule, ref, bias_init)
+                for key in rule.layer or (ANY_MODULE,):
+                    entry = Part(seq, rule, ref, bias_init)
                     stack = stacks.setdefault(key, [])
                     below = stack[-1].best if stack else None
                     entry.best = entry if below is None or seq >= below.seq else below
@@ -273,12 +235,12 @@ class Planner:
                         (seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref))
                     )
                 elif now:
-                    part = _Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
+                    part = Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
                     for _, m in preorder(target):
                         self._visit_parts(m, [part])
                 else:
                     self._pending.setdefault(id(target), []).append(
-                        _Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
+                        Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
                     )
 
     @staticmethod
@@ -347,7 +309,7 @@ class Planner:
         active here cover their whole subtree.
         """
         keys = self.keys_of(m)
-        layer_parts: list[_Part] = []
+        layer_parts: list[Part] = []
         for key in keys:
             stack = self._stacks.get(key)
             if stack:
@@ -359,12 +321,12 @@ class Planner:
                 if not any(p is top.best for p in shown):
                     layer_parts.append(top.best)
         param_parts = (
-            [p for key in (*keys, _ANY_MODULE) for p in self._pstacks.get(key, ())] if self._pstacks else []
+            [p for key in (*keys, ANY_MODULE) for p in self._pstacks.get(key, ())] if self._pstacks else []
         )
         if layer_parts or param_parts or self._active:
             self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
 
-    def _visit_parts(self, m: nn.Module, parts: list[_Part]) -> None:
+    def _visit_parts(self, m: nn.Module, parts: list[Part]) -> None:
         names = [(n, False) for n in ("weight", "bias") if n not in m._buffers]
         if any(p.rule.params is not None for p in parts):
             names += [(n, False) for n in m._parameters if n not in ("weight", "bias")]
@@ -386,7 +348,7 @@ class Planner:
                 counted.add(id(best.ref.rule))
                 best.ref.rule.modules += 1
 
-    def _offer_part(self, best: _Part, name: str, slot: Slot, found: list[_Part]) -> None:
+    def _offer_part(self, best: Part, name: str, slot: Slot, found: list[Part]) -> None:
         tensor = slot.current()
         assert tensor is not None
         if not best.rule.selects and name == "bias":
@@ -414,7 +376,7 @@ class Planner:
                     ref = best.refs[role] = Ref(
                         best.ref.source, best.ref.initializer, best.ref.owner, role, best.ref.rule
                     )
-        self.check(
+        self.checks.check(
             init,
             tensor,
             lambda: f"{slot.name} (shape {tuple(tensor.shape)}, {tensor.dtype}) in {best.rule.where}",
@@ -432,42 +394,20 @@ class Planner:
                     part.ref.rule.beaten_tensors += 1
         self.offer(best.seq, fill)
 
-    def check(self, init: Any, tensor: Tensor, where: Callable[[], str]) -> None:
-        """``init.check_tensor(tensor, where())``, once per plan for each initializer of
-        torchinit and kind of tensor (type, shape, dtype, layout: all its checks read)."""
-        check = getattr(init, "check_tensor", None)
-        if check is None:
-            return
-        if not _pure_check(type(init)):  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
-            check(tensor, where())
-            return
-        key = (
-            id(init),
-            type(tensor),
-            tensor.shape,
-            tensor.dtype,
-            tensor.layout,
-            tensor.is_quantized,
-            tensor.is_nested,
-        )
-        if self._checked.get(key) is not init:
-            check(tensor, where())
-            self._checked[key] = init  # holds it: its id is not reused during the plan
-
     def walk(self, root_rules: tuple[RuleSpec, ...] | None) -> None:
         """Visit every module once, in mmengine's order; ``root_rules`` is initialize()'s cfg."""
-        stack: list[tuple[nn.Module, bool, bool] | _Frame] = [(self.root, True, False)]
+        stack: list[tuple[nn.Module, bool, bool] | Frame] = [(self.root, True, False)]
         seen: set[int] = set()
         while stack:
             item = stack.pop()
-            if isinstance(item, _Frame):
+            if isinstance(item, Frame):
                 self.leave(item)
                 continue
             m, reach, opaque = item
             if id(m) in seen:
                 continue
             seen.add(id(m))
-            frame = _Frame(m)
+            frame = Frame(m)
             is_root = m is self.root
             if is_root and root_rules is not None:
                 frame.owner_rules = root_rules
@@ -529,7 +469,7 @@ class Planner:
             return (child, False, False)
         return (child, reach, False)
 
-    def leave(self, frame: _Frame) -> None:
+    def leave(self, frame: Frame) -> None:
         rule_matched: dict[int, bool] = {}
         for key, entry in reversed(frame.pushed):
             if not entry.rule.selects:
@@ -548,48 +488,15 @@ class Planner:
             # layer=['_BatchNorm', 'GroupNorm'] on a BN model); warn for it only when the
             # whole rule matched nothing. A name no class has is a typo: always warn.
             if not entry.matched and not (rule_matched[id(entry.rule)] and is_known_layer(key)):
-                self._report_unmatched(frame.module, entry, key)
+                self.unmatched.append(
+                    unmatched_text(frame.module, self.name_of(frame.module), entry, key, self.compat)
+                )
         for part in frame.overrides:
             self._active.remove(part)
         if frame.skips:
             del self._skips[-frame.skips :]
         if frame.owner_rules is not None:
             self.exit_pretrained(frame.module, frame.owner_rules)
-
-    def _report_unmatched(self, scope: nn.Module, entry: _Part, key: Any) -> None:
-        if entry.rule.selects:
-            where = (
-                "" if key == _ANY_MODULE else f" in a {key if isinstance(key, str) else key.__name__} module"
-            )
-            chosen = [f"param={list(entry.rule.params)!r}"] if entry.rule.params is not None else []
-            chosen += [f"buffer={list(entry.rule.buffers)!r}"] if entry.rule.buffers is not None else []
-            self.unmatched.append(
-                f"{entry.rule.where}: {' '.join(chosen)} of {entry.rule.describe()} matches no "
-                f"{'tensor' if len(chosen) == 2 else 'parameter' if entry.rule.params is not None else 'buffer'}{where} under {label(self.name_of(scope), scope)}.{self._name_hint(scope, entry.rule)}"
-            )
-            return
-        shown = key if isinstance(key, str) else key.__name__
-        if self.compat and isinstance(key, type):
-            hint = (
-                " In compat='mmengine' mode a class object in layer matches nothing (mmengine compares class "
-                f"names): write layer={key.__name__!r}."
-            )
-        else:
-            hints = suggest_layer_names(shown, (m for _, m in preorder(scope)))
-            hint = f" Did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
-        self.unmatched.append(
-            f"{entry.rule.where}: layer={shown!r} of {entry.rule.describe()} matches no module under "
-            f"{label(self.name_of(scope), scope)}.{hint}"
-        )
-
-    @staticmethod
-    def _name_hint(scope: nn.Module, rule: RuleSpec) -> str:
-        """`` Did you mean 'weight'?`` for a ``param``/``buffer`` name that looks like a real one."""
-        params = {n.rpartition(".")[2] for n, _ in scope.named_parameters()}
-        buffers = {n.rpartition(".")[2] for n, _ in scope.named_buffers()}
-        hints = [h for p in rule.params or () for h in close_matches(p, params)]
-        hints += [h for b in rule.buffers or () for h in close_matches(b, buffers)]
-        return f" Did you mean {' or '.join(repr(h) for h in dict.fromkeys(hints))}?" if hints else ""
 
     # -- entry points
     def plan_init_weights(self) -> None:
@@ -638,16 +545,6 @@ class Planner:
     def mark_owners_initialized(self) -> None:
         for m in self.owners:
             set_is_init(m, True)
-
-
-@functools.lru_cache(maxsize=1024)
-def _pure_check(cls: type) -> bool:
-    """Does ``cls`` check tensors with torchinit's own code only (reading only the tensor's
-    type, shape, dtype and layout, and its own fields)?"""
-    return all(
-        getattr(getattr(cls, name, None), "__module__", None) in OWN_MODULES
-        for name in ("check_tensor", "check_values")
-    )
 
 
 def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:

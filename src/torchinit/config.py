@@ -21,21 +21,18 @@ classes whose constructors raise are all reported as config errors.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ._config_data import MAX_DEPTH, copy_init_cfg, plain_config
-from ._init_base import OWN_MODULES
+from ._function_init import FunctionInit, check_function_args, function_name, parameter_names
 from .errors import ConfigError, ConfigKeyError, ConfigTypeError, ConfigValueError
 from .functional import _real, bias_init_with_prob
 from .initializers import WEIGHT_INITIALIZERS, BaseInit, Pretrained, describe_initializer
 from .registry import (
-    _signature,
     call_constructor,
     check_keys,
     check_kwargs,
@@ -55,90 +52,6 @@ __all__ = [
 
 LayerSpec = str | type[nn.Module]
 RULE_KEYS = ("layer", "param", "buffer", "override", "bias", "bias_prob")
-
-
-@dataclass(frozen=True)
-class FunctionInit:
-    """A plain fill function used as ``type``: ``fn(tensor, **kwargs, generator=...)``."""
-
-    fn: Callable[..., Any]
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    random: bool = True
-    needs_fan: bool = False
-
-    def fill(self, tensor: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        with torch.no_grad():
-            if "generator" in _parameter_names(self.fn):
-                self.fn(tensor, **self.kwargs, generator=generator)
-            else:
-                self.fn(tensor, **self.kwargs)
-        return tensor
-
-    def check_tensor(self, tensor: Tensor, where: str) -> None:
-        return None
-
-    def describe(self) -> str:
-        args = ", ".join(f"{k}={short_repr(v)}" for k, v in self.kwargs.items())
-        return f"{_name_of(self.fn)}({args})"
-
-
-def _name_of(fn: Any) -> str:
-    try:
-        name = getattr(fn, "__name__", None)
-    except Exception:
-        name = None
-    return name if isinstance(name, str) else type(fn).__name__
-
-
-def _parameter_names(fn: Callable[..., Any]) -> set[str]:
-    signature = _signature(fn)
-    return set() if signature is None else set(signature.parameters)
-
-
-def _signature_text(signature: inspect.Signature) -> str:
-    """``(tensor, std=1.0)``, shortened; ``(...)`` when a default cannot be printed."""
-    try:
-        text = str(signature)
-    except Exception:
-        return "(...)"
-    return text if len(text) <= 120 else text[:116] + "...)"
-
-
-def _check_function_args(fn: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
-    """Raise unless ``fn(tensor, **kwargs)`` binds to ``fn``'s signature (``generator`` is ours).
-
-    A builtin without a readable signature passes: the engine runs it as user code.
-    """
-    name = _name_of(fn)
-    if "generator" in kwargs:
-        raise ConfigTypeError(
-            f"{where}: generator is passed to {name} by the engine (initialize(..., seed=N)); remove it from the rule."
-        )
-    signature = _signature(fn)
-    if signature is None:
-        return
-    positional = (
-        inspect.Parameter.POSITIONAL_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.VAR_POSITIONAL,
-    )
-    first = next((p for p in signature.parameters.values() if p.kind in positional), None)
-    if first is None:
-        raise ConfigTypeError(
-            f"{where}: the function {name}{_signature_text(signature)} cannot fill a tensor: it must take "
-            "the tensor as its first positional argument, e.g. def fill(tensor, std=0.02)."
-        )
-    check_kwargs(
-        fn, kwargs, f"{where}: the function {name} (after the tensor)", skip=(first.name, "generator")
-    )
-    extra = {"generator": None} if "generator" in signature.parameters else {}
-    try:
-        signature.bind(None, **kwargs, **extra)
-    except TypeError as exc:
-        raise ConfigTypeError(
-            f"{where}: the function {name}{_signature_text(signature)} cannot be called as {name}(tensor, "
-            f"{', '.join(f'{k}=...' for k in kwargs)}): {exc}."
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -285,7 +198,7 @@ def _build_initializer(where: str, type_: Any, args: dict[str, Any], cfg: Mappin
         target = WEIGHT_INITIALIZERS.get(type_)
     except ConfigError as exc:
         raise _rewrap(exc, where) from None
-    name = repr(_name_of(target))
+    name = repr(function_name(target))
     if isinstance(target, type) and issubclass(target, BaseInit):
         # mmengine-style: the class itself takes bias, bias_prob and layer.
         for key in ("bias", "bias_prob", "layer"):
@@ -298,9 +211,9 @@ def _build_initializer(where: str, type_: Any, args: dict[str, Any], cfg: Mappin
             raise _fail(
                 ConfigTypeError, where, f"type must be a class or a function, got {describe_value(target)}."
             )
-        _check_function_args(target, args, where)
+        check_function_args(target, args, where)
         return FunctionInit(target, dict(args))
-    taken = [p for p in _parameter_names(target) if p != "self"]
+    taken = [p for p in parameter_names(target) if p != "self"]
     if isinstance(target, type) and issubclass(target, Pretrained):
         extra = [k for k in RULE_KEYS if k in cfg and k != "override"]
         if extra:
@@ -453,82 +366,3 @@ def _item_where(where: str, i: int, count: int) -> str:
 
 def _override_where(where: str, i: int, count: int) -> str:
     return f"{where} override[{i}]" if count > 1 else f"{where} override"
-
-
-Memo = dict[Any, tuple[RuleSpec, ...]]
-"""Configs parsed in one plan, by content (see :func:`parse_init_cfg_once`)."""
-
-
-def parse_init_cfg_once(init_cfg: Any, where: str, memo: Memo) -> tuple[RuleSpec, ...]:
-    """:func:`parse_init_cfg`, reusing the specs of a config of equal content parsed before
-    into ``memo`` (the same default rules on every ConvModule of a model): their initializers
-    are shared, only ``where`` is this config's. ``memo`` lives for one plan, so a config
-    changed between two runs is parsed again. Configs holding anything but plain data
-    (classes, functions, objects) or initializers not of torchinit are parsed every time."""
-    if init_cfg is None:
-        return ()
-    key = _content(init_cfg)  # plain data as given: one seen before is not read again
-    plain = None
-    if key is None:  # read into plain data first (an mmengine ConfigDict), it may have one
-        plain = plain_config(init_cfg, where)
-        key = _content(plain)
-    found = memo.get(key) if key is not None else None
-    if found is None:
-        specs = parse_init_cfg(plain_config(init_cfg, where) if plain is None else plain, where)
-        if key is not None and all(_shareable(spec) for spec in specs):
-            memo[key] = specs
-        return specs
-    return tuple(_moved(spec, _item_where(where, i, len(found))) for i, spec in enumerate(found))
-
-
-def _content(value: Any, depth: int = 0) -> Any:
-    """A hashable key equal for configs of equal plain content, types included; None if the
-    config holds anything else (a mapping of another type, a key that is not a string, an
-    object), or nests deeper than :data:`MAX_DEPTH` (or contains itself)."""
-    kind = type(value)
-    if kind is dict or kind is list or kind is tuple:
-        if depth >= MAX_DEPTH:
-            return None
-        parts: list[Any] = []
-        for k, v in value.items() if kind is dict else enumerate(value):
-            part = _content(v, depth + 1)
-            if part is None or (kind is dict and type(k) is not str):
-                return None
-            parts.append((k, part) if kind is dict else part)
-        return (kind, tuple(parts))
-    if kind is float:
-        return (float, repr(value))  # -0.0 is not 0.0
-    if kind in (int, bool, str, type(None)):
-        return (kind, value)
-    return None
-
-
-def _shareable(spec: RuleSpec) -> bool:
-    """Are the initializers of ``spec`` torchinit's own frozen configs (safe to share)?"""
-    for rule in (spec, *(ov.rule for ov in spec.overrides)):
-        cls = type(rule.init)
-        params = getattr(cls, "__dataclass_params__", None)
-        if cls.__module__ not in OWN_MODULES or params is None or not params.frozen or rule.is_pretrained:
-            return False
-    return True
-
-
-def _moved(spec: RuleSpec, where: str) -> RuleSpec:
-    """``spec`` as parsed at ``where``."""
-    count = len(spec.overrides)
-    overrides = tuple(
-        _with(ov, rule=_with(ov.rule, where=_override_where(where, i, count)))
-        for i, ov in enumerate(spec.overrides)
-    )
-    return _with(spec, where=where, overrides=overrides)
-
-
-def _with(spec: Any, **changes: Any) -> Any:
-    """``dataclasses.replace`` for the specs (frozen, no ``__post_init__``, fields only in
-    ``__dict__``), without re-running ``__init__``: a fifth of its cost, and a plan moves a
-    spec for every ConvModule that shares its default."""
-    new = object.__new__(type(spec))
-    new.__dict__.update(spec.__dict__)
-    for name, value in changes.items():
-        object.__setattr__(new, name, value)
-    return new
