@@ -69,6 +69,21 @@ def test_a_tensor_of_several_bands_draws_each_band_from_its_own_generator() -> N
     assert torch.equal(model.weight.detach(), want)
 
 
+@pytest.mark.parametrize("init_cfg", [dict(type="Normal", std=0.5), dict(type="TruncNormal", std=1.0, a=-0.5, b=0.5)])
+def test_bands_of_a_few_elements_each_start_from_a_fresh_generator(init_cfg: dict) -> None:
+    """One generator object is reseeded for each band of a piece: the draws of the band before
+    (a normal sample torch keeps in the generator for the next call on fewer than 16 elements,
+    TruncNormal's redraws) must not reach the next band."""
+    model = _holder((9,))
+    with band_size(3):  # bands of 3, 3 and 3 elements, all in one piece
+        initialize(model, dict(init_cfg, param="weight"), seed=4)
+    init = WEIGHT_INITIALIZERS.build(init_cfg)
+    want = torch.empty(9)
+    for k in range(3):
+        init.fill(want[3 * k : 3 * k + 3], generator=_generator(derive_seed(4, f"weight\x00band\x00{k}")))
+    assert torch.equal(model.weight.detach(), want)
+
+
 @pytest.mark.parametrize("box", [((0, 0), (50, 30)), ((13, 0), (17, 30)), ((0, 7), (50, 11)), ((21, 3), (1, 26)),
                                  ((49, 0), (1, 30)), ((5, 0), (0, 30))])
 def test_any_part_of_a_tensor_is_drawn_with_the_values_the_whole_tensor_has_there(box: tuple) -> None:

@@ -176,10 +176,10 @@ def _draw_bands(
     r0, r1 = box.offsets[0], box.offsets[0] + box.sizes[0]
     whole_rows = box.sizes[1:] == grid.shape[1:]
     scratch: Tensor | None = None
+    generator = torch.Generator(device=local.device)  # reseeded per band: as a new one seeded so
     for k in bands:
         b0, b1 = grid.rows_of(k)
         a0, a1 = max(b0, r0), min(b1, r1)
-        generator = torch.Generator(device=local.device)
         generator.manual_seed(grid.seed(seed, name, k))
         target = local[a0 - r0 : a1 - r0]
         if (a0, a1) == (b0, b1) and whole_rows and target.is_contiguous():
