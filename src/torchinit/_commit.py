@@ -23,7 +23,7 @@ from .distributed import fills, sharded
 if TYPE_CHECKING:  # the transaction imports this module
     from ._txn import Transaction, _Write
 
-__all__ = ["commit_safe", "hold_interrupts", "is_sharded", "numel"]
+__all__ = ["commit_safe", "hold_interrupts", "numel"]
 
 # Below this many elements, seeded fills run on the calling thread: a thread pool costs more
 # than it saves (results are the same either way: each tensor has its own generator).
@@ -37,7 +37,8 @@ def commit_safe(txn: Transaction, writes: list[_Write], done: int, total: int) -
     Unseeded writes and those of sharded tensors run first, in order, on this thread. The
     other seeded writes are cut into pieces as the threads ask for work (the threads start
     filling the largest tensors while the small ones are still being cut)."""
-    on_dtensors = {id(w) for w in writes if is_sharded(w)} if sharded.in_use() else set()
+    dtensor = sharded.dtensor_type()
+    on_dtensors = {id(w) for w in writes if isinstance(w.slot.current(), dtensor)} if dtensor else set()
     for w in writes:  # a sharded write that cannot be done fails here, before any of them
         if id(w) in on_dtensors:
             txn.check(w)
@@ -124,12 +125,6 @@ def hold_interrupts(txn: Transaction) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def is_sharded(write: _Write) -> bool:
-    """Is the tensor ``write`` is for a DTensor?"""
-    t = write.slot.current()
-    return t is not None and sharded.is_sharded(t)
 
 
 def numel(write: _Write) -> int:

@@ -413,12 +413,13 @@ class Planner:
                 frame.owner_rules = root_rules
                 self.enter_rules(m, root_rules, "rule", frame)
             elif reach and not opaque:
-                if is_init_owner(m) and (is_root or not get_is_init(m)):
+                owner = is_init_owner(m)
+                if owner and (is_root or not get_is_init(m)):
                     self.owners.append(m)
                     frame.owner_rules = self.rules_of(m)
                     self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
                     self.enter_rules(m, frame.owner_rules, "rule", frame)
-                elif not is_init_owner(m):
+                elif not owner:
                     self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
             for part in self._pending.pop(id(m), ()):
                 self._active.append(part)

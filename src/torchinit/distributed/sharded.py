@@ -33,6 +33,7 @@ __all__ = [
     "Box",
     "check_layout",
     "copy_value",
+    "dtensor_type",
     "empty_like",
     "in_use",
     "is_sharded",
@@ -50,6 +51,13 @@ def _dtensor_api() -> Any:
     """
     api = sys.modules.get("torch.distributed.tensor")
     return api if api is not None and hasattr(api, "DTensor") else None
+
+
+def dtensor_type() -> type | None:
+    """The DTensor class, or None while ``torch.distributed.tensor`` is not imported (no
+    DTensor can exist then): one look-up for a loop over many tensors."""
+    api = _dtensor_api()
+    return None if api is None else cast(type, api.DTensor)
 
 
 def in_use() -> bool:
