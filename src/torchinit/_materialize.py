@@ -21,12 +21,13 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from ._dry_run import plan_model
 from ._load import read_value
 from ._plan_items import Call, Fill
 from ._planner import Planner
 from ._txn import Transaction
 from .distributed import sharded
-from .engine import _check_run_args, _run, derive_seed, plan_model
+from .engine import _check_run_args, _run, derive_seed
 from .errors import ConfigTypeError, ConfigValueError, InitStateError
 from .registry import describe_value
 from .report import InitReport
