@@ -36,8 +36,7 @@ See docs/design.md ("Atomicity").
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +49,7 @@ from ._init_base import OWN_MODULES
 from ._load import LazyValue, read_value
 from ._plan_items import Call, Provenance, Ref, Slot, join, preorder
 from ._run_errors import describe_call, reraise
+from ._user_code import run_call
 from .distributed import fills, sharded
 from .distributed.bands import derive_seed
 from .errors import InitStateError
@@ -122,10 +122,10 @@ class Transaction:
         self.nested_rules: list[tuple[list[Any], str]] = []  # (rules of a nested run, where its root is)
         self.nested_plans: list[tuple[Any, Any]] = []  # (planner, report) of each nested run
         self.issued = 0
-        self._user_draws: dict[tuple[int, str], int] = {}
+        self.user_draws: dict[tuple[int, str], int] = {}  # random ops deferred per tensor (own_generator)
         self.interrupted = False
-        self._guard = _Guard(self)
-        self._guard_depth = 0
+        self.guard = _Guard(self)
+        self.guard_depth = 0  # the guard is entered by the outermost call only
         self._covered: set[int] = set()
         self._later: nn.Module | None = None
 
@@ -136,7 +136,7 @@ class Transaction:
         what a failure must restore, and a run with none of those never pays for the index."""
         self._later = root
 
-    def _cover_now(self) -> None:
+    def cover_now(self) -> None:
         if self._later is not None:
             root, self._later = self._later, None
             self.cover(root)
@@ -288,85 +288,17 @@ class Transaction:
         self.last[key] = Provenance(ref, owner)  # user code changed the values: no rule's promise holds
 
     def run_call(self, call: Call) -> Any:
-        """Run opaque code under the guard; attribute what it writes to it."""
-        self._cover_now()
-        meta = [
-            join(call.name, n)
-            for n, t in [*call.module.named_parameters(), *call.module.named_buffers()]
-            if t.is_meta
-        ]
-        if meta:  # what it wrote would vanish silently: a meta tensor has no values
-            shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
-            raise InitStateError(
-                f"{describe_call(call)} would run on tensors on the meta device ({shown}), which have no memory: "
-                "what it writes would be lost. Allocate and initialize in one step with "
-                "torchinit.materialize(model, 'cpu', seed=0). Nothing was changed."
-            )
-        before = self._states(call.module)
-        self.ran_code = True
-        self.calls.append(call)
-        try:
-            if self._guard_depth == 0:
-                self._guard_depth += 1
-                try:
-                    with self._guard, self._seeded(call):
-                        result = call.fn()
-                finally:
-                    self._guard_depth -= 1
-            else:
-                with self._seeded(call):
-                    result = call.fn()
-        except BaseException as exc:
-            reraise(exc, describe_call(call))
-        finally:
-            self.calls.pop()
-        self._after_call(call, before)
-        return result
-
-    @contextmanager
-    def _seeded(self, call: Call) -> Iterator[None]:
-        """In a seeded run, opaque code draws from torch's generator seeded by (seed, its
-        module's name), restored afterwards: a seeded run with user code is reproducible.
-        (Whole-tensor draws it defers get a generator of their own: see ``own_generator``.)"""
-        if self.seed is None:
-            yield
-            return
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, f"{self.names.get(id(call.module), call.name)}\x00code"))
-            yield
+        """Run opaque code under the guard; attribute what it writes to it (see _user_code)."""
+        return run_call(self, call)
 
     def own_generator(self, slot: Slot, device: torch.device) -> torch.Generator | None:
         """In a seeded run, the generator of the k-th random op user code defers on ``slot``."""
         if self.seed is None:
             return None
-        self._user_draws[slot.key] = k = self._user_draws.get(slot.key, 0) + 1
+        self.user_draws[slot.key] = k = self.user_draws.get(slot.key, 0) + 1
         gen = torch.Generator(device=device)
         gen.manual_seed(derive_seed(self.seed, f"{slot.name}\x00user\x00{k}"))
         return gen
-
-    @staticmethod
-    def _states(root: nn.Module) -> dict[tuple[int, str], tuple[int, int]]:
-        return {
-            (id(m), attr): (id(t), storage_of(t))
-            for _, m in preorder(root)
-            for table in (m._parameters, m._buffers)
-            for attr, t in table.items()
-            if t is not None
-        }
-
-    def _after_call(self, call: Call, before: dict[tuple[int, str], tuple[int, int]]) -> None:
-        """Writes the guard cannot see: a tensor replaced, or given new storage (``.data = x``)."""
-        owner = self.names.get(id(call.module), call.name)
-        for key, state in self._states(call.module).items():
-            if before.get(key) == state:
-                continue
-            pending = self.pending.get(key)
-            if pending is not None and (pending.tensor_id, pending.storage) != state:
-                del self.pending[key]  # planned before the replacement: the user's tensor wins
-                pending = None
-            if pending is None:
-                self.last[key] = Provenance(call.ref, owner)
-        self.refresh(call.module, fresh=True)
 
     # ------------------------------------------------------------------ performing
     def generator(self, write: _Write, tensor: Tensor) -> torch.Generator | None:
@@ -457,7 +389,7 @@ class Transaction:
         total = sum(numel(w) for w in writes) if self.progress is not None else 0
         done = 0
         if risky:
-            self._cover_now()
+            self.cover_now()
         for w in risky:
             t = w.slot.current()
             if t is not None:
