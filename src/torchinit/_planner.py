@@ -327,6 +327,20 @@ class Planner:
             self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
 
     def _visit_parts(self, m: nn.Module, parts: list[Part]) -> None:
+        if not any(p.rule.selects for p in parts):  # the usual case: every part covers weight and bias
+            best = parts[0] if len(parts) == 1 else max(parts, key=lambda p: p.seq)
+            module_counted = False
+            for name in ("weight", "bias"):
+                slot = None if name in m._buffers else self.slot(m, name)
+                if slot is None:
+                    continue
+                for p in parts:
+                    p.matched = True
+                self._offer_part(best, name, slot, parts)
+                if best.ref.rule is not None and not module_counted:
+                    module_counted = True
+                    best.ref.rule.modules += 1
+            return
         names = [(n, False) for n in ("weight", "bias") if n not in m._buffers]
         if any(p.rule.params is not None for p in parts):
             names += [(n, False) for n in m._parameters if n not in ("weight", "bias")]
