@@ -8,22 +8,20 @@ Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
 
 from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
 from ._config_memo import Memo, parse_init_cfg_once
-from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from ._plan_parts import ANY_MODULE, Checks, Frame, Part, unmatched_text
+from ._plan_rules import enter_rules, exit_pretrained, skipped
 from .config import RuleSpec
-from .errors import ConfigError
 from .initializers import Constant, describe_initializer
 from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
-from .report import ParamRecord, RuleRecord, Source
-from .selectors import is_known_layer, layer_keys, resolve_override
+from .report import ParamRecord, RuleRecord
+from .selectors import is_known_layer, layer_keys
 
 __all__ = ["MAX_BEATEN", "Planner"]
 
@@ -58,20 +56,20 @@ class Planner:
         self.records: dict[str, ParamRecord] = {}
         self.steps: list[Fill | Call] = []
         self._best: dict[int, tuple[int, Fill]] = {}
-        self._calls: list[tuple[int, Call]] = []
+        self.calls: list[tuple[int, Call]] = []
         self._parsed: dict[int, tuple[RuleSpec, ...]] = {}
         self._defaults: dict[int, tuple[RuleSpec, ...]] = {}
         self._memo: Memo = {}  # configs of equal content parse once per plan
         self.checks = Checks()
-        self._texts: dict[int, tuple[Any, str]] = {}  # describe() of each initializer, once per plan
-        self._bias_inits: dict[tuple[type, str], Constant] = {}
-        self._stacks: dict[Any, list[Part]] = {}
-        self._pstacks: dict[Any, list[Part]] = {}
-        self._pending: dict[int, list[Part]] = {}
+        self.texts: dict[int, tuple[Any, str]] = {}  # describe() of each initializer, once per plan
+        self.bias_inits: dict[tuple[type, str], Constant] = {}
+        self.stacks: dict[Any, list[Part]] = {}
+        self.pstacks: dict[Any, list[Part]] = {}
+        self.pending: dict[int, list[Part]] = {}
         self._active: list[Part] = []
         self._keys: dict[type, tuple[Any, ...]] = {}
-        self._skips: list[str] = []  # layer names whose own init_weights a rule switched off
-        self._skip_ids: set[int] = set()  # modules an override switched off likewise
+        self.skips: list[str] = []  # layer names whose own init_weights a rule switched off
+        self.skip_ids: set[int] = set()  # modules an override switched off likewise
         self._seq = 0
         self._default_seq = _DEFAULT_SEQ
 
@@ -144,162 +142,6 @@ class Planner:
             loser.ref.rule.beaten_tensors += 1
         winner.beaten[:0] = [describe_ref(loser.ref), *loser.beaten][: MAX_BEATEN - len(winner.beaten)]
 
-    # -- parts of a rule
-    def describe(self, rule: RuleSpec) -> str:
-        """``rule.describe()``, once per plan for each initializer object (the parsed configs
-        of a plan share theirs: the same default on every ConvModule)."""
-        found = self._texts.get(id(rule.init))
-        if found is None or found[0] is not rule.init:
-            found = self._texts[id(rule.init)] = (rule.init, rule.describe())
-        return found[1]
-
-    def bias_init(self, value: float) -> Constant:
-        """The fill of the biases a rule covers: one object per value in a plan, so its check
-        runs once per kind of bias (see :meth:`check`), not once per rule."""
-        key = (type(value), repr(value))  # -0.0 is not 0.0
-        found = self._bias_inits.get(key)
-        if found is None:
-            found = self._bias_inits[key] = Constant(val=value)
-        return found
-
-    def new_record(self, rule: RuleSpec, owner: str) -> RuleRecord:
-        record = RuleRecord(self.describe(rule), owner, rule.where)
-        self.rules.append(record)
-        return record
-
-    def enter_rules(
-        self,
-        owner: nn.Module,
-        rules: tuple[RuleSpec, ...],
-        source: Source,
-        frame: Frame,
-        default: bool = False,
-    ) -> None:
-        if not rules:
-            return
-        owner_name = self.name_of(owner)
-        for rule in rules:
-            if rule.is_pretrained:
-                if self.functional and self.compat:  # mmengine's initialize(): in list order
-                    self.plan_pretrained_rule(owner, rule)
-                continue
-            record = self.new_record(rule, owner_name)
-            ref = Ref(source, record.initializer, owner_name, "weight", record)
-            if isinstance(rule.init, SkipInitWeights):
-                for key in rule.init.layer:
-                    self._skips.append(key)
-                    frame.skips += 1
-                for ov in rule.overrides:
-                    self._skip_ids.update(id(t) for t in self._override_targets(owner, ov))
-                continue
-            if rule.is_opaque:  # mmengine calls an initializer object whatever its layer says
-                rule.init.wholemodule = False
-                self._calls.append(
-                    (self.next_seq(default), self._opaque_call(owner, owner_name, rule.init, ref))
-                )
-            elif rule.layer or rule.selects:
-                seq = self.next_seq(default)
-                bias_init = self.bias_init(rule.bias)
-                stacks = self._pstacks if rule.selects else self._stacks
-                for key in rule.layer or (ANY_MODULE,):
-                    entry = Part(seq, rule, ref, bias_init)
-                    stack = stacks.setdefault(key, [])
-                    below = stack[-1].best if stack else None
-                    entry.best = entry if below is None or seq >= below.seq else below
-                    stack.append(entry)
-                    frame.pushed.append((key, entry))
-            elif not rule.overrides:
-                self.unmatched.append(
-                    f"{rule.where}: {rule.describe()} has no layer, param or override, so it fills nothing. Say "
-                    "what it fills, e.g. layer='Conv2d', param='weight' or override=dict(name='head')."
-                )
-            self.enter_overrides(owner, rule, source, default)
-
-    def enter_overrides(
-        self, owner: nn.Module, rule: RuleSpec, source: Source, default: bool = False, now: bool = False
-    ) -> None:
-        """Plan ``rule``'s overrides; ``now``: fill their subtrees at once (after a load)
-        instead of when the walk reaches them."""
-        owner_name = self.name_of(owner)
-        for ov in rule.overrides:
-            targets = self._override_targets(owner, ov)
-            sub_record = self.new_record(ov.rule, owner_name)
-            sub_ref = Ref(source, sub_record.initializer, owner_name, "weight", sub_record)
-            seq = self.next_seq(default)
-            for target in targets:
-                if ov.rule.is_pretrained:
-                    self.plan_pretrained(target, ov.rule, sub_ref, seq)
-                elif ov.rule.is_opaque:
-                    ov.rule.init.wholemodule = True
-                    self._calls.append(
-                        (seq, self._opaque_call(target, self.name_of(target), ov.rule.init, sub_ref))
-                    )
-                elif now:
-                    part = Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
-                    for _, m in preorder(target):
-                        self._visit_parts(m, [part])
-                else:
-                    self._pending.setdefault(id(target), []).append(
-                        Part(seq, ov.rule, sub_ref, self.bias_init(ov.rule.bias))
-                    )
-
-    @staticmethod
-    def _override_targets(owner: nn.Module, ov: Any) -> list[nn.Module]:
-        try:
-            return resolve_override(owner, ov.name)
-        except ConfigError as exc:
-            raise type(exc)(f"{ov.rule.where}: {exc}") from None
-
-    def _opaque_call(self, module: nn.Module, name: str, init: Any, ref: Ref) -> Call:
-        """An initializer object's call; one that says which modules it runs on (ModuleInit)
-        lets the plan name the tensors it sets. What it writes is recorded with the role
-        ``'tensor'`` (not a rule's weight or bias part), as the plan shows it."""
-        targets = getattr(init, "targets", None)
-        covers = [m for _, m in targets(module)] if callable(targets) else None
-        return Call(module, name, _bind(init, module), replace(ref, role="tensor"), covers)
-
-    def _skipped(self, module: nn.Module) -> bool:
-        """Does a SkipInitWeights rule switch off this module's own init_weights?"""
-        return id(module) in self._skip_ids or (bool(self._skips) and matches_layer(module, self._skips))
-
-    def exit_pretrained(self, owner: nn.Module, rules: tuple[RuleSpec, ...]) -> None:
-        if self.functional and self.compat:
-            return  # planned in list order by enter_rules
-        for rule in rules:
-            if rule.is_pretrained:
-                self.plan_pretrained_rule(owner, rule)
-
-    def plan_pretrained_rule(self, owner: nn.Module, rule: RuleSpec) -> None:
-        """A Pretrained rule of ``owner``: the load, then its overrides (they beat the load)."""
-        owner_name = self.name_of(owner)
-        record = self.new_record(rule, owner_name)
-        self.plan_pretrained(
-            owner, rule, Ref("rule", rule.describe(), owner_name, "tensor", record), self.next_seq()
-        )
-        self.enter_overrides(owner, rule, "rule", now=True)
-
-    def plan_pretrained(self, scope: nn.Module, rule: RuleSpec, ref: Ref, seq: int) -> None:
-        from ._load import post_hook_call
-        from .checkpoint._pretrained import plan_pretrained
-
-        load = plan_pretrained(rule.init, scope, compat=self.compat)
-        self.loads.append(load.result)
-        assert ref.rule is not None
-        ref.rule.modules += 1
-        for key, value in load.tensors.items():
-            modpath, _, attr = key.rpartition(".")
-            module = scope.get_submodule(modpath) if modpath else scope
-            slot = self.slot(module, attr)
-            if slot is not None:
-                pref = Ref("pretrained", rule.describe(), ref.owner, "tensor", ref.rule)
-                self.offer(seq, Fill(slot, None, pref, value))
-        if load.post_hooks:  # after the copy, as load_state_dict calls them
-            after = self.next_seq()
-            scope_name = self.name_of(scope)
-            for module, name, hook in load.post_hooks:
-                call = post_hook_call((module, join(scope_name, name), hook), load.result)
-                self._calls.append((after, call))
-
     # -- the walk
     def visit_module(self, m: nn.Module) -> None:
         """Offer the winning rule for each tensor of ``m`` that some rule covers.
@@ -311,7 +153,7 @@ class Planner:
         keys = self.keys_of(m)
         layer_parts: list[Part] = []
         for key in keys:
-            stack = self._stacks.get(key)
+            stack = self.stacks.get(key)
             if stack:
                 top = stack[-1]
                 assert top.best is not None
@@ -321,12 +163,12 @@ class Planner:
                 if not any(p is top.best for p in shown):
                     layer_parts.append(top.best)
         param_parts = (
-            [p for key in (*keys, ANY_MODULE) for p in self._pstacks.get(key, ())] if self._pstacks else []
+            [p for key in (*keys, ANY_MODULE) for p in self.pstacks.get(key, ())] if self.pstacks else []
         )
         if layer_parts or param_parts or self._active:
-            self._visit_parts(m, [*layer_parts, *param_parts, *self._active])
+            self.visit_parts(m, [*layer_parts, *param_parts, *self._active])
 
-    def _visit_parts(self, m: nn.Module, parts: list[Part]) -> None:
+    def visit_parts(self, m: nn.Module, parts: list[Part]) -> None:
         if not any(p.rule.selects for p in parts):  # the usual case: every part covers weight and bias
             best = parts[0] if len(parts) == 1 else max(parts, key=lambda p: p.seq)
             module_counted = False
@@ -425,17 +267,17 @@ class Planner:
             is_root = m is self.root
             if is_root and root_rules is not None:
                 frame.owner_rules = root_rules
-                self.enter_rules(m, root_rules, "rule", frame)
+                enter_rules(self, m, root_rules, "rule", frame)
             elif reach and not opaque:
                 owner = is_init_owner(m)
                 if owner and (is_root or not get_is_init(m)):
                     self.owners.append(m)
                     frame.owner_rules = self.rules_of(m)
-                    self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
-                    self.enter_rules(m, frame.owner_rules, "rule", frame)
+                    enter_rules(self, m, self.defaults_of(m), "default", frame, default=True)
+                    enter_rules(self, m, frame.owner_rules, "rule", frame)
                 elif not owner:
-                    self.enter_rules(m, self.defaults_of(m), "default", frame, default=True)
-            for part in self._pending.pop(id(m), ()):
+                    enter_rules(self, m, self.defaults_of(m), "default", frame, default=True)
+            for part in self.pending.pop(id(m), ()):
                 self._active.append(part)
                 frame.overrides.append(part)
             self.visit_module(m)
@@ -463,12 +305,12 @@ class Planner:
             reach
             and has_user_init_weights(child)
             and not module_mod.is_model_wrapper(child)
-            and not self._skipped(child)
+            and not skipped(self, child)
         ):
             if get_is_init(child):
                 return (child, False, False)
             name = self.name_of(child)
-            self._calls.append(
+            self.calls.append(
                 (
                     self.next_seq(),
                     Call(
@@ -488,15 +330,15 @@ class Planner:
         rule_matched: dict[int, bool] = {}
         for key, entry in reversed(frame.pushed):
             if not entry.rule.selects:
-                stack = self._stacks[key]
+                stack = self.stacks[key]
                 stack.pop()
                 if entry.matched and stack:
                     stack[-1].matched = True
             else:
-                pstack = self._pstacks[key]
+                pstack = self.pstacks[key]
                 pstack.pop()
                 if not pstack:  # none left: visit_module skips the look-ups
-                    del self._pstacks[key]
+                    del self.pstacks[key]
             rule_matched[id(entry.rule)] = rule_matched.get(id(entry.rule), False) or entry.matched
         for key, entry in frame.pushed:
             # A real class absent from this model is normal in a shared config (mmdet's
@@ -509,9 +351,9 @@ class Planner:
         for part in frame.overrides:
             self._active.remove(part)
         if frame.skips:
-            del self._skips[-frame.skips :]
+            del self.skips[-frame.skips :]
         if frame.owner_rules is not None:
-            self.exit_pretrained(frame.module, frame.owner_rules)
+            exit_pretrained(self, frame.module, frame.owner_rules)
 
     # -- entry points
     def plan_init_weights(self) -> None:
@@ -527,7 +369,7 @@ class Planner:
     def finish(self) -> None:
         """Order the winning writes and opaque calls by their place in the sequence."""
         items: list[tuple[int, int, Fill | Call]] = [(seq, 1, f) for seq, f in self._best.values()]
-        items += [(seq, 0, c) for seq, c in self._calls]
+        items += [(seq, 0, c) for seq, c in self.calls]
         items.sort(key=lambda x: (x[0], x[1]))
         self.steps = [step for _, _, step in items]
         for slot in self.slots.values():
@@ -560,10 +402,6 @@ class Planner:
     def mark_owners_initialized(self) -> None:
         for m in self.owners:
             set_is_init(m, True)
-
-
-def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:
-    return lambda: init(module)
 
 
 def _init_weights_of(module: nn.Module) -> Callable[[], Any]:
