@@ -20,7 +20,7 @@ from .module import is_init_owner, unwrap_model
 from .registry import describe_value
 from .report import InitReport
 
-__all__ = ["plan", "plan_model"]
+__all__ = ["plan", "plan_model", "report_of"]
 
 
 def plan_model(model: nn.Module, init_cfg: Any, compat: str | None) -> Planner:
@@ -89,10 +89,19 @@ def plan(model: nn.Module, init_cfg: Any = None, *, compat: str | None = None) -
     for step in planner.steps:
         if isinstance(step, Call):
             _plan_call(planner, step)
+    return report_of(planner, None, mode)
+
+
+def report_of(planner: Planner, seed: int | None, compat: str) -> InitReport:
+    """The report of a finished plan (and of the run that performed it, with its seed)."""
+    from .distributed.bands import describe_scheme
+
     return InitReport(
         params=planner.records,
         rules=planner.rules,
         loads=planner.loads,
         unmatched=planner.unmatched,
-        compat=mode,
+        seed=seed,
+        compat=compat,
+        seed_scheme=describe_scheme() if seed is not None else None,
     )

@@ -33,7 +33,7 @@ from torch import nn
 
 from . import _txn
 from ._compat import get_compat, resolve_compat, set_compat
-from ._dry_run import plan
+from ._dry_run import plan, report_of
 from ._plan_items import Call, Ref, describe_ref, join
 from ._planner import MAX_BEATEN, Planner
 from ._txn import Progress, Transaction, derive_seed
@@ -117,7 +117,7 @@ def _run(
         txn.nested_rules.append((planner.rules, txn.names.get(id(planner.root), "")))
         _issue_plan(planner, txn, txn.seed if seed is None else seed)
         planner.mark_owners_initialized()
-        report = _report(planner, seed, compat)
+        report = report_of(planner, seed, compat)
         txn.nested_plans.append((planner, report))
         return report
     txn = Transaction(seed, num_threads, compat, progress)
@@ -138,26 +138,12 @@ def _run(
         _txn._CURRENT.reset(token)
     if txn.ran_code:  # else every write of the plan landed as planned: its records are final
         _apply_provenance(planner, txn)
-    report = _report(planner, seed, compat)
+    report = report_of(planner, seed, compat)
     report.saved_bytes = txn.saved_bytes()
     _log(report)
     if txn.interrupted:
         raise KeyboardInterrupt  # held while the checked writes finished (see torchinit._txn)
     return report
-
-
-def _report(planner: Planner, seed: int | None, compat: str) -> InitReport:
-    from .distributed.bands import describe_scheme
-
-    return InitReport(
-        params=planner.records,
-        rules=planner.rules,
-        loads=planner.loads,
-        unmatched=planner.unmatched,
-        seed=seed,
-        compat=compat,
-        seed_scheme=describe_scheme() if seed is not None else None,
-    )
 
 
 def _apply_provenance(planner: Planner, txn: Transaction) -> None:
