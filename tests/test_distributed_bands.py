@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import pytest
@@ -67,6 +69,26 @@ def test_a_tensor_of_several_bands_draws_each_band_from_its_own_generator() -> N
     for k in range(25):
         want[2 * k : 2 * k + 2].normal_(0, 0.02, generator=_generator(derive_seed(3, f"weight\x00band\x00{k}")))
     assert torch.equal(model.weight.detach(), want)
+
+
+def test_tensors_of_one_shape_and_rule_share_a_band_draw_but_not_their_seeds() -> None:
+    """A run makes one band draw per initializer and shape (``Transaction.draws``): each tensor
+    still gets the bands of its own name, and a tensor of another dtype its own checks."""
+    model = nn.Module()
+    model.a, model.b = nn.Linear(30, 50), nn.Linear(30, 50)
+    model.c = nn.Linear(30, 50).to(torch.float64)
+    model.d = nn.Linear(30, 50)  # the same shape, another initializer
+    cfg = dict(type="Kaiming", layer="Linear", bias=0, override=dict(name="d", type="Normal", std=0.5))
+    with band_size(64):  # 2 rows of 30 per band: 25 bands each
+        initialize(model, cfg, seed=3)
+    kaiming = math.sqrt(2.0 / 50)  # mmengine's Kaiming: relu's gain, fan_out of the global shape
+    for name, std in (("a", kaiming), ("b", kaiming), ("c", kaiming), ("d", 0.5)):
+        weight = getattr(model, name).weight.detach()
+        want = torch.empty(50, 30, dtype=weight.dtype)
+        for k in range(25):
+            want[2 * k : 2 * k + 2].normal_(0, std, generator=_generator(derive_seed(3, f"{name}.weight\x00band\x00{k}")))
+        assert torch.equal(weight, want), name
+    assert not torch.equal(model.a.weight, model.b.weight)
 
 
 @pytest.mark.parametrize("init_cfg", [dict(type="Normal", std=0.5), dict(type="TruncNormal", std=1.0, a=-0.5, b=0.5)])

@@ -124,6 +124,7 @@ class Transaction:
         self.issued = 0
         self.user_draws: dict[tuple[int, str], int] = {}  # random ops deferred per tensor (own_generator)
         self.interrupted = False
+        self.draws: fills.Draws = {}  # band draws by (initializer, shape), for the fills
         self.guard = _Guard(self)
         self.guard_depth = 0  # the guard is entered by the outermost call only
         self._covered: set[int] = set()
@@ -357,7 +358,9 @@ class Transaction:
         if write.op is not None:
             func, args, kwargs = write.op
             return [fills.Piece(t.numel(), lambda: func(t.detach(), *args[1:], **kwargs))]
-        return fills.fill_pieces(write.init, t, write.seed, write.name, lambda: self.generator(write, t))
+        return fills.fill_pieces(
+            write.init, t, write.seed, write.name, lambda: self.generator(write, t), self.draws
+        )
 
     def perform(self, write: _Write) -> int:
         """Do one write now; returns the elements written (0 if its tensor is gone)."""

@@ -124,12 +124,7 @@ class BandGrid:
 
     @classmethod
     def of(cls, shape: tuple[int, ...] | torch.Size) -> BandGrid:
-        shape = tuple(int(s) for s in shape)
-        rows = shape[0] if shape else 1
-        row_size = math.prod(shape[1:])
-        band_rows = max(1, _elements // max(row_size, 1))
-        count = max(1, -(-rows // band_rows))
-        return cls(shape, rows, row_size, band_rows, count)
+        return _grid(tuple(shape), _elements)
 
     def rows_of(self, k: int) -> tuple[int, int]:
         """``(start, stop)``: the rows of band ``k``."""
@@ -144,6 +139,17 @@ class BandGrid:
     def seed(self, seed: int, name: str, k: int) -> int:
         """The seed of band ``k``'s generator (see the module docstring)."""
         return derive_seed(seed, name if self.count == 1 else f"{name}\x00band\x00{k}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid(shape: tuple[int, ...], elements: int) -> BandGrid:
+    """The grid of ``shape`` with bands of ``elements`` (a model has few distinct shapes)."""
+    shape = tuple(int(s) for s in shape)
+    rows = shape[0] if shape else 1
+    row_size = math.prod(shape[1:])
+    band_rows = max(1, elements // max(row_size, 1))
+    count = max(1, -(-rows // band_rows))
+    return BandGrid(shape, rows, row_size, band_rows, count)
 
 
 # --------------------------------------------------------------------------- elementwise draws

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # only for the checker (see sharded)
 __all__ = [
     "BATCH_ELEMENTS",
     "PIECE_ELEMENTS",
+    "Draws",
     "Piece",
     "batches",
     "check_fill",
@@ -98,11 +99,18 @@ def check_op(func: Any, tensor: Tensor, name: str, who: str) -> None:
         )
 
 
-def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: Generators) -> list[Piece]:
+Draws = dict[tuple[int, tuple[int, ...]], tuple[Any, "Draw | None"]]
+"""Band draws made for a transaction, by (initializer, global shape): one per kind of tensor."""
+
+
+def fill_pieces(
+    init: Any, tensor: Tensor, seed: int | None, name: str, whole: Generators, draws: Draws | None = None
+) -> list[Piece]:
     """The pieces that fill ``tensor`` (plain or DTensor) with ``init`` under ``seed``.
 
     ``whole()`` makes the generator of a whole-tensor draw (seeded ``derive_seed(seed, name)``;
-    None unseeded). Call :func:`check_fill` first.
+    None unseeded); ``draws`` keeps each band draw made, for the next tensor of the same shape
+    and initializer. Call :func:`check_fill` first.
     """
     shape = tuple(tensor.shape)
     random = getattr(init, "random", True)
@@ -110,12 +118,12 @@ def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: G
         if not random or seed is None:
             return [Piece(tensor.numel(), functools.partial(init.fill, tensor, generator=None))]
         grid = BandGrid.of(shape)
-        draw = band_draw(init, shape) if grid.count > 1 else None
+        draw = _draw_of(init, shape, draws) if grid.count > 1 else None
         if draw is None:
             return [Piece(tensor.numel(), lambda: init.fill(tensor, generator=whole()))]
         return _band_pieces(draw, grid, seed, name, tensor, sharded.Box((0,) * len(shape), shape))
     local = sharded.local_tensor(tensor)
-    draw = band_draw(init, shape)
+    draw = _draw_of(init, shape, draws)
     if not random and draw is not None:  # a constant: every part is the same
         return [Piece(local.numel(), functools.partial(init.fill, local, generator=None))]
     grid = BandGrid.of(shape)
@@ -124,6 +132,17 @@ def fill_pieces(init: Any, tensor: Tensor, seed: int | None, name: str, whole: G
         run = functools.partial(_whole, init, draw, grid, seed, name, tensor, whole)
         return [Piece(tensor.numel(), run, parallel=False)]
     return _band_pieces(draw, grid, cast(int, seed), name, local, box)  # check_fill refused unseeded
+
+
+def _draw_of(init: Any, shape: tuple[int, ...], draws: Draws | None) -> Draw | None:
+    """``band_draw(init, shape)``, made once per initializer and shape when ``draws`` is given
+    (it holds the initializer, so its id stays its own)."""
+    if draws is None:
+        return band_draw(init, shape)
+    found = draws.get((id(init), shape))
+    if found is None:
+        found = draws[(id(init), shape)] = (init, band_draw(init, shape))
+    return found[1]
 
 
 def _whole(
