@@ -51,6 +51,7 @@ def bias_fill(planner: Planner, value: float) -> Constant:
 
 
 def new_record(planner: Planner, rule: RuleSpec, owner: str) -> RuleRecord:
+    """The report's record of ``rule`` (held by ``owner``), counted as its writes are planned."""
     record = RuleRecord(describe(planner, rule), owner, rule.where)
     planner.rules.append(record)
     return record
@@ -64,6 +65,8 @@ def enter_rules(
     frame: Frame,
     default: bool = False,
 ) -> None:
+    """``owner``'s ``rules`` (its init_cfg, or its default rules with ``default``) enter the
+    walk at ``owner``; ``frame`` records what to undo when the walk leaves it."""
     if not rules:
         return
     owner_name = planner.name_of(owner)
