@@ -202,17 +202,17 @@ def test_a_default_registered_by_the_user_first_does_not_hide_mmcvs(
 ) -> None:
     from mmcv.cnn import ConvModule
 
-    import torchinit.module as module_mod
+    import torchinit._default_rules as defaults_mod
 
-    monkeypatch.setattr(module_mod, "_DEFAULT_INITS", {})  # as in a fresh process: nothing loaded yet
-    monkeypatch.setattr(module_mod, "_BUILTIN_DEFAULTS", [])
-    module_mod._registered_default.cache_clear()
+    monkeypatch.setattr(defaults_mod, "_DEFAULT_INITS", {})  # as in a fresh process: nothing loaded yet
+    monkeypatch.setattr(defaults_mod, "_BUILTIN_DEFAULTS", [])
+    defaults_mod.registered_default.cache_clear()
     try:
         register_default_init("my_lib.Stem", lambda m: None)  # before anything was planned
         neck = Neck(ConvModule)
         report = neck.init_weights()
     finally:  # look-ups cached under the patched tables must not outlive them
-        module_mod._registered_default.cache_clear()
+        defaults_mod.registered_default.cache_clear()
     assert report["direct.bn.weight"].source == "default" and full(neck.direct.conv.weight, 2)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from torch import nn
 
 from ._config_data import copy_init_cfg
+from ._default_rules import register_default_init, registered_default
 from .errors import ConfigValueError
 
 if TYPE_CHECKING:
@@ -373,68 +374,9 @@ def has_user_init_weights(module: nn.Module) -> bool:
     base = foreign_base(cls)  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
     if base is not None:
         return cls.init_weights is not base.__dict__.get("init_weights")  # type: ignore[attr-defined]  # a foreign BaseModule subclass
-    if _registered_default(cls) is not None:  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
+    if registered_default(cls) is not None:  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         return False
     return callable(_instance_attr(module, "init_weights", None))
-
-
-# --------------------------------------------------------------------------- default rules
-DefaultRules = Callable[[nn.Module], "InitCfg | None"]
-_DEFAULT_INITS: dict[str, DefaultRules] = {}
-_BUILTIN_DEFAULTS: list[dict[str, DefaultRules]] = []  # filled once: torchinit.openmmlab.defaults's table
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def register_default_init(target: type | str, rules: DefaultRules) -> None:
-    """Declare that ``target``'s ``init_weights`` only applies a default, given as rules.
-
-    ``rules(module)`` returns the init_cfg rules that ``init_weights`` amounts to (e.g.
-    ``[dict(type='Kaiming', override=dict(name='conv'))]``). The engine then plans them as a
-    default: the lowest priority, so a user's rule that covers a tensor beats it (in
-    ``compat='mmengine'`` mode they apply where mmengine would call the method). ``target``
-    is a class or its qualified name (``'mmcv.cnn.bricks.conv_module.ConvModule'``), which
-    works without importing the library. mmcv's ConvModule and PixelShufflePack are
-    registered by torchinit.
-
-    Example:
-        >>> class Stem(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.conv = nn.Conv2d(3, 8, 3)
-        ...     def init_weights(self):
-        ...         kaiming_init(self.conv)
-        >>> register_default_init(Stem, lambda m: dict(type='Kaiming', override=dict(name='conv')))
-    """
-    if not callable(rules):
-        raise ConfigValueError(f"register_default_init: rules must be callable(module), got {rules!r}.")
-    if isinstance(target, type):
-        target = _qualname(target)
-    if not isinstance(target, str) or not target:
-        raise ConfigValueError(
-            f"register_default_init: target must be a class or its qualified name, got {target!r}."
-        )
-    _DEFAULT_INITS[target] = rules
-    _registered_default.cache_clear()
-
-
-@functools.lru_cache(maxsize=1024)
-def _registered_default(cls: type) -> DefaultRules | None:
-    if not _BUILTIN_DEFAULTS:  # mmcv's layers, by name, on the first look-up (a user's own entry wins)
-        from .openmmlab.defaults import MMCV_DEFAULTS
-
-        _BUILTIN_DEFAULTS.append(MMCV_DEFAULTS)
-        for name, rules in MMCV_DEFAULTS.items():
-            _DEFAULT_INITS.setdefault(name, rules)
-    for klass in cls.__mro__:
-        found = _DEFAULT_INITS.get(_qualname(klass))
-        if found is not None:  # only while the method is that class's own, not a subclass's code
-            return (
-                found if getattr(cls, "init_weights", None) is getattr(klass, "init_weights", None) else None
-            )
-    return None
 
 
 def default_rules_of(module: nn.Module) -> Any:
@@ -442,5 +384,5 @@ def default_rules_of(module: nn.Module) -> Any:
     BaseModule) or its registered default (:func:`register_default_init`), or None."""
     if isinstance(module, BaseModule):
         return module.default_init_cfg()
-    rules = _registered_default(type(module))  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
+    rules = registered_default(type(module))  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
     return None if rules is None else rules(module)

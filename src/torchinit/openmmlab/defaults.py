@@ -39,7 +39,7 @@ def mmcv_pixel_shuffle_rules(module: nn.Module) -> dict[str, Any]:
 
 
 #: mmcv's layers by qualified name -> the rules their ``init_weights`` amounts to. Read by
-#: :func:`torchinit.module.register_default_init`'s table the first time a default is looked
+#: :func:`torchinit.register_default_init`'s table the first time a default is looked
 #: up (a user's own registration of the same name wins).
 MMCV_DEFAULTS: dict[str, Callable[[nn.Module], Any]] = {
     "mmcv.cnn.bricks.conv_module.ConvModule": mmcv_conv_module_rules,
