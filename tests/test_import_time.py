@@ -71,7 +71,7 @@ LAZY = {
         "_command_steps _commands _config_errors _config_merge _configfile _demo _lsuv _materialize "
         "checkpoint checkpoint._download checkpoint._files checkpoint._model_zoo checkpoint._pretrained "
         "checkpoint._safetensors checkpoint._serialization checkpoint._sources checkpoint._state_dict "
-        "cli diagnostics diagnostics._health diagnostics._plot diagnostics._probe diagnostics._promise_checks "
+        "cli diagnostics diagnostics._health diagnostics._health_report diagnostics._plot diagnostics._probe diagnostics._promise_checks "
         "diagnostics._promises diagnostics._record diagnostics._render distributed.stats health openmmlab "
         "openmmlab.adopt openmmlab.defaults openmmlab.initializers presets pretrained"
     ).split()

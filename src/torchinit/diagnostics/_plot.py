@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ._health import HealthReport
+from ._health_report import HealthReport
 from ._probe import ActivationProbe
 
 __all__ = ["MATPLOTLIB_HINT", "plot_init", "require_matplotlib"]

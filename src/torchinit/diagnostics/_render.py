@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..report import InitReport, ParamRecord
-from ._health import HealthReport
+from ._health_report import HealthReport
 from ._probe import ActivationProbe
 
 __all__ = ["Output", "print_report", "report_table"]
