@@ -264,6 +264,40 @@ def test_a_band_draw_is_bitwise_the_functional_fill_in_either_grad_mode(
         assert got.requires_grad and got.grad_fn is None
 
 
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("val", [1.0, 0.0, -0.0, -3.0, 0.1])
+def test_a_constants_draw_is_bitwise_constant_in_every_dtype(val: float, grad: bool) -> None:
+    """A constant's draw (what the commit runs for a norm weight or a bias) writes what
+    torchinit.functional.constant_ writes, sign of zero included, and leaves no graph."""
+    init = WEIGHT_INITIALIZERS.build(dict(type="Constant", val=val))
+    draw = band_draw(init, (7, 3))
+    assert draw is not None
+    dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64]
+    dtypes += [torch.int64, torch.int8] if val.is_integer() else []
+    for dtype in dtypes * 2:  # the second time takes the value checked for the dtype
+        got = torch.full((7, 3), 5, dtype=dtype)
+        got = nn.Parameter(got) if dtype.is_floating_point else got
+        with torch.set_grad_enabled(grad):
+            draw(got, None, 0)
+        want = torchinit.functional.constant_(torch.empty((7, 3), dtype=dtype), val)
+        assert torch.equal(got.detach(), want) and got.grad_fn is None
+        if dtype.is_floating_point:
+            assert torch.equal(torch.signbit(got.detach()), torch.signbit(want))
+
+
+def test_a_constants_draw_checks_the_value_for_each_dtype_it_meets() -> None:
+    draw = band_draw(WEIGHT_INITIALIZERS.build(dict(type="Constant", val=0.5)), (4,))
+    assert draw is not None
+    draw(torch.empty(4), None, 0)
+    for _ in range(2):  # a failed check is not remembered
+        with pytest.raises(ConfigValueError, match="truncated"):
+            draw(torch.empty(4, dtype=torch.int32), None, 0)
+    big = band_draw(WEIGHT_INITIALIZERS.build(dict(type="Constant", val=1e5)), (4,))
+    assert big is not None
+    with pytest.raises(ConfigValueError, match="float16"):
+        big(torch.empty(4, dtype=torch.float16), None, 0)
+
+
 def test_a_band_draw_checks_its_arguments_for_each_dtype_it_meets() -> None:
     draw = band_draw(WEIGHT_INITIALIZERS.build(dict(type="Normal", std=1e4)), (8, 8))
     assert draw is not None

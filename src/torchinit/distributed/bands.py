@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .. import functional as F
-from .._core_fills import _normal_args, _uniform_args, in_place
+from .._core_fills import _constant_args, _normal_args, _uniform_args, in_place
 from ..errors import ConfigValueError
 from ..registry import describe_value
 
@@ -60,9 +60,10 @@ BAND_ELEMENTS = 1 << 18  # 1 MiB of float32: L2-sized, and little waste at a sha
 # The band size in force; only tests change it (band_size), to make small tensors cross bands.
 _elements = BAND_ELEMENTS
 
-Draw = Callable[[Tensor, torch.Generator, int], Any]
+Draw = Callable[[Tensor, "torch.Generator | None", int], Any]
 """Fills one contiguous band in place: ``draw(band, generator, first_row)``; ``first_row`` is
-the band's first row in the global tensor (EmbeddingNormal zeroes its padding row there)."""
+the band's first row in the global tensor (EmbeddingNormal zeroes its padding row there).
+Random draws get the band's generator; a constant's gets None."""
 
 
 def derive_seed(seed: int, name: str) -> int:
@@ -161,7 +162,7 @@ def _direct(method: str, args_of: Callable[[torch.dtype], tuple[float, float]]) 
     dozens of bands, and those two cost more than drawing a small one."""
     checked: dict[torch.dtype, tuple[float, float]] = {}
 
-    def draw(band: Tensor, generator: torch.Generator, first_row: int) -> None:
+    def draw(band: Tensor, generator: torch.Generator | None, first_row: int) -> None:
         args = checked.get(band.dtype)
         if args is None:
             args = checked[band.dtype] = args_of(band.dtype)
@@ -170,10 +171,30 @@ def _direct(method: str, args_of: Callable[[torch.dtype], tuple[float, float]]) 
     return draw
 
 
+def _constant_draw(val: Any) -> Draw:
+    """``band.fill_(val)``, as ``constant_`` writes it, with ``val`` checked against each dtype
+    once instead of once per tensor: a model has a hundred norm weights and biases, and that
+    check and grad mode cost more than filling one of them."""
+    checked: dict[torch.dtype, Any] = {}
+
+    def draw(band: Tensor, generator: torch.Generator | None, first_row: int) -> None:
+        value = checked.get(band.dtype, _UNCHECKED)
+        if value is _UNCHECKED:
+            value = checked[band.dtype] = _constant_args(band.dtype, val)
+        in_place(band.fill_, value)
+
+    return draw
+
+
+_UNCHECKED = object()
+
+
 def _fill_draw(init: Any) -> Draw:
     """The initializer's own fill: its values do not depend on the tensor's shape."""
-    from ..initializers import Normal, Uniform
+    from ..initializers import Constant, Normal, Uniform
 
+    if isinstance(init, Constant):  # its fill is Constant's (see _kind): F.constant_(val)
+        return _constant_draw(init.val)
     if isinstance(init, Normal):  # its fill is Normal's (see _kind): F.normal_(mean, std)
         return _direct("normal_", lambda dtype: _normal_args(dtype, init.mean, init.std))
     if isinstance(init, Uniform):
@@ -187,7 +208,7 @@ def _embedding_draw(init: Any, shape: tuple[int, ...]) -> Draw:
     if padding is not None and padding < 0:
         padding += shape[0]
 
-    def draw(band: Tensor, generator: torch.Generator, first_row: int) -> None:
+    def draw(band: Tensor, generator: torch.Generator | None, first_row: int) -> None:
         F.normal_(band, init.mean, init.std, generator=generator)
         if padding is not None and first_row <= padding < first_row + band.shape[0]:
             band[padding - first_row].zero_()

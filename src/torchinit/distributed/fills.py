@@ -115,6 +115,9 @@ def fill_pieces(
     shape = tuple(tensor.shape)
     random = getattr(init, "random", True)
     if not sharded.is_sharded(tensor):
+        draw = _draw_of(init, shape, draws) if not random else None
+        if draw is not None:  # a constant: its draw checks the value once per dtype, not per tensor
+            return [Piece(tensor.numel(), functools.partial(draw, tensor, None, 0))]
         if not random or seed is None:
             return [Piece(tensor.numel(), functools.partial(init.fill, tensor, generator=None))]
         grid = BandGrid.of(shape)
@@ -125,7 +128,7 @@ def fill_pieces(
     local = sharded.local_tensor(tensor)
     draw = _draw_of(init, shape, draws)
     if not random and draw is not None:  # a constant: every part is the same
-        return [Piece(local.numel(), functools.partial(init.fill, local, generator=None))]
+        return [Piece(local.numel(), functools.partial(draw, local, None, 0))]
     grid = BandGrid.of(shape)
     box = sharded.local_box(tensor)
     if draw is None or grid.count == 1 or box is None:
