@@ -1,0 +1,172 @@
+"""Generated layouts that try to break the sharding promise, all ranks simulated in one process.
+
+The promise (docs/distributed.md): with a seed, every rank's shard of a DTensor holds exactly
+the values one process gives that part of the plain tensor, whatever the mesh, the
+placements (uneven and empty shards included), the band size and ``torch.manual_seed``.
+
+Each simulated rank joins a process group of torch's ``fake`` backend (no communication:
+torchinit's sharded fills need none) and builds its own mesh; its mesh dimensions carry the
+rank in their names, so that DTensor's caches, which compare meshes by value, never hand one
+rank's mesh to another. Where a rank's part sits in the global tensor comes from torch
+(``compute_local_shape_and_global_offset``), not from torchinit. The gloo tests
+(tests/test_distributed.py) check real ranks; this file tries many more layouts.
+``TORCHINIT_HYPOTHESIS_EXAMPLES`` runs more examples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import torchinit
+from torchinit import WEIGHT_INITIALIZERS, ConfigValueError
+from torchinit.distributed.bands import band_size
+
+EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+# Rules tried: every elementwise kind (drawn band by band) and the whole-tensor ones.
+RULES: list[dict[str, Any]] = [
+    dict(type="Normal", mean=0.5, std=0.2),
+    dict(type="Uniform", a=-0.3, b=0.7),
+    dict(type="TruncNormal", std=1.0, a=-1.5, b=1.5),  # redraws: a band's draws vary in length
+    dict(type="TruncNormalTF", std=0.5),
+    dict(type="Constant", val=0.25),
+    dict(type="Zeros"),
+    dict(type="Kaiming", mode="fan_out", nonlinearity="relu"),
+    dict(type="Kaiming", mode="fan_in", distribution="uniform"),
+    dict(type="Xavier", gain=2.0),
+    dict(type="Xavier", distribution="normal"),
+    dict(type="Caffe2Xavier"),
+    dict(type="LeCunNormal"),
+    dict(type="VarianceScaling", scale=2.0, mode="fan_avg", distribution="truncated_normal"),
+    dict(type="EmbeddingNormal", std=0.02, padding_idx=2),
+    dict(type="DepthScaledNormal", depth=3),
+    dict(type="Orthogonal"),
+    dict(type="Eye"),
+    dict(type="Dirac"),
+    dict(type="Sparse", sparsity=0.3),
+]
+DTYPES = [torch.float32, torch.float64, torch.bfloat16]
+
+
+@st.composite
+def layouts(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int | None, ...]]:
+    """(global shape, mesh shape, placements): a 1-d mesh of 1-5 ranks or a 2-d one of up to
+    3x3, each mesh dimension sharding a tensor dimension (its index) or replicating (None)."""
+    shape = tuple(draw(st.lists(st.integers(1, 11), min_size=1, max_size=4)))
+    one_d, two_d = st.tuples(st.integers(1, 5)), st.tuples(st.integers(1, 3), st.integers(1, 3))
+    mesh = tuple(draw(st.one_of(one_d, two_d)))
+    placements = tuple(draw(st.one_of(st.none(), st.integers(0, len(shape) - 1))) for _ in mesh)
+    return shape, mesh, placements
+
+
+@pytest.fixture(scope="module")
+def api() -> Any:
+    """torch.distributed.tensor, and the fake backend, imported when this file's tests run,
+    not when the suite is collected: the tests before them run, as most users do, without
+    DTensor loaded (torchinit never imports it), and those after with it."""
+    pytest.importorskip("torch.testing._internal.distributed.fake_pg")  # registers the backend
+    return pytest.importorskip("torch.distributed.tensor")
+
+
+def _holder(weight: torch.Tensor) -> nn.Module:
+    module = nn.Module()
+    module.weight = nn.Parameter(weight)
+    return module
+
+
+@contextmanager
+def as_rank(rank: int, mesh_shape: tuple[int, ...]) -> Iterator[Any]:
+    """This process as ``rank`` of a world of ``prod(mesh_shape)``, and its mesh."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    dist.init_process_group("fake", store=FakeStore(), rank=rank, world_size=math.prod(mesh_shape))
+    try:
+        names = tuple(f"rank{rank}_dim{d}" for d in range(len(mesh_shape)))
+        yield init_device_mesh("cpu", mesh_shape, mesh_dim_names=names)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(autouse=True)
+def _no_process_group() -> Iterator[None]:
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialized in this process")
+    yield
+    assert not dist.is_initialized()
+
+
+@SETTINGS
+@given(
+    layout=layouts(),
+    rule=st.sampled_from(RULES),
+    dtype=st.sampled_from(DTYPES),
+    elements=st.integers(1, 40),
+    seed=st.integers(0, 2**40),
+)
+def test_every_ranks_shard_holds_what_one_process_gives_its_part(
+    api: Any,
+    layout: tuple[tuple[int, ...], tuple[int, ...], tuple[int | None, ...]],
+    rule: dict[str, Any],
+    dtype: torch.dtype,
+    elements: int,
+    seed: int,
+) -> None:
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    shape, mesh_shape, dims = layout
+    placements = [api.Replicate() if d is None else api.Shard(d) for d in dims]
+    try:
+        WEIGHT_INITIALIZERS.build(rule).check_tensor(torch.empty(shape, dtype=dtype), "weight")
+    except ConfigValueError:
+        assume(False)  # this initializer does not take this shape or dtype
+    cfg = dict(rule, param="weight")
+    with band_size(elements):
+        plain = _holder(torch.empty(shape, dtype=dtype))
+        torchinit.initialize(plain, cfg, seed=seed)
+        want = plain.weight.detach()
+        covered = torch.zeros(shape, dtype=torch.bool)
+        parts: list[tuple[tuple[slice, ...], torch.Tensor]] = []
+        for rank in range(math.prod(mesh_shape)):
+            with as_rank(rank, mesh_shape) as mesh:
+                local_shape, offsets = compute_local_shape_and_global_offset(shape, mesh, placements)
+                local = torch.full(local_shape, float("nan"), dtype=dtype)
+                sharded = api.DTensor.from_local(
+                    local, mesh, placements, run_check=False, shape=torch.Size(shape), stride=want.stride()
+                )
+                model = _holder(sharded)
+                assert model.weight.device_mesh.get_coordinate() == mesh.get_coordinate()  # a rank of its own
+                torch.manual_seed(rank + 1)  # the global generator plays no part
+                torchinit.initialize(model, cfg, seed=seed)
+                assert isinstance(model.weight, api.DTensor)
+                assert tuple(model.weight.placements) == tuple(placements)
+                got = model.weight.to_local().detach()
+            where = tuple(slice(o, o + n) for o, n in zip(offsets, local_shape))
+            assert got.shape == want[where].shape
+            assert torch.equal(got, want[where]), f"rank {rank}: {placements} on {mesh_shape}, part {where}"
+            covered[where] = True
+            parts.append((where, got))
+    assert bool(covered.all())
+    if getattr(WEIGHT_INITIALIZERS.build(rule), "random", True) and rule["type"] != "Sparse":
+        for i, (where, got) in enumerate(parts):  # parts of one random tensor are different numbers
+            for other, values in parts[i + 1 :]:
+                if other != where and got.shape == values.shape and got.numel() >= 4:
+                    assert not torch.equal(got, values), f"{where} and {other} hold the same values"
