@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -114,6 +115,63 @@ def _no_process_group() -> Iterator[None]:
     assert not dist.is_initialized()
 
 
+Layout = tuple[tuple[int, ...], tuple[int, ...], tuple["int | None", ...]]
+Part = tuple[tuple[slice, ...], torch.Tensor]
+
+
+def shards(
+    api: Any, layout: Layout, dtype: torch.dtype, run: Callable[[nn.Module], Any], meta: bool = False
+) -> Iterator[Part]:
+    """For each rank of ``layout``: a module whose ``weight`` is that rank's DTensor (its local
+    values NaN, or on the meta device), after ``run(module)``; yields (where that rank's part
+    sits in the global tensor, by torch's reckoning; its values)."""
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    shape, mesh_shape, dims = layout
+    placements = [api.Replicate() if d is None else api.Shard(d) for d in dims]
+    stride = torch.empty(shape).stride()
+    for rank in range(math.prod(mesh_shape)):
+        with as_rank(rank, mesh_shape) as mesh:
+            local_shape, offsets = compute_local_shape_and_global_offset(shape, mesh, placements)
+            if meta:
+                local = torch.empty(local_shape, dtype=dtype, device="meta")
+            else:
+                local = torch.full(local_shape, float("nan"), dtype=dtype)
+            sharded = api.DTensor.from_local(
+                local, mesh, placements, run_check=False, shape=torch.Size(shape), stride=stride
+            )
+            model = _holder(sharded)
+            assert model.weight.device_mesh.get_coordinate() == mesh.get_coordinate()  # a rank of its own
+            torch.manual_seed(rank + 1)  # the global generator plays no part
+            run(model)
+            assert isinstance(model.weight, api.DTensor)
+            assert tuple(model.weight.placements) == tuple(placements)
+            got = model.weight.to_local().detach()
+        where = tuple(slice(o, o + n) for o, n in zip(offsets, local_shape))
+        assert got.shape == tuple(local_shape) and got.device.type == "cpu"
+        yield where, got
+
+
+def assert_parts_of(want: torch.Tensor, parts: Iterator[Part]) -> list[Part]:
+    """Every part holds ``want``'s values there, bitwise, and together they cover it."""
+    covered = torch.zeros(want.shape, dtype=torch.bool)
+    seen = []
+    for where, got in parts:
+        assert torch.equal(got, want[where]), f"part {where}: {got} where one process has {want[where]}"
+        covered[where] = True
+        seen.append((where, got))
+    assert bool(covered.all())
+    return seen
+
+
+def _accepts(rule: dict[str, Any], shape: tuple[int, ...], dtype: torch.dtype) -> bool:
+    try:
+        WEIGHT_INITIALIZERS.build(rule).check_tensor(torch.empty(shape, dtype=dtype), "weight")
+    except ConfigValueError:
+        return False
+    return True
+
+
 @SETTINGS
 @given(
     layout=layouts(),
@@ -123,50 +181,66 @@ def _no_process_group() -> Iterator[None]:
     seed=st.integers(0, 2**40),
 )
 def test_every_ranks_shard_holds_what_one_process_gives_its_part(
-    api: Any,
-    layout: tuple[tuple[int, ...], tuple[int, ...], tuple[int | None, ...]],
-    rule: dict[str, Any],
-    dtype: torch.dtype,
-    elements: int,
-    seed: int,
+    api: Any, layout: Layout, rule: dict[str, Any], dtype: torch.dtype, elements: int, seed: int
 ) -> None:
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-
-    shape, mesh_shape, dims = layout
-    placements = [api.Replicate() if d is None else api.Shard(d) for d in dims]
-    try:
-        WEIGHT_INITIALIZERS.build(rule).check_tensor(torch.empty(shape, dtype=dtype), "weight")
-    except ConfigValueError:
-        assume(False)  # this initializer does not take this shape or dtype
+    shape = layout[0]
+    assume(_accepts(rule, shape, dtype))  # each initializer takes the shapes and dtypes it takes
     cfg = dict(rule, param="weight")
     with band_size(elements):
         plain = _holder(torch.empty(shape, dtype=dtype))
         torchinit.initialize(plain, cfg, seed=seed)
-        want = plain.weight.detach()
-        covered = torch.zeros(shape, dtype=torch.bool)
-        parts: list[tuple[tuple[slice, ...], torch.Tensor]] = []
-        for rank in range(math.prod(mesh_shape)):
-            with as_rank(rank, mesh_shape) as mesh:
-                local_shape, offsets = compute_local_shape_and_global_offset(shape, mesh, placements)
-                local = torch.full(local_shape, float("nan"), dtype=dtype)
-                sharded = api.DTensor.from_local(
-                    local, mesh, placements, run_check=False, shape=torch.Size(shape), stride=want.stride()
-                )
-                model = _holder(sharded)
-                assert model.weight.device_mesh.get_coordinate() == mesh.get_coordinate()  # a rank of its own
-                torch.manual_seed(rank + 1)  # the global generator plays no part
-                torchinit.initialize(model, cfg, seed=seed)
-                assert isinstance(model.weight, api.DTensor)
-                assert tuple(model.weight.placements) == tuple(placements)
-                got = model.weight.to_local().detach()
-            where = tuple(slice(o, o + n) for o, n in zip(offsets, local_shape))
-            assert got.shape == want[where].shape
-            assert torch.equal(got, want[where]), f"rank {rank}: {placements} on {mesh_shape}, part {where}"
-            covered[where] = True
-            parts.append((where, got))
-    assert bool(covered.all())
+        parts = assert_parts_of(
+            plain.weight.detach(),
+            shards(api, layout, dtype, lambda m: torchinit.initialize(m, cfg, seed=seed)),
+        )
     if getattr(WEIGHT_INITIALIZERS.build(rule), "random", True) and rule["type"] != "Sparse":
         for i, (where, got) in enumerate(parts):  # parts of one random tensor are different numbers
             for other, values in parts[i + 1 :]:
                 if other != where and got.shape == values.shape and got.numel() >= 4:
                     assert not torch.equal(got, values), f"{where} and {other} hold the same values"
+
+
+@SETTINGS
+@given(
+    layout=layouts(),
+    rule=st.sampled_from(RULES),
+    elements=st.integers(1, 40),
+    seed=st.integers(0, 2**40),
+)
+def test_materialize_of_a_sharded_meta_tensor_gives_each_rank_its_part(
+    api: Any, layout: Layout, rule: dict[str, Any], elements: int, seed: int
+) -> None:
+    """meta -> shard -> materialize: each rank allocates only its shard and fills it with what
+    one process gives that part."""
+    shape = layout[0]
+    assume(_accepts(rule, shape, torch.float32))
+    cfg = dict(rule, param="weight")
+    with band_size(elements):
+        plain = _holder(torch.empty(shape))
+        torchinit.initialize(plain, cfg, seed=seed)
+        assert_parts_of(
+            plain.weight.detach(),
+            shards(
+                api,
+                layout,
+                torch.float32,
+                lambda m: torchinit.materialize(m, "cpu", init_cfg=cfg, seed=seed),
+                meta=True,
+            ),
+        )
+
+
+@SETTINGS
+@given(layout=layouts(), dtype=st.sampled_from(DTYPES), kind=st.sampled_from(["safetensors", "pth"]))
+def test_pretrained_copies_each_rank_its_part_of_the_checkpoint(
+    api: Any, layout: Layout, dtype: torch.dtype, kind: str
+) -> None:
+    from safetensors.torch import save_file
+
+    shape = layout[0]
+    value = torch.randn(shape, generator=torch.Generator().manual_seed(math.prod(shape))).to(dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, f"w.{kind}")
+        save_file({"weight": value}, path) if kind == "safetensors" else torch.save({"weight": value}, path)
+        rule = dict(type="Pretrained", checkpoint=path)
+        assert_parts_of(value, shards(api, layout, dtype, lambda m: torchinit.initialize(m, rule)))
