@@ -2,7 +2,9 @@
 
 The promise (docs/distributed.md): with a seed, every rank's shard of a DTensor holds exactly
 the values one process gives that part of the plain tensor, whatever the mesh, the
-placements (uneven and empty shards included), the band size and ``torch.manual_seed``.
+placements (uneven and empty shards included), the band size and ``torch.manual_seed``;
+whether ``initialize`` fills it or ``materialize`` allocates and fills it from the meta
+device; and ``Pretrained`` copies each rank its part of the checkpoint's tensor.
 
 Each simulated rank joins a process group of torch's ``fake`` backend (no communication:
 torchinit's sharded fills need none) and builds its own mesh; its mesh dimensions carry the
