@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import torchinit
-from torchinit import WEIGHT_INITIALIZERS, ConfigValueError
+from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, TorchInitError
 from torchinit.distributed.bands import band_size
 
 EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
@@ -122,11 +122,16 @@ Part = tuple[tuple[slice, ...], torch.Tensor]
 
 
 def shards(
-    api: Any, layout: Layout, dtype: torch.dtype, run: Callable[[nn.Module], Any], meta: bool = False
+    api: Any,
+    layout: Layout,
+    dtype: torch.dtype,
+    run: Callable[[Any], Any],
+    meta: bool = False,
+    make: Callable[[torch.Tensor], Any] = _holder,
 ) -> Iterator[Part]:
-    """For each rank of ``layout``: a module whose ``weight`` is that rank's DTensor (its local
-    values NaN, or on the meta device), after ``run(module)``; yields (where that rank's part
-    sits in the global tensor, by torch's reckoning; its values)."""
+    """For each rank of ``layout``: a module (``make(t)``) whose ``weight`` is that rank's
+    DTensor ``t`` (its local values NaN, or on the meta device), after ``run(module)``; yields
+    (where that rank's part sits in the global tensor, by torch's reckoning; its values)."""
     from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
     shape, mesh_shape, dims = layout
@@ -142,7 +147,7 @@ def shards(
             sharded = api.DTensor.from_local(
                 local, mesh, placements, run_check=False, shape=torch.Size(shape), stride=stride
             )
-            model = _holder(sharded)
+            model = make(sharded)
             assert model.weight.device_mesh.get_coordinate() == mesh.get_coordinate()  # a rank of its own
             torch.manual_seed(rank + 1)  # the global generator plays no part
             run(model)
@@ -246,3 +251,76 @@ def test_pretrained_copies_each_rank_its_part_of_the_checkpoint(
         save_file({"weight": value}, path) if kind == "safetensors" else torch.save({"weight": value}, path)
         rule = dict(type="Pretrained", checkpoint=path)
         assert_parts_of(value, shards(api, layout, dtype, lambda m: torchinit.initialize(m, rule)))
+
+
+class TwoTensors(torchinit.BaseModule):
+    """``weight`` and ``other`` (a copy of its layout); ``init_weights`` runs user code that
+    reads ``weight`` after its rule (so the rule's write is performed), defers a write to
+    ``other``, and then raises."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__(init_cfg=dict(type="Normal", std=3.0, param="weight"))
+        self.weight = nn.Parameter(weight)
+        self.other = nn.Parameter(weight.detach().clone())
+
+    def init_weights(self) -> None:  # type: ignore[override]
+        super().init_weights()
+        self.weight.detach().sum()  # a read: the rule's pending write to weight is performed first
+        nn.init.constant_(self.other, 3.0)
+        raise RuntimeError("late failure in user code")
+
+
+def _fails(model: TwoTensors, kind: str, seed: int, folder: str) -> None:
+    """A run that must fail on the sharded ``model``: refused before anything (a random rule
+    without a seed), late (user code raises after the rules were issued), on a checkpoint
+    whose second tensor has the wrong shape (strict), or on a file cut short."""
+    if kind == "unseeded":
+        rules = [dict(type="Constant", val=2.0, param="weight"), dict(type="Normal", param="other")]
+        with pytest.raises(ConfigValueError, match="seed"):
+            torchinit.initialize(model, rules)
+    elif kind == "user code":
+        model.is_init = False
+        with pytest.raises(Exception, match="late failure"):
+            model.init_weights(seed=seed)  # type: ignore[call-arg]
+    elif kind == "checkpoint":
+        rule = dict(type="Pretrained", checkpoint=os.path.join(folder, "bad.safetensors"), strict=True)
+        with pytest.raises(TorchInitError, match="other"):
+            torchinit.initialize(model, rule)
+    else:
+        cut = os.path.join(folder, "cut.safetensors")
+        with pytest.raises(TorchInitError, match=r"cut\.safetensors"):
+            torchinit.initialize(model, dict(type="Pretrained", checkpoint=cut))
+
+
+@SETTINGS
+@given(
+    layout=layouts(),
+    kind=st.sampled_from(["unseeded", "user code", "checkpoint", "cut file"]),
+    elements=st.integers(1, 40),
+    seed=st.integers(0, 2**40),
+)
+def test_a_failed_run_leaves_every_ranks_shard_as_it_was(
+    api: Any, layout: Layout, kind: str, elements: int, seed: int
+) -> None:
+    from safetensors.torch import save_file
+
+    shape = layout[0]
+    rule = dict(type="Uniform", a=-1.0, b=1.0, param=["weight", "other"])
+    with band_size(elements), tempfile.TemporaryDirectory() as folder:
+        wrong = (shape[0] + 1, *shape[1:])
+        save_file(
+            {"weight": torch.ones(shape), "other": torch.ones(wrong)}, os.path.join(folder, "bad.safetensors")
+        )
+        save_file(
+            {"weight": torch.ones(shape), "other": torch.ones(shape)}, os.path.join(folder, "cut.safetensors")
+        )
+        with open(os.path.join(folder, "cut.safetensors"), "r+b") as f:
+            f.truncate(os.path.getsize(f.name) - 4)
+        plain = TwoTensors(torch.empty(shape))
+        torchinit.initialize(plain, rule, seed=seed)
+
+        def run(model: TwoTensors) -> None:
+            torchinit.initialize(model, rule, seed=seed)
+            _fails(model, kind, seed, folder)
+
+        assert_parts_of(plain.weight.detach(), shards(api, layout, torch.float32, run, make=TwoTensors))
