@@ -127,7 +127,9 @@ def lsuv_init(
         tol: how far from 1 the output variance may stay.
         max_iter: the most rescalings per layer.
         layers: the module classes to initialize.
-        generator: the random generator of the orthonormal pre-initialization.
+        generator: the random generator of the orthonormal pre-initialization. Required for
+            a sharded model (DTensor weights, e.g. FSDP2): seeded the same on every rank,
+            which all pass the same ``batch``; each rank keeps its part of the same matrix.
 
     Returns:
         Each initialized layer's qualified name and its output standard deviation on
