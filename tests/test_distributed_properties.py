@@ -324,3 +324,71 @@ def test_a_failed_run_leaves_every_ranks_shard_as_it_was(
             _fails(model, kind, seed, folder)
 
         assert_parts_of(plain.weight.detach(), shards(api, layout, torch.float32, run, make=TwoTensors))
+
+
+class ThreeTensors(nn.Module):
+    """Three sharded parameters and a load pre-hook (FSDP2 registers some too) that doubles
+    ``b`` in place, reading it from the checkpoint it is given."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Parameter(a), nn.Parameter(b), nn.Parameter(c)
+        self.register_load_state_dict_pre_hook(self._double_b)
+
+    @staticmethod
+    def _double_b(module: nn.Module, state: Any, prefix: str, *args: Any) -> None:
+        state[prefix + "b"].mul_(2)
+
+
+def test_pretrained_through_load_hooks_holds_one_checkpoint_tensor_at_a_time(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rank of a sharded model with load hooks reads, checks and drops each checkpoint
+    tensor the hooks did not touch, and reads it again for its slice: never two of them at
+    once. What a hook changed in place is what is copied."""
+    import weakref
+
+    from safetensors.torch import save_file
+
+    from torchinit.checkpoint._safetensors import SafetensorsStateDict
+
+    shapes = {"a": (6, 4), "b": (5, 3), "c": (7, 2)}
+    values = {
+        k: torch.randn(s, generator=torch.Generator().manual_seed(len(k) + s[0])) for k, s in shapes.items()
+    }
+    read, alive_before = [], []
+    original = SafetensorsStateDict.__getitem__
+
+    def tracked(self: Any, key: str) -> torch.Tensor:
+        alive_before.append(sum(ref() is not None for ref in read))
+        tensor = original(self, key)
+        read.append(weakref.ref(tensor))
+        return tensor
+
+    monkeypatch.setattr(SafetensorsStateDict, "__getitem__", tracked)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "three.safetensors")
+        save_file(values, path)
+        for rank in range(2):
+            with as_rank(rank, (2,)) as mesh:
+                parts, rows = {}, {}
+                for k, shape in shapes.items():
+                    chunk = -(-shape[0] // 2)  # torch.chunk's split of dimension 0
+                    rows[k] = slice(min(rank * chunk, shape[0]), min((rank + 1) * chunk, shape[0]))
+                    local = torch.full((rows[k].stop - rows[k].start, shape[1]), float("nan"))
+                    parts[k] = api.DTensor.from_local(
+                        local,
+                        mesh,
+                        [api.Shard(0)],
+                        run_check=False,
+                        shape=torch.Size(shape),
+                        stride=(shape[1], 1),
+                    )
+                model = ThreeTensors(parts["a"], parts["b"], parts["c"])
+                read.clear()
+                alive_before.clear()
+                torchinit.initialize(model, dict(type="Pretrained", checkpoint=path, strict=True))
+                assert max(alive_before) <= 1, f"checkpoint tensors alive at each read: {alive_before}"
+                for k, want in values.items():
+                    got = getattr(model, k).to_local().detach()
+                    assert torch.equal(got, (2 * want if k == "b" else want)[rows[k]]), k

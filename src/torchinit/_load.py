@@ -79,18 +79,29 @@ def has_load_hooks(scope: nn.Module) -> bool:
 
 class HookView(MutableMapping[str, Any]):
     """The checkpoint as the hooks see it: names relative to the load's scope, values read
-    from the file only when a hook (or the copy) asks for them."""
+    from the file only when a hook (or the copy) asks for them.
+
+    What a hook reads is kept (it may change the tensor in place); once the hooks have run
+    (:meth:`hooks_done`), an entry no hook touched is read from the file each time it is
+    asked for and not kept, so checking a lazily read file holds one tensor at a time."""
 
     def __init__(self, state: Mapping[str, Any], names: Mapping[str, str]) -> None:
         self._state = state
         self._keys = dict(names)  # name -> the checkpoint's key, for entries no hook replaced
         self._data: dict[str, Any] = {name: _MISSING for name in names}
         self._metadata = getattr(state, "_metadata", None)
+        self._keep = True  # while the hooks run
+
+    def hooks_done(self) -> None:
+        """The hooks have run: from now on, entries they did not touch are not kept."""
+        self._keep = False
 
     def __getitem__(self, name: str) -> Any:
         value = self._data[name]
         if value is _MISSING:
-            value = self._data[name] = self._state[self._keys[name]]
+            value = self._state[self._keys[name]]
+            if self._keep:
+                self._data[name] = value
         return value
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -108,10 +119,12 @@ class HookView(MutableMapping[str, Any]):
         return len(self._data)
 
     def lazy(self, name: str) -> LazyValue | None:
-        """The entry as a :class:`LazyValue` if no hook replaced it and the file reads lazily."""
+        """The entry as a :class:`LazyValue` if no hook touched it (a hook that read it may
+        have changed it in place) and the file reads lazily."""
         from .checkpoint import _serialization  # checkpoint reading loads on first use
 
-        if name in self._keys and isinstance(self._state, _serialization.SafetensorsStateDict):
+        untouched = name in self._keys and self._data.get(name, None) is _MISSING
+        if untouched and isinstance(self._state, _serialization.SafetensorsStateDict):
             return LazyValue(self._state, self._keys[name])
         return None
 

@@ -254,6 +254,7 @@ def _match_with_hooks(
         return _match(module, state, names, source)
     view = HookView(state, names)
     errors, post = run_load_hooks(module, view)
+    view.hooks_done()
     for message in errors:
         logger.warning("%s: %s", source, message)
     plan = _match(module, view, {name: name for name in view}, source)
