@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/distributed_bench.py                # both parts, gpt-1b (~2 min, ~6 GiB)
     .venv/bin/python benchmarks/distributed_bench.py --size small   # a smoke run
     .venv/bin/python benchmarks/distributed_bench.py --part work --repeats 3
+    .venv/bin/python benchmarks/distributed_bench.py --part pretrained     # Pretrained on 2 ranks (~11 GiB of disk for gpt-1b)
     .venv-bench/bin/python benchmarks/distributed_bench.py --part seeded   # resnet50-retina, vit-l vs mmengine
 
 **work**: ranks simulated in one process, one thread, CPU seconds, so that concurrent ranks
@@ -14,8 +15,12 @@ sliced). Reported: the slowest rank's time over plain ``normal_``/``fill_`` of t
 model in one process (the same values per tensor kind, one thread, warm memory).
 
 **memory**: 2 real gloo ranks, each building gpt-1b on meta, ``fully_shard`` per block and
-root, then ``materialize('cpu', seed=0)``: peak RSS over the rank's baseline against the bytes
-of its shard of the parameters.
+root, then ``materialize('cpu', seed=0)``: peak RSS over the rank's baseline (``VmHWM``, reset
+at the baseline: see ``_memory``) against the bytes of its shard of the parameters.
+
+**pretrained**: the same 2 ranks load every tensor from one ``.safetensors`` file of the
+model (written first, seeded): peak RSS over baseline against the rank's shard plus the
+largest checkpoint tensor (each rank reads one checkpoint tensor at a time).
 
 **seeded**: one process, ``init_weights(seed=0)`` of resnet50-retina and ViT-L against the
 single-thread floor and mmengine's own ``init_weights`` (see :func:`seeded`).
@@ -29,7 +34,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -41,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from _memory import peak_since_reset, release_and_reset_peak  # noqa: E402  # benchmarks/, the script's folder
 from torch import nn  # noqa: E402
 
 from torchinit._plan_items import Fill  # noqa: E402
@@ -142,6 +147,7 @@ def seeded(case: str, repeats: int) -> dict[str, Any]:
     """
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench
+
     from examples.models import RETINANET_R50_FPN, VIT_L16, build_detector, build_vit
 
     make = (lambda: build_vit(**VIT_L16)) if case == "vit-l" else (lambda: build_detector(**RETINANET_R50_FPN))
@@ -172,12 +178,7 @@ def _wall(fn: Any) -> float:
 
 
 # --------------------------------------------------------------------------- memory: 2 real ranks
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_rank(rank: int, world: int, folder: str, size: str) -> None:
+def memory_rank(rank: int, world: int, folder: str, size: str, checkpoint: str | None = None) -> None:
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
@@ -192,11 +193,14 @@ def memory_rank(rank: int, world: int, folder: str, size: str) -> None:
     for block in model.blocks:
         fully_shard(block, mesh=mesh)
     fully_shard(model, mesh=mesh)
-    base = rss_bytes()
+    base = release_and_reset_peak()
     t0 = time.perf_counter()
-    torchinit.materialize(model, "cpu", seed=0)
+    if checkpoint is None:
+        torchinit.materialize(model, "cpu", seed=0)
+    else:  # every tensor from the file: each rank copies its slice, one checkpoint tensor at a time
+        torchinit.materialize(model, "cpu", init_cfg=dict(type="Pretrained", checkpoint=checkpoint, strict=True))
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    peak = peak_since_reset() - base
     shard = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
     result = dict(rank=rank, init_s=seconds, peak_extra_bytes=peak, shard_bytes=shard, ratio=peak / shard)
     Path(folder, f"rank{rank}.json").write_text(json.dumps(result))
@@ -204,18 +208,40 @@ def memory_rank(rank: int, world: int, folder: str, size: str) -> None:
     dist.destroy_process_group()
 
 
-def memory(size: str, world: int = 2) -> list[dict[str, Any]]:
+def memory(size: str, world: int = 2, checkpoint: str | None = None) -> list[dict[str, Any]]:
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as folder:
-        mp.start_processes(memory_rank, args=(world, folder, size), nprocs=world, join=True, start_method="spawn")
+        args = (world, folder, size, checkpoint)
+        mp.start_processes(memory_rank, args=args, nprocs=world, join=True, start_method="spawn")
         return [json.loads(Path(folder, f"rank{r}.json").read_text()) for r in range(world)]
+
+
+def pretrained(size: str, world: int = 2) -> dict[str, Any]:
+    """A seeded gpt saved as one .safetensors file, then loaded by ``Pretrained`` on ``world``
+    real ranks: each rank's peak RSS against its shard plus the largest checkpoint tensor."""
+    from safetensors.torch import save_file
+
+    import torchinit
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = build(size)
+        torchinit.materialize(model, "cpu", seed=0)
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        largest = max(v.numel() * v.element_size() for v in state.values())
+        total = sum(v.numel() * v.element_size() for v in state.values())
+        path = str(Path(folder, "gpt.safetensors"))
+        save_file(state, path)
+        del model, state
+        gc.collect()
+        ranks = memory(size, world, checkpoint=path)
+    return {"checkpoint_bytes": total, "largest_tensor_bytes": largest, "ranks": ranks}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["1b", "small"], default="1b")
-    parser.add_argument("--part", choices=["work", "memory", "seeded"], action="append",
+    parser.add_argument("--part", choices=["work", "memory", "pretrained", "seeded"], action="append",
                         help="default: work and memory; seeded needs mmengine (.venv-bench)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "distributed.json")
@@ -243,6 +269,15 @@ def main() -> None:
         for r in ranks:
             print(f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
                   f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x)")
+    if "pretrained" in parts:
+        result["pretrained"] = pre = pretrained(args.size)
+        print(f"\nPretrained (a {pre['checkpoint_bytes'] / 2**30:.2f} GiB .safetensors file, largest tensor "
+              f"{pre['largest_tensor_bytes'] / 2**20:.0f} MiB) on 2 real ranks (FSDP2): peak RSS over baseline")
+        for r in pre["ranks"]:
+            bound = r["shard_bytes"] + pre["largest_tensor_bytes"]
+            print(f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
+                  f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x the shard, "
+                  f"{r['peak_extra_bytes'] / bound:.3f}x shard + largest tensor)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"\nJSON written to {args.json}")

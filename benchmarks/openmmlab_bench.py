@@ -43,13 +43,10 @@ FILE`` prints the tables of a saved file again).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
-import gc
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -59,6 +56,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests_openmmlab"))
+
+from _memory import peak_since_reset, release_and_reset_peak  # noqa: E402  # benchmarks/, the script's folder
 
 #: The ten models: the families of issue 10, at their usual training size.
 MODELS = (
@@ -87,22 +86,6 @@ MIB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- worker (one subprocess)
-def _status_kib(field: str) -> int:
-    text = Path("/proc/self/status").read_text()
-    found = re.search(rf"^{field}:\s+(\d+) kB", text, flags=re.M)
-    if found is None:
-        raise RuntimeError(f"/proc/self/status has no {field}: peak memory cannot be measured here")
-    return int(found.group(1))
-
-
-def _release_and_reset_peak() -> int:
-    """Free what can be freed, reset VmHWM to the current RSS, and return that RSS in bytes."""
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_kib("VmRSS") * 1024
-
-
 def _tensor_bytes(model: Any) -> int:
     storages = {}
     for t in [*model.parameters(), *model.buffers()]:
@@ -149,12 +132,12 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
         if i == 0:
             result["params"] = sum(p.numel() for p in model.parameters())
             result["tensor_bytes"] = _tensor_bytes(model)
-            before = _release_and_reset_peak()
+            before = release_and_reset_peak()
         start = time.perf_counter()
         report = init(model)
         times.append(time.perf_counter() - start)
         if i == 0:
-            result["peak_extra_bytes"] = _status_kib("VmHWM") * 1024 - before
+            result["peak_extra_bytes"] = peak_since_reset() - before
             if report is not None and hasattr(report, "by_source"):
                 result["user_tensors"] = len(report.by_source("user"))
                 result["saved_bytes"] = getattr(report, "saved_bytes", None)
