@@ -22,6 +22,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,7 +33,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import torchinit
-from torchinit import WEIGHT_INITIALIZERS, ConfigValueError, TorchInitError
+from torchinit import ConfigValueError, FillInit, TorchInitError
+from torchinit import functional as F
+from torchinit.config import parse_init_cfg
 from torchinit.distributed.bands import band_size
 
 EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
@@ -43,6 +46,22 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnScaled(FillInit):
+    """An initializer of the user's own: drawn whole on each rank, which keeps its part."""
+
+    factor: float = 0.3
+
+    def fill(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        return F.normal_(tensor, 1.0, self.factor, generator=generator)
+
+
+def shifted_uniform(tensor: torch.Tensor, low: float, generator: torch.Generator | None = None) -> None:
+    """A plain function as ``type``: drawn whole too."""
+    tensor.uniform_(low, low + 1.0, generator=generator)
+
 
 # Rules tried: every elementwise kind (drawn band by band) and the whole-tensor ones.
 RULES: list[dict[str, Any]] = [
@@ -65,6 +84,8 @@ RULES: list[dict[str, Any]] = [
     dict(type="Eye"),
     dict(type="Dirac"),
     dict(type="Sparse", sparsity=0.3),
+    dict(type=OwnScaled),
+    dict(type=shifted_uniform, low=-2.0),
 ]
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
 
@@ -171,9 +192,14 @@ def assert_parts_of(want: torch.Tensor, parts: Iterator[Part]) -> list[Part]:
     return seen
 
 
+def _initializer(rule: dict[str, Any]) -> Any:
+    (spec,) = parse_init_cfg(dict(rule, param="weight"))
+    return spec.init
+
+
 def _accepts(rule: dict[str, Any], shape: tuple[int, ...], dtype: torch.dtype) -> bool:
     try:
-        WEIGHT_INITIALIZERS.build(rule).check_tensor(torch.empty(shape, dtype=dtype), "weight")
+        _initializer(rule).check_tensor(torch.empty(shape, dtype=dtype), "weight")
     except ConfigValueError:
         return False
     return True
@@ -200,7 +226,7 @@ def test_every_ranks_shard_holds_what_one_process_gives_its_part(
             plain.weight.detach(),
             shards(api, layout, dtype, lambda m: torchinit.initialize(m, cfg, seed=seed)),
         )
-    if getattr(WEIGHT_INITIALIZERS.build(rule), "random", True) and rule["type"] != "Sparse":
+    if getattr(_initializer(rule), "random", True) and rule["type"] != "Sparse":
         for i, (where, got) in enumerate(parts):  # parts of one random tensor are different numbers
             for other, values in parts[i + 1 :]:
                 if other != where and got.shape == values.shape and got.numel() >= 4:
