@@ -418,3 +418,37 @@ def test_pretrained_through_load_hooks_holds_one_checkpoint_tensor_at_a_time(
                 for k, want in values.items():
                     got = getattr(model, k).to_local().detach()
                     assert torch.equal(got, (2 * want if k == "b" else want)[rows[k]]), k
+
+
+class ResetOnly(nn.Module):
+    """A layer whose only initialization is its own random ``reset_parameters()`` (as
+    ``nn.Linear``'s: Kaiming-uniform with a=√5), covered by no rule."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+
+@SETTINGS
+@given(layout=layouts(), seed=st.integers(0, 2**40))
+def test_materialize_runs_a_random_reset_parameters_whole_and_keeps_each_rank_its_part(
+    api: Any, layout: Layout, seed: int
+) -> None:
+    shape = layout[0]
+    assume(len(shape) >= 2)  # a fan to scale by
+    plain = ResetOnly(torch.empty(shape, device="meta"))
+    torchinit.materialize(plain, "cpu", seed=seed)
+    assert_parts_of(
+        plain.weight.detach(),
+        shards(
+            api,
+            layout,
+            torch.float32,
+            lambda m: torchinit.materialize(m, "cpu", seed=seed),
+            meta=True,
+            make=ResetOnly,
+        ),
+    )
