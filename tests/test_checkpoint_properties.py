@@ -18,7 +18,6 @@ depends on the machine and on the file system, not on the code under test.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -26,20 +25,14 @@ import pytest
 import safetensors.torch
 import torch
 from _checkpoint_helpers import Classifier, safetensors_bytes, safetensors_parts, trained
+from _examples import property_settings
 from conftest import assert_unchanged, state_of
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from torchinit import load_checkpoint
 from torchinit.checkpoint._safetensors import DTYPES
 from torchinit.errors import CheckpointError
-
-_EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES") or 0)
-
-
-def sized(default: int) -> settings:
-    """``default`` examples (or $TORCHINIT_HYPOTHESIS_EXAMPLES), fixed seed, no database."""
-    return settings(max_examples=_EXAMPLES or default, derandomize=True, database=None, deadline=None)
 
 
 STATE = trained(seed=3).state_dict()
@@ -129,19 +122,19 @@ def damaged(draw: st.DrawFn, blob: bytes) -> bytes:
     return bytes(data)
 
 
-@sized(50)
+@property_settings(50)
 @given(st.data())
 def test_a_damaged_pth_archive_loads_correctly_or_changes_nothing(folder, data):
     assert_loads_correctly_or_changes_nothing(folder, data.draw(damaged(FILES[".pth"])), ".pth")
 
 
-@sized(30)
+@property_settings(30)
 @given(st.data())
 def test_a_damaged_legacy_pth_loads_correctly_or_changes_nothing(folder, data):
     assert_loads_correctly_or_changes_nothing(folder, data.draw(damaged(FILES["-legacy.pth"])), ".pth")
 
 
-@sized(50)
+@property_settings(50)
 @given(st.data())
 def test_a_damaged_safetensors_file_loads_correctly_or_changes_nothing(folder, data):
     assert_loads_correctly_or_changes_nothing(
@@ -177,14 +170,14 @@ def rewritten_header(draw: st.DrawFn) -> dict:
     return header
 
 
-@sized(100)
+@property_settings(100)
 @given(rewritten_header(), st.integers(0, 16))
 def test_a_rewritten_safetensors_header_loads_correctly_or_changes_nothing(folder, header, cut):
     data = DATA[: len(DATA) - cut]
     assert_loads_correctly_or_changes_nothing(folder, safetensors_bytes(header, data), ".safetensors")
 
 
-@sized(50)
+@property_settings(50)
 @given(st.dictionaries(st.text(max_size=12), JSON, max_size=6) | JSON)
 def test_a_random_json_header_loads_correctly_or_changes_nothing(folder, header):
     assert_loads_correctly_or_changes_nothing(folder, safetensors_bytes(header, DATA), ".safetensors")

@@ -13,27 +13,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from _examples import property_settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from torch import nn
 
 from torchinit import MODELS, BaseModule
 from torchinit.cli import main
 
-EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = property_settings(40)
 PAYLOAD = {"plan": "plan", "init": "report", "probe": "probe", "verify": "loads"}
 
 

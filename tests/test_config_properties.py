@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import typing
 import warnings
 from collections.abc import Iterator, Mapping
@@ -25,16 +24,15 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from _examples import property_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
 from torchinit import WEIGHT_INITIALIZERS, ConfigError, FillInit, InitWarning
 from torchinit.config import copy_init_cfg, parse_init_cfg
 
-EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "80"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = property_settings(80)
 
 
 # --------------------------------------------------------------------------- hostile values

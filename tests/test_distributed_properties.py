@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
-from hypothesis import HealthCheck, assume, given, settings
+from _examples import property_settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch import nn
 
@@ -38,14 +39,7 @@ from torchinit import functional as F
 from torchinit.config import parse_init_cfg
 from torchinit.distributed.bands import band_size
 
-EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "40"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+SETTINGS = property_settings(40)
 
 
 @dataclass(frozen=True, kw_only=True)

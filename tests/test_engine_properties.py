@@ -15,26 +15,20 @@ in part, or raises after writing. ``TORCHINIT_HYPOTHESIS_EXAMPLES`` runs more ex
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from _examples import property_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
 import torchinit
 from torchinit import BaseModule, ConvModule, InitWarning, TorchInitError
 
-EXAMPLES = int(os.environ.get("TORCHINIT_HYPOTHESIS_EXAMPLES", "60"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = property_settings(60)
 
 LAYERS = ["Conv2d", "Linear", "BatchNorm2d", "LayerNorm", "Conv2D", "_BatchNorm", "Embedding", "Nope"]
 TYPES = ["Constant", "Normal", "Kaiming", "Xavier", "Uniform", "TruncNormal", "Kaimng", "Zeros"]
@@ -163,8 +157,8 @@ def configs(model: nn.Module) -> dict[str, Any]:
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(
         torch.equal(a[k], b[k])
-        or (a[k].isnan() == b[k].isnan()).all()
-        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num())
+        or ((a[k].isnan() == b[k].isnan()).all()
+        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num()))
         for k in a
     )
 
