@@ -17,6 +17,7 @@ rank's mesh to another. Where a rank's part sits in the global tensor comes from
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -186,6 +187,17 @@ def assert_parts_of(want: torch.Tensor, parts: Iterator[Part]) -> list[Part]:
     return seen
 
 
+def assert_materialized_parts(
+    api: Any, layout: Layout, make: Callable[[torch.Tensor], Any], **options: Any
+) -> None:
+    """``materialize(module, 'cpu', **options)`` of a meta module (``make(weight)``) gives every
+    rank of ``layout`` the values one process gets for its part."""
+    plain = make(torch.empty(layout[0], device="meta"))
+    torchinit.materialize(plain, "cpu", **options)
+    run = functools.partial(torchinit.materialize, device="cpu", **options)
+    assert_parts_of(plain.weight.detach(), shards(api, layout, torch.float32, run, meta=True, make=make))
+
+
 def _initializer(rule: dict[str, Any]) -> Any:
     (spec,) = parse_init_cfg(dict(rule, param="weight"))
     return spec.init
@@ -241,20 +253,8 @@ def test_materialize_of_a_sharded_meta_tensor_gives_each_rank_its_part(
     one process gives that part."""
     shape = layout[0]
     assume(_accepts(rule, shape, torch.float32))
-    cfg = dict(rule, param="weight")
     with band_size(elements):
-        plain = _holder(torch.empty(shape))
-        torchinit.initialize(plain, cfg, seed=seed)
-        assert_parts_of(
-            plain.weight.detach(),
-            shards(
-                api,
-                layout,
-                torch.float32,
-                lambda m: torchinit.materialize(m, "cpu", init_cfg=cfg, seed=seed),
-                meta=True,
-            ),
-        )
+        assert_materialized_parts(api, layout, _holder, init_cfg=dict(rule, param="weight"), seed=seed)
 
 
 @SETTINGS
@@ -431,18 +431,5 @@ class ResetOnly(nn.Module):
 def test_materialize_runs_a_random_reset_parameters_whole_and_keeps_each_rank_its_part(
     api: Any, layout: Layout, seed: int
 ) -> None:
-    shape = layout[0]
-    assume(len(shape) >= 2)  # a fan to scale by
-    plain = ResetOnly(torch.empty(shape, device="meta"))
-    torchinit.materialize(plain, "cpu", seed=seed)
-    assert_parts_of(
-        plain.weight.detach(),
-        shards(
-            api,
-            layout,
-            torch.float32,
-            lambda m: torchinit.materialize(m, "cpu", seed=seed),
-            meta=True,
-            make=ResetOnly,
-        ),
-    )
+    assume(len(layout[0]) >= 2)  # a fan to scale by
+    assert_materialized_parts(api, layout, ResetOnly, seed=seed)
