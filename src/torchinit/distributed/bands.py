@@ -154,39 +154,26 @@ def _grid(shape: tuple[int, ...], elements: int) -> BandGrid:
 
 
 # --------------------------------------------------------------------------- elementwise draws
-def _direct(method: str, args_of: Callable[[torch.dtype], tuple[float, float]]) -> Draw:
+def _direct(method: str, args_of: Callable[[torch.dtype], tuple[Any, ...]]) -> Draw:
     """``band.<method>(*args, generator=...)``, the op torchinit's ``normal_``/``uniform_``
-    perform, with ``args_of(dtype)`` (their checks, which raise as they do) run once per
-    dtype instead of once per band, and grad mode left alone when the caller has already
-    turned it off (the transaction runs every piece under ``no_grad``): a big tensor has
-    dozens of bands, and those two cost more than drawing a small one."""
-    checked: dict[torch.dtype, tuple[float, float]] = {}
+    perform (``fill_``, for a constant, takes no generator), with ``args_of(dtype)`` (their
+    checks, which raise as they do) run once per dtype instead of once per band or tensor,
+    and grad mode left alone when the caller has already turned it off (the transaction runs
+    every piece under ``no_grad``): a big tensor has dozens of bands, a model a hundred norm
+    weights and biases, and those two cost more than filling a small one."""
+    checked: dict[torch.dtype, tuple[Any, ...]] = {}
+    random = method != "fill_"
 
     def draw(band: Tensor, generator: torch.Generator | None, first_row: int) -> None:
         args = checked.get(band.dtype)
         if args is None:
             args = checked[band.dtype] = args_of(band.dtype)
-        in_place(getattr(band, method), *args, generator=generator)
+        if random:
+            in_place(getattr(band, method), *args, generator=generator)
+        else:
+            in_place(getattr(band, method), *args)
 
     return draw
-
-
-def _constant_draw(val: Any) -> Draw:
-    """``band.fill_(val)``, as ``constant_`` writes it, with ``val`` checked against each dtype
-    once instead of once per tensor: a model has a hundred norm weights and biases, and that
-    check and grad mode cost more than filling one of them."""
-    checked: dict[torch.dtype, Any] = {}
-
-    def draw(band: Tensor, generator: torch.Generator | None, first_row: int) -> None:
-        value = checked.get(band.dtype, _UNCHECKED)
-        if value is _UNCHECKED:
-            value = checked[band.dtype] = _constant_args(band.dtype, val)
-        in_place(band.fill_, value)
-
-    return draw
-
-
-_UNCHECKED = object()
 
 
 def _fill_draw(init: Any) -> Draw:
@@ -194,7 +181,7 @@ def _fill_draw(init: Any) -> Draw:
     from ..initializers import Constant, Normal, Uniform
 
     if isinstance(init, Constant):  # its fill is Constant's (see _kind): F.constant_(val)
-        return _constant_draw(init.val)
+        return _direct("fill_", lambda dtype: (_constant_args(dtype, init.val),))
     if isinstance(init, Normal):  # its fill is Normal's (see _kind): F.normal_(mean, std)
         return _direct("normal_", lambda dtype: _normal_args(dtype, init.mean, init.std))
     if isinstance(init, Uniform):
