@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from . import functional as F
 from ._init_base import WEIGHT_INITIALIZERS, FillInit
+from ._values import describe_value, exception_text
 from .errors import ConfigTypeError, ConfigValueError
-from .registry import describe_value, exception_text
 
 __all__ = ["Arange", "FromModule"]
 

@@ -13,8 +13,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from ._values import exception_text, read_mapping, short_repr
 from .errors import ConfigTypeError, ConfigValueError
-from .registry import exception_text, read_mapping, short_repr
 
 __all__ = ["MAX_DEPTH", "copy_init_cfg", "plain_config"]
 

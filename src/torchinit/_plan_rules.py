@@ -3,9 +3,11 @@
 Its layer fill goes onto the per-class stacks as a :class:`~torchinit._plan_parts.Part` (or
 onto the stacks of rules that name their tensors), each override waits for the walk to reach
 its module, an initializer object that runs its own code becomes a call at its place in the
-order, ``SkipInitWeights`` switches off the ``init_weights`` of the layers it names, and a
+order, ``SkipInitWeights`` switches off the ``init_weights`` of the layers it names, a
 ``Pretrained`` rule plans its checkpoint's tensors (after the owner's subtree, its overrides
-after it). These are functions of the planner: they read and extend its state.
+after it), and a child with an ``init_weights`` of its own becomes a call at its place
+(``enter_child``).
+These are functions of the planner: they read and extend its state.
 """
 
 from __future__ import annotations
@@ -16,19 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, join, preorder
 from ._plan_parts import ANY_MODULE, Frame, Part
 from .config import RuleSpec
 from .errors import ConfigError
 from .initializers import Constant
+from .module import get_is_init, has_user_init_weights
 from .report import RuleRecord, Source
 from .selectors import resolve_override
 
 if TYPE_CHECKING:  # the planner imports this module
     from ._planner import Planner
 
-__all__ = ["enter_rules", "exit_pretrained", "skipped"]
+__all__ = ["enter_child", "enter_rules", "exit_pretrained", "skipped"]
 
 
 def describe(planner: Planner, rule: RuleSpec) -> str:
@@ -206,3 +210,51 @@ def plan_pretrained(planner: Planner, scope: nn.Module, rule: RuleSpec, ref: Ref
 
 def _bind(init: Any, module: nn.Module) -> Callable[[], Any]:
     return lambda: init(module)
+
+
+def enter_child(
+    planner: Planner,
+    child: nn.Module,
+    parent: nn.Module,
+    reach: bool,
+    opaque: bool,
+    parent_is_owner: bool,
+    functional: bool,
+) -> tuple[nn.Module, bool, bool]:
+    """How the walk enters ``child`` of ``parent``: ``(child, reach, opaque)``, whether its
+    init_cfg can be reached and whether it is inside opaque code. A child with an
+    ``init_weights`` of its own (not switched off by ``SkipInitWeights``) becomes a call at
+    its place in the order, and its subtree opaque."""
+    if functional or opaque:
+        return (child, False, opaque)
+    if planner.compat:
+        reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
+    if (
+        reach
+        and has_user_init_weights(child)
+        and not module_mod.is_model_wrapper(child)
+        and not skipped(planner, child)
+    ):
+        if get_is_init(child):
+            return (child, False, False)
+        name = planner.name_of(child)
+        planner.calls.append(
+            (
+                planner.next_seq(),
+                Call(
+                    child,
+                    name,
+                    _init_weights_of(child),
+                    Ref("user", type(child).__name__, name, "tensor", None),
+                ),
+            )
+        )
+        return (child, False, True)
+    if get_is_init(child):
+        return (child, False, False)
+    return (child, reach, False)
+
+
+def _init_weights_of(module: nn.Module) -> Callable[[], Any]:
+    """The module's init_weights as it is when called (an instance attribute wins)."""
+    return lambda: module.init_weights()  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module

@@ -7,19 +7,17 @@ Nothing here writes to a tensor: the planner produces ordered steps (:class:`Fil
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
 
-from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
 from ._config_memo import Memo, parse_init_cfg_once
 from ._plan_items import Call, Fill, Ref, Slot, describe_ref, join, label, preorder
 from ._plan_parts import ANY_MODULE, Checks, Frame, Part, unmatched_text
-from ._plan_rules import enter_rules, exit_pretrained, skipped
+from ._plan_rules import enter_child, enter_rules, exit_pretrained
 from .config import RuleSpec
 from .initializers import Constant, describe_initializer
-from .module import default_rules_of, get_is_init, has_user_init_weights, is_init_owner, set_is_init
+from .module import default_rules_of, get_is_init, is_init_owner, set_is_init
 from .report import ParamRecord, RuleRecord
 from .selectors import is_known_layer, layer_keys
 
@@ -285,46 +283,7 @@ class Planner:
             children = [c for c in m._modules.values() if c is not None]
             is_owner = frame.owner_rules is not None and root_rules is None
             for child in reversed(children):
-                stack.append(self.child_item(child, m, reach, opaque, is_owner, root_rules is not None))
-
-    def child_item(
-        self,
-        child: nn.Module,
-        parent: nn.Module,
-        reach: bool,
-        opaque: bool,
-        parent_is_owner: bool,
-        functional: bool,
-    ) -> tuple[nn.Module, bool, bool]:
-        """How the walk enters ``child``: can its init_cfg be reached, is it inside opaque code."""
-        if functional or opaque:
-            return (child, False, opaque)
-        if self.compat:
-            reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
-        if (
-            reach
-            and has_user_init_weights(child)
-            and not module_mod.is_model_wrapper(child)
-            and not skipped(self, child)
-        ):
-            if get_is_init(child):
-                return (child, False, False)
-            name = self.name_of(child)
-            self.calls.append(
-                (
-                    self.next_seq(),
-                    Call(
-                        child,
-                        name,
-                        _init_weights_of(child),
-                        Ref("user", type(child).__name__, name, "tensor", None),
-                    ),
-                )
-            )
-            return (child, False, True)
-        if get_is_init(child):
-            return (child, False, False)
-        return (child, reach, False)
+                stack.append(enter_child(self, child, m, reach, opaque, is_owner, root_rules is not None))
 
     def leave(self, frame: Frame) -> None:
         rule_matched: dict[int, bool] = {}
@@ -402,8 +361,3 @@ class Planner:
     def mark_owners_initialized(self) -> None:
         for m in self.owners:
             set_is_init(m, True)
-
-
-def _init_weights_of(module: nn.Module) -> Callable[[], Any]:
-    """The module's init_weights as it is when called (an instance attribute wins)."""
-    return lambda: module.init_weights()  # type: ignore[operator]  # nn.Module attributes are typed Tensor | Module

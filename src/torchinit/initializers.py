@@ -60,8 +60,8 @@ from ._init_base import (
 )
 from ._init_base import describe_initializer as describe_initializer  # used from here by other modules
 from ._module_fills import ModuleInit, SkipInitWeights, TorchDefault
+from ._values import describe_value, exception_text
 from .errors import ConfigError, ConfigTypeError, ConfigValueError, InitWarning
-from .registry import describe_value, exception_text
 
 __all__ = [
     "Arange",

@@ -11,37 +11,31 @@ carries a hash is checked again on every use, and fetched anew if it no longer m
 Two limits bound a download: ``timeout`` (``$TORCHINIT_DOWNLOAD_TIMEOUT``, default 60 s),
 how long any connect or read may wait for data, and ``deadline``
 (``$TORCHINIT_DOWNLOAD_DEADLINE``, default one hour), how long the whole download may
-take: a server that drips a byte now and then passes the first and fails the second.
+take: a server that drips a byte now and then passes the first and fails the second. The
+transfer itself is :mod:`._transfer`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
 import re
-import socket
 import sys
 import tempfile
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import (
     CheckpointChecksumError,
-    CheckpointCorruptError,
     CheckpointDownloadError,
-    CheckpointError,
     CheckpointNotFoundError,
     ConfigTypeError,
     ConfigValueError,
 )
-from ._files import FileIdentity, changed_error, describe_path, looks_like_html, open_regular
+from ._files import FileIdentity, changed_error, describe_path, open_regular
+from ._transfer import CHUNK, ENV_DEADLINE, ENV_HOME, ENV_TIMEOUT, fetch, file_name
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -59,14 +53,10 @@ __all__ = [
 
 logger = logging.getLogger("torchinit")
 
-ENV_HOME = "TORCHINIT_HOME"
-ENV_TIMEOUT = "TORCHINIT_DOWNLOAD_TIMEOUT"
-ENV_DEADLINE = "TORCHINIT_DOWNLOAD_DEADLINE"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_DEADLINE = 3600.0
 MAX_SECONDS = 7 * 24 * 3600.0
 """A week: the largest timeout or deadline accepted (sockets and timers overflow far beyond)."""
-_CHUNK = 1 << 20
 _HASH_RE = re.compile(r"-([0-9a-f]{8,64})\.[^./]+$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -95,17 +85,13 @@ def get_torchinit_home() -> Path:
 
 def hash_prefix(url: str) -> str | None:
     """The SHA-256 prefix carried by a ``name-<hex>.ext`` file name (8 to 64 hex digits)."""
-    match = _HASH_RE.search(_file_name(url))
+    match = _HASH_RE.search(file_name(url))
     return match.group(1) if match else None
-
-
-def _file_name(url: str) -> str:
-    return urllib.parse.unquote(os.path.basename(urllib.parse.urlparse(url).path))
 
 
 def cache_path(url: str) -> Path:
     """Where ``url`` is (or will be) cached; keyed by the whole URL."""
-    name = _UNSAFE_CHARS.sub("_", _file_name(url)).lstrip(".") or "checkpoint"
+    name = _UNSAFE_CHARS.sub("_", file_name(url)).lstrip(".") or "checkpoint"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return get_torchinit_home() / "checkpoints" / f"{key}-{name[:200]}"
 
@@ -200,7 +186,7 @@ def download(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, seconds, limit, sys.stderr.isatty() if progress is None else progress)
+            digest = fetch(url, out, seconds, limit, sys.stderr.isatty() if progress is None else progress)
             out.flush()
             identity = FileIdentity.of(os.fstat(out.fileno()))
         if expected is not None and not digest.startswith(expected):
@@ -232,7 +218,7 @@ def _good_copy(target: Path, expected: str | None) -> FileIdentity | None:
             return identity
         digest = hashlib.sha256()
         try:
-            while chunk := file.read(_CHUNK):
+            while chunk := file.read(CHUNK):
                 digest.update(chunk)
         except OSError:
             return None
@@ -251,165 +237,3 @@ def evict(found: Download) -> None:
             found.path.unlink()
     except OSError:
         pass
-
-
-# --------------------------------------------------------------------------- the transfer
-class _Deadline:
-    """Shuts down a download's sockets when its time is up, whatever read they are blocked in."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
-
-
-def _watched(connection_class: Any, deadline: _Deadline, *args: Any, **kwargs: Any) -> Any:
-    connection = connection_class(*args, **kwargs)
-    connect = connection.connect
-
-    def watched_connect() -> None:
-        connect()
-        deadline.watch(connection.sock)
-
-    connection.connect = watched_connect
-    return connection
-
-
-class _Watching:
-    """A handler mixin: every connection it opens is watched by the download's deadline."""
-
-    deadline: _Deadline
-
-    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
-        return super().do_open(functools.partial(_watched, http_class, self.deadline), req, **kwargs)  # type: ignore[misc]
-
-
-class _HTTP(_Watching, urllib.request.HTTPHandler):
-    pass
-
-
-class _HTTPS(_Watching, urllib.request.HTTPSHandler):
-    pass
-
-
-def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
-    handlers: list[_HTTP | _HTTPS] = [_HTTP(), _HTTPS()]
-    for handler in handlers:
-        handler.deadline = deadline
-    return urllib.request.build_opener(*handlers)
-
-
-def _fetch(url: str, out: BinaryIO, seconds: float, limit: float, progress: bool) -> str:
-    """Stream ``url`` into ``out`` within ``limit`` seconds; return the SHA-256 of the body."""
-    digest = hashlib.sha256()
-    request = urllib.request.Request(url, headers={"User-Agent": "torchinit"})
-    with _Deadline(limit) as deadline:
-        try:
-            with _opener(deadline).open(request, timeout=min(seconds, limit)) as response:
-                if response.headers.get_content_type() == "text/html":
-                    raise _html(url)
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                while chunk := response.read(_CHUNK):
-                    if out.tell() == 0 and looks_like_html(chunk[:64]):
-                        raise _html(url)
-                    digest.update(chunk)
-                    _write(out, chunk, url)
-                    if progress:
-                        _show_progress(url, out.tell(), total)
-                if progress:
-                    sys.stderr.write("\n")
-        except CheckpointError:
-            if deadline.expired:
-                raise _too_slow(url, limit, out.tell()) from None
-            raise
-        except Exception as exc:  # noqa: BLE001 (urllib, http.client and socket errors, mapped below)
-            if deadline.expired:
-                raise _too_slow(url, limit, out.tell()) from None
-            raise _failed(url, exc, seconds) from None
-        if deadline.expired:
-            raise _too_slow(url, limit, out.tell())
-    received = out.tell()
-    if received == 0:
-        raise CheckpointDownloadError(f"download of {url} returned an empty body.")
-    if total is not None and received != total:
-        raise CheckpointDownloadError(f"download of {url} is incomplete: got {received} of {total} bytes.")
-    return digest.hexdigest()
-
-
-def _write(out: BinaryIO, chunk: bytes, url: str) -> None:
-    try:
-        out.write(chunk)
-    except OSError as exc:
-        raise CheckpointDownloadError(
-            f"cannot write the download of {url} into the cache: {exc.strerror or exc}. Free some space or "
-            f"set ${ENV_HOME} to another directory."
-        ) from None
-
-
-def _failed(url: str, exc: Exception, seconds: float) -> CheckpointDownloadError:
-    if isinstance(exc, urllib.error.HTTPError):
-        exc.close()
-        return CheckpointDownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}.")
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError):  # while connecting, reading the headers or the body
-        return CheckpointDownloadError(
-            f"download of {url} stalled: no data for {seconds:g} s. Retry, or raise the limit with "
-            f"timeout= or ${ENV_TIMEOUT}."
-        )
-    if isinstance(exc, urllib.error.URLError):
-        return CheckpointDownloadError(f"cannot reach {url}: {exc.reason}.")
-    return CheckpointDownloadError(f"download of {url} broke off: {exc!r}.")
-
-
-def _too_slow(url: str, limit: float, received: int) -> CheckpointDownloadError:
-    return CheckpointDownloadError(
-        f"download of {url} did not finish within its deadline of {limit:g} s ({received} bytes received): "
-        f"the server is too slow. Nothing was cached; retry later, or raise the limit with "
-        f"${ENV_DEADLINE} (seconds)."
-    )
-
-
-def _html(url: str) -> CheckpointCorruptError:
-    return CheckpointCorruptError(
-        f"{url} served an HTML page instead of a checkpoint (an error or login page?). Nothing was cached; "
-        "check the address in a browser."
-    )
-
-
-def _show_progress(url: str, received: int, total: int | None) -> None:
-    mb = received / 1e6
-    if total:
-        text = f"\rDownloading {_file_name(url)}: {received / total:6.1%} ({mb:.1f}/{total / 1e6:.1f} MB)"
-    else:
-        text = f"\rDownloading {_file_name(url)}: {mb:.1f} MB"
-    sys.stderr.write(text)
-    sys.stderr.flush()
