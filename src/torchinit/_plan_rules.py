@@ -25,7 +25,7 @@ from ._plan_parts import ANY_MODULE, Frame, Part
 from .config import RuleSpec
 from .errors import ConfigError
 from .initializers import Constant
-from .module import get_is_init, has_user_init_weights
+from .module import bare_instance, get_is_init, has_user_init_weights
 from .report import RuleRecord, Source
 from .selectors import resolve_override
 
@@ -229,6 +229,10 @@ def enter_child(
         return (child, False, opaque)
     if planner.compat:
         reach = parent_is_owner or (reach and module_mod.is_model_wrapper(parent))
+    if planner.plain_of(type(child)) and bare_instance(
+        child
+    ):  # the usual layer: no init code, no flag (as below, faster)
+        return (child, reach, False)
     if (
         reach
         and has_user_init_weights(child)

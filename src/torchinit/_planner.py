@@ -17,7 +17,7 @@ from ._plan_parts import ANY_MODULE, Checks, Frame, Part, unmatched_text
 from ._plan_rules import enter_child, enter_rules, exit_pretrained
 from .config import RuleSpec
 from .initializers import Constant, describe_initializer
-from .module import default_rules_of, get_is_init, is_init_owner, set_is_init
+from .module import default_rules_of, get_is_init, is_init_owner, plain_class, set_is_init
 from .report import ParamRecord, RuleRecord
 from .selectors import is_known_layer, layer_keys
 
@@ -66,6 +66,7 @@ class Planner:
         self.pending: dict[int, list[Part]] = {}
         self._active: list[Part] = []
         self._keys: dict[type, tuple[Any, ...]] = {}
+        self.plain: dict[type, bool] = {}  # module.plain_class, once per class in a plan
         self.skips: list[str] = []  # layer names whose own init_weights a rule switched off
         self.skip_ids: set[int] = set()  # modules an override switched off likewise
         self._seq = 0
@@ -98,10 +99,20 @@ class Planner:
             rules = self._defaults[id(m)] = parse_init_cfg_once(cfg, where, self._memo)
         return rules
 
+    def plain_of(self, cls: type) -> bool:
+        """:func:`torchinit.module.plain_class`, once per class in a plan: such a module holds
+        no init_cfg, no default rules, no init code of its own class and no class flag."""
+        plain = self.plain.get(cls)
+        if plain is None:
+            plain = self.plain[cls] = plain_class(cls)
+        return plain
+
     def validate_tree(self) -> None:
         """Parse every init_cfg and default in the tree, opaque subtrees included, before
         anything runs."""
         for _, m in self.order:
+            if self.plain_of(type(m)):
+                continue
             if is_init_owner(m):
                 self.rules_of(m)
             self.defaults_of(m)
@@ -266,7 +277,7 @@ class Planner:
             if is_root and root_rules is not None:
                 frame.owner_rules = root_rules
                 enter_rules(self, m, root_rules, "rule", frame)
-            elif reach and not opaque:
+            elif reach and not opaque and not self.plain_of(type(m)):
                 owner = is_init_owner(m)
                 if owner and (is_root or not get_is_init(m)):
                     self.owners.append(m)

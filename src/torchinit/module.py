@@ -343,6 +343,38 @@ def _instance_attr(module: nn.Module, name: str, default: Any) -> Any:
     return getattr(module, name, default)
 
 
+def plain_class(cls: type) -> bool:
+    """Do instances of ``cls`` get ``init_weights`` and ``is_init`` only from themselves?
+
+    True for a class that is no init owner, has no registered default, defines neither name
+    and looks attributes up the stock way: a plain layer or container. For its instances
+    :func:`has_user_init_weights` and :func:`get_is_init` are false unless
+    :func:`bare_instance` says otherwise. The planner asks once per class in a plan.
+    """
+    return (
+        not issubclass(cls, BaseModule)
+        and foreign_base(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
+        and registered_default(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
+        and cls.__getattr__ is _MODULE_GETATTR  # type: ignore[attr-defined]  # an nn.Module class
+        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
+        and getattr(cls, "init_weights", _MISSING) is _MISSING
+        and getattr(cls, "is_init", _MISSING) is _MISSING
+    )
+
+
+def bare_instance(module: nn.Module) -> bool:
+    """Has ``module`` neither an ``init_weights`` nor an ``is_init`` of its own (an instance
+    attribute, or a parameter, buffer or child of that name)? With :func:`plain_class` of
+    its class, it has no init code and no init flag."""
+    found = module.__dict__
+    if "init_weights" in found or "is_init" in found:
+        return False
+    for table in (found.get("_parameters"), found.get("_buffers"), found.get("_modules")):
+        if table is None or "init_weights" in table or "is_init" in table:
+            return False
+    return True
+
+
 def is_init_owner(module: nn.Module) -> bool:
     """True for modules whose ``init_cfg`` the engine applies: torchinit's BaseModule and
     the BaseModule of mmengine (and of mmcv 1.x)."""
