@@ -290,7 +290,8 @@ class Planner:
                 self._active.append(part)
                 frame.overrides.append(part)
             self.visit_module(m)
-            stack.append(frame)
+            if frame.pushed or frame.overrides or frame.skips or frame.owner_rules is not None:
+                stack.append(frame)  # else leaving it has nothing to undo (most layers)
             children = [c for c in m._modules.values() if c is not None]
             is_owner = frame.owner_rules is not None and root_rules is None
             for child in reversed(children):
