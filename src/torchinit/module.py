@@ -321,12 +321,7 @@ def _instance_attr(module: nn.Module, name: str, default: Any) -> Any:
     raising AttributeError when ``name`` is nowhere (a plain layer has no ``is_init`` nor
     ``init_weights``, and the planner asks every module). Falls back to ``getattr`` for any
     class that defines ``name`` or customizes attribute look-up."""
-    cls = type(module)
-    if (
-        cls.__getattr__ is _MODULE_GETATTR
-        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
-        and getattr(cls, name, _MISSING) is _MISSING
-    ):
+    if _stock_lookup(type(module), name):
         found = module.__dict__
         if name in found:
             return found[name]
@@ -343,6 +338,17 @@ def _instance_attr(module: nn.Module, name: str, default: Any) -> Any:
     return getattr(module, name, default)
 
 
+def _stock_lookup(cls: type, name: str) -> bool:
+    """Does ``cls`` look attributes up as ``nn.Module`` does, and define no ``name``? Then
+    an instance's ``name`` is only what the instance holds: an attribute of its own, or a
+    parameter, buffer or child so named."""
+    return (
+        cls.__getattr__ is _MODULE_GETATTR  # type: ignore[attr-defined]  # an nn.Module class
+        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
+        and getattr(cls, name, _MISSING) is _MISSING
+    )
+
+
 def plain_class(cls: type) -> bool:
     """Do instances of ``cls`` get ``init_weights`` and ``is_init`` only from themselves?
 
@@ -355,17 +361,15 @@ def plain_class(cls: type) -> bool:
         not issubclass(cls, BaseModule)
         and foreign_base(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         and registered_default(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
-        and cls.__getattr__ is _MODULE_GETATTR  # type: ignore[attr-defined]  # an nn.Module class
-        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
-        and getattr(cls, "init_weights", _MISSING) is _MISSING
-        and getattr(cls, "is_init", _MISSING) is _MISSING
+        and _stock_lookup(cls, "init_weights")
+        and _stock_lookup(cls, "is_init")
     )
 
 
 def bare_instance(module: nn.Module) -> bool:
     """Has ``module`` neither an ``init_weights`` nor an ``is_init`` of its own (an instance
-    attribute, or a parameter, buffer or child of that name)? With :func:`plain_class` of
-    its class, it has no init code and no init flag."""
+    attribute, or a parameter, buffer or child of that name: where :func:`_instance_attr`
+    looks)? With :func:`plain_class` of its class, it has no init code and no init flag."""
     found = module.__dict__
     if "init_weights" in found or "is_init" in found:
         return False
