@@ -3,7 +3,8 @@
 ``short_repr``/``describe_value``/``exception_text`` never raise, whatever the value or
 exception (a ``__repr__`` that raises, an int too long to print); ``read_mapping`` reads a
 mapping written by a user once into a plain dict, and ``check_keys`` checks its keys are
-argument names. Re-exported by :mod:`torchinit.registry`, which most modules import them from.
+argument names. ``describe_value`` and ``short_repr`` are public in :mod:`torchinit.registry`,
+where most modules import them from.
 """
 
 from __future__ import annotations
