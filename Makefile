@@ -31,13 +31,13 @@ test: $(STAMP)
 # ruff (lint and format check) and mypy on src/, as CI runs them before the tests and the
 # pre-commit hooks run them on a commit (.pre-commit-config.yaml); make format applies ruff's fixes.
 lint: $(STAMP)
-	$(BIN)/ruff check src
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff check src benchmarks tools
+	$(BIN)/ruff format --check src benchmarks tools
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src
-	$(BIN)/ruff format src
+	$(BIN)/ruff check --fix src benchmarks tools
+	$(BIN)/ruff format src benchmarks tools
 
 # The documentation site (MkDocs + Material + mkdocstrings): the guide in docs/, README.md as the
 # home page, and an API reference from the docstrings, built with --strict into build/site. Its

@@ -76,8 +76,9 @@ def median_time(fn: Callable[[], Any], repeats: int, setup: Callable[[], Any] | 
     return statistics.median(times)
 
 
-def interleaved_times(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]], repeats: int
-                      ) -> dict[str, list[float]]:
+def interleaved_times(
+    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]], repeats: int
+) -> dict[str, list[float]]:
     """Times of each case, ``repeats`` rounds of all cases in turn (a neighbour's burst of load
     hits every case alike, not one); each case is ``(fn, setup)``, the setup not timed."""
     times: dict[str, list[float]] = {name: [] for name in cases}
@@ -120,7 +121,15 @@ def to_mmengine(model: nn.Module) -> nn.Module:
                 if isinstance(m, torchinit.ConvModule):
                     body = {"init_weights": mmcv_convmodule_init_weights}
                 else:
-                    skip = {"__init__", "__repr__", "__dict__", "__module__", "__weakref__", "__doc__", "is_init"}
+                    skip = {
+                        "__init__",
+                        "__repr__",
+                        "__dict__",
+                        "__module__",
+                        "__weakref__",
+                        "__doc__",
+                        "is_init",
+                    }
                     body = {k: v for k, v in vars(MMBaseModule).items() if k not in skip}
                 mm_cls = type(f"MM{cls.__name__}", (cls,), body)
                 # torchinit's BaseModule makes a subclass's own init_weights atomic (a torchinit run
@@ -137,10 +146,12 @@ _TORCH_FILLS: dict[type, Callable[[torch.Tensor, Any, Any], Any]] = {
     I.Normal: lambda t, i, g: nn.init.normal_(t, i.mean, i.std, generator=g),
     I.TruncNormal: lambda t, i, g: nn.init.trunc_normal_(t, i.mean, i.std, i.a, i.b, generator=g),
     I.Uniform: lambda t, i, g: nn.init.uniform_(t, i.a, i.b, generator=g),
-    I.Kaiming: lambda t, i, g: (nn.init.kaiming_normal_ if i.distribution == "normal" else nn.init.kaiming_uniform_)(
-        t, i.a, i.mode, i.nonlinearity, generator=g),
-    I.Xavier: lambda t, i, g: (nn.init.xavier_normal_ if i.distribution == "normal" else nn.init.xavier_uniform_)(
-        t, i.gain, generator=g),
+    I.Kaiming: lambda t, i, g: (
+        nn.init.kaiming_normal_ if i.distribution == "normal" else nn.init.kaiming_uniform_
+    )(t, i.a, i.mode, i.nonlinearity, generator=g),
+    I.Xavier: lambda t, i, g: (
+        nn.init.xavier_normal_ if i.distribution == "normal" else nn.init.xavier_uniform_
+    )(t, i.gain, generator=g),
     I.Caffe2Xavier: lambda t, i, g: nn.init.kaiming_uniform_(t, 1, "fan_in", "leaky_relu", generator=g),
 }
 
@@ -158,7 +169,9 @@ def floor_jobs(model: nn.Module, generators: bool = False) -> list[Callable[[], 
             assert t is not None
             fn = _TORCH_FILLS[type(step.init)]
             if generators:
-                jobs.append((t.numel(), lambda t=t, fn=fn, i=step.init: fn(t, i, torch.Generator().manual_seed(0))))
+                jobs.append(
+                    (t.numel(), lambda t=t, fn=fn, i=step.init: fn(t, i, torch.Generator().manual_seed(0)))
+                )
             else:
                 jobs.append((t.numel(), lambda t=t, fn=fn, i=step.init: fn(t, i, None)))
     if generators:
@@ -202,8 +215,20 @@ def n_params(model: nn.Module) -> int:
 
 # --------------------------------------------------------------------------- in-process cases
 def bench_model(name: str, build: Callable[[], nn.Module], repeats: int) -> dict[str, Any]:
-    ours = build()
-    row: dict[str, Any] = {"case": name, "params": n_params(ours)}
+    row: dict[str, Any] = {"case": name}
+    time_torchinit(build(), row, repeats)  # its model and floor jobs are freed when it returns
+    if HAVE_MMENGINE:
+        theirs = to_mmengine(build())
+        row["mmengine_s"] = median_time(theirs.init_weights, repeats, lambda: reset_init_flags(theirs))
+        del theirs
+    gc.collect()
+    return row
+
+
+def time_torchinit(ours: nn.Module, row: dict[str, Any], repeats: int) -> None:
+    """The floor, the parallel floor and torchinit's seeded and unseeded runs on ``ours``, in
+    turn each repeat, into ``row``."""
+    row["params"] = n_params(ours)
     threads_before = torch.get_num_threads()
     jobs = floor_jobs(ours)
     parallel_jobs = floor_jobs(ours, generators=True)
@@ -222,28 +247,26 @@ def bench_model(name: str, build: Callable[[], nn.Module], repeats: int) -> dict
         finally:
             torch.set_num_threads(threads_before)
 
-    times = interleaved_times({
-        "floor": (floor, None),
-        "parallel_floor": (parallel_floor, None),
-        "torchinit_seeded": (lambda: ours.init_weights(seed=0), lambda: reset_init_flags(ours)),
-        "torchinit_unseeded": (ours.init_weights, lambda: reset_init_flags(ours)),
-    }, repeats)
+    times = interleaved_times(
+        {
+            "floor": (floor, None),
+            "parallel_floor": (parallel_floor, None),
+            "torchinit_seeded": (lambda: ours.init_weights(seed=0), lambda: reset_init_flags(ours)),
+            "torchinit_unseeded": (ours.init_weights, lambda: reset_init_flags(ours)),
+        },
+        repeats,
+    )
     for name, values in times.items():  # medians, and the minimum (the run least disturbed by neighbours)
         row[f"{name}_s"], row[f"{name}_min_s"] = statistics.median(values), min(values)
-    del ours, jobs, parallel_jobs
-    if HAVE_MMENGINE:
-        theirs = to_mmengine(build())
-        row["mmengine_s"] = median_time(theirs.init_weights, repeats, lambda: reset_init_flags(theirs))
-        del theirs
-    gc.collect()
-    return row
 
 
 class Nest(torchinit.BaseModule):
     """One level of the deep-nest model: a conv, a norm, and the next level."""
 
     def __init__(self, depth: int) -> None:
-        super().__init__(init_cfg=[dict(type="Kaiming", layer="Conv2d"), dict(type="Constant", layer="BatchNorm2d", val=1)])
+        super().__init__(
+            init_cfg=[dict(type="Kaiming", layer="Conv2d"), dict(type="Constant", layer="BatchNorm2d", val=1)]
+        )
         self.conv = nn.Conv2d(16, 16, 3)
         self.bn = nn.BatchNorm2d(16)
         self.inner = Nest(depth - 1) if depth > 1 else None
@@ -293,7 +316,8 @@ def gpt_child(mode: str, size: str) -> dict[str, Any]:
     out.update(build_s=t1 - t0, init_s=t2 - t1, total_s=t2 - t0)
     out["params"] = n_params(model)
     out["param_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
-        b.numel() * b.element_size() for b in model.buffers())
+        b.numel() * b.element_size() for b in model.buffers()
+    )
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["peak_extra_bytes"] = peak_kb * 1024 - base
     if mode == "eager":
@@ -310,8 +334,13 @@ def bench_gpt(size: str) -> dict[str, Any]:
     row: dict[str, Any] = {"case": f"gpt-{size}"}
     modes = ["eager", "meta"] + (["mmengine"] if HAVE_MMENGINE else [])
     for mode in modes:
-        proc = subprocess.run([sys.executable, __file__, "--gpt-child", mode, "--gpt-size", size],
-                              capture_output=True, text=True, check=False, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--gpt-child", mode, "--gpt-size", size],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"gpt child {mode} failed:\n{proc.stderr[-3000:]}")
         row[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -329,42 +358,61 @@ def ratio(a: float | None, b: float | None) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], gpt: dict[str, Any] | None) -> None:
-    head = (f"{'case':<18} {'params':>11} {'floor s':>8} {'seeded s':>9} {'unseeded s':>10} {'mmengine s':>10} "
-            f"{'seeded/floor':>12} {'(min)':>6} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15} "
-            f"{'par.floor/floor':>15} {'seeded/par.floor':>16} {'(min)':>6}")
+    head = (
+        f"{'case':<18} {'params':>11} {'floor s':>8} {'seeded s':>9} {'unseeded s':>10} {'mmengine s':>10} "
+        f"{'seeded/floor':>12} {'(min)':>6} {'unseeded/floor':>14} {'seeded/mmengine':>15} {'mmengine/seeded':>15} "
+        f"{'par.floor/floor':>15} {'seeded/par.floor':>16} {'(min)':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         mm = r.get("mmengine_s")
-        print(f"{r['case']:<18} {r['params']:>11,} {fmt(r['floor_s']):>8} {fmt(r['torchinit_seeded_s']):>9} "
-              f"{fmt(r['torchinit_unseeded_s']):>10} {fmt(mm):>10} {ratio(r['torchinit_seeded_s'], r['floor_s']):>12} "
-              f"{ratio(r['torchinit_seeded_min_s'], r['floor_min_s']):>6} {ratio(r['torchinit_unseeded_s'], r['floor_s']):>14} {ratio(r['torchinit_seeded_s'], mm):>15} "
-              f"{ratio(mm, r['torchinit_seeded_s']):>15} {ratio(r.get('parallel_floor_s'), r['floor_s']):>15} "
-              f"{ratio(r['torchinit_seeded_s'], r.get('parallel_floor_s')):>16} "
-              f"{ratio(r['torchinit_seeded_min_s'], r.get('parallel_floor_min_s')):>6}")
+        print(
+            f"{r['case']:<18} {r['params']:>11,} {fmt(r['floor_s']):>8} {fmt(r['torchinit_seeded_s']):>9} "
+            f"{fmt(r['torchinit_unseeded_s']):>10} {fmt(mm):>10} {ratio(r['torchinit_seeded_s'], r['floor_s']):>12} "
+            f"{ratio(r['torchinit_seeded_min_s'], r['floor_min_s']):>6} {ratio(r['torchinit_unseeded_s'], r['floor_s']):>14} {ratio(r['torchinit_seeded_s'], mm):>15} "
+            f"{ratio(mm, r['torchinit_seeded_s']):>15} {ratio(r.get('parallel_floor_s'), r['floor_s']):>15} "
+            f"{ratio(r['torchinit_seeded_s'], r.get('parallel_floor_s')):>16} "
+            f"{ratio(r['torchinit_seeded_min_s'], r.get('parallel_floor_min_s')):>6}"
+        )
     nests = [r for r in rows if "depth" in r]
     if len(nests) >= 2:
         a, b = nests[0], nests[-1]
         growth = b["torchinit_seeded_s"] / a["torchinit_seeded_s"]
-        print(f"\ndeep-nest growth {a['depth']} -> {b['depth']} ({b['depth'] / a['depth']:.0f}x modules): torchinit "
-              f"{growth:.1f}x" + (f", mmengine {b['mmengine_s'] / a['mmengine_s']:.1f}x" if HAVE_MMENGINE else ""))
+        print(
+            f"\ndeep-nest growth {a['depth']} -> {b['depth']} ({b['depth'] / a['depth']:.0f}x modules): torchinit "
+            f"{growth:.1f}x"
+            + (f", mmengine {b['mmengine_s'] / a['mmengine_s']:.1f}x" if HAVE_MMENGINE else "")
+        )
     if gpt:
         e, m = gpt["eager"], gpt["meta"]
-        print(f"\n{gpt['case']} ({gpt['params']:,} parameters, {e['param_bytes'] / 2**30:.2f} GiB incl. buffers)")
-        print(f"  eager build + init(seed):   build {e['build_s']:.2f}s + init {e['init_s']:.2f}s = {e['total_s']:.2f}s, "
-              f"peak +{e['peak_extra_bytes'] / 2**30:.2f} GiB ({e['peak_extra_bytes'] / e['param_bytes']:.2f}x params)")
-        print(f"  meta build + materialize:   build {m['build_s']:.2f}s + init {m['init_s']:.2f}s = {m['total_s']:.2f}s, "
-              f"peak +{m['peak_extra_bytes'] / 2**30:.2f} GiB ({m['peak_extra_bytes'] / m['param_bytes']:.2f}x params)")
-        print(f"  meta/eager time: {m['total_s'] / e['total_s']:.2f}x; single-thread floor (fills only): {e['floor_s']:.2f}s")
+        print(
+            f"\n{gpt['case']} ({gpt['params']:,} parameters, {e['param_bytes'] / 2**30:.2f} GiB incl. buffers)"
+        )
+        print(
+            f"  eager build + init(seed):   build {e['build_s']:.2f}s + init {e['init_s']:.2f}s = {e['total_s']:.2f}s, "
+            f"peak +{e['peak_extra_bytes'] / 2**30:.2f} GiB ({e['peak_extra_bytes'] / e['param_bytes']:.2f}x params)"
+        )
+        print(
+            f"  meta build + materialize:   build {m['build_s']:.2f}s + init {m['init_s']:.2f}s = {m['total_s']:.2f}s, "
+            f"peak +{m['peak_extra_bytes'] / 2**30:.2f} GiB ({m['peak_extra_bytes'] / m['param_bytes']:.2f}x params)"
+        )
+        print(
+            f"  meta/eager time: {m['total_s'] / e['total_s']:.2f}x; single-thread floor (fills only): {e['floor_s']:.2f}s"
+        )
         if "mmengine" in gpt:
             mm = gpt["mmengine"]
-            print(f"  mmengine build + init:      build {mm['build_s']:.2f}s + init {mm['init_s']:.2f}s = "
-                  f"{mm['total_s']:.2f}s, peak +{mm['peak_extra_bytes'] / 2**30:.2f} GiB; "
-                  f"meta/mmengine time: {m['total_s'] / mm['total_s']:.2f}x")
+            print(
+                f"  mmengine build + init:      build {mm['build_s']:.2f}s + init {mm['init_s']:.2f}s = "
+                f"{mm['total_s']:.2f}s, peak +{mm['peak_extra_bytes'] / 2**30:.2f} GiB; "
+                f"meta/mmengine time: {m['total_s'] / mm['total_s']:.2f}x"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small models, 1 repeat: a smoke run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["resnet50-retina", "vit-l", "deep-nest", "gpt"], action="append")
@@ -382,19 +430,34 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     rows: list[dict[str, Any]] = []
     if "resnet50-retina" in only:
-        rows.append(bench_model("resnet50-retina", (lambda: build_detector()) if args.quick else
-                                (lambda: build_detector(**RETINANET_R50_FPN)), repeats))
+        rows.append(
+            bench_model(
+                "resnet50-retina",
+                (lambda: build_detector()) if args.quick else (lambda: build_detector(**RETINANET_R50_FPN)),
+                repeats,
+            )
+        )
     if "vit-l" in only:
-        rows.append(bench_model("vit-l", (lambda: build_vit()) if args.quick else (lambda: build_vit(**VIT_L16)), repeats))
+        rows.append(
+            bench_model(
+                "vit-l", (lambda: build_vit()) if args.quick else (lambda: build_vit(**VIT_L16)), repeats
+            )
+        )
     if "deep-nest" in only:
         rows += bench_deep_nest([10, 20] if args.quick else [50, 100, 200, 400], repeats)
     gpt = bench_gpt("small" if args.quick else "1b") if "gpt" in only else None
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, mmengine: {'yes' if HAVE_MMENGINE else 'not installed'}\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, mmengine: {'yes' if HAVE_MMENGINE else 'not installed'}\n"
+    )
     print_table(rows, gpt)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                     "rows": rows, "gpt": gpt}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows, "gpt": gpt},
+            indent=2,
+        )
+    )
     print(f"\nJSON written to {args.json}")
 
 

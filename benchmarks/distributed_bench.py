@@ -68,7 +68,9 @@ def fills_of(model: nn.Module) -> list[tuple[str, tuple[int, ...], Any]]:
     """(name, global shape, initializer) of every planned fill."""
     planner = Planner(model, "torchinit")
     planner.plan_init_weights()
-    return [(s.slot.name, tuple(s.slot.current().shape), s.init) for s in planner.steps if isinstance(s, Fill)]
+    return [
+        (s.slot.name, tuple(s.slot.current().shape), s.init) for s in planner.steps if isinstance(s, Fill)
+    ]
 
 
 def rows_of(rows: int, world: int, rank: int) -> tuple[int, int]:
@@ -90,11 +92,14 @@ def rank_jobs(plan: list[tuple[str, tuple[int, ...], Any]], world: int, rank: in
         elif draw is not None and grid.count > 1:
             jobs += [p.run for p in _band_pieces(draw, grid, 0, name, local, box)]
         else:  # drawn whole and sliced (here: 1-d tensors of one band)
-            def whole(init: Any = init, shape: tuple[int, ...] = shape, local: torch.Tensor = local,
-                      box: Box = box) -> None:
+
+            def whole(
+                init: Any = init, shape: tuple[int, ...] = shape, local: torch.Tensor = local, box: Box = box
+            ) -> None:
                 full = torch.empty(shape)
                 init.fill(full, generator=torch.Generator().manual_seed(0))
                 local.copy_(full[box.slices()])
+
             jobs.append(whole)
     return jobs
 
@@ -104,7 +109,11 @@ def plain_jobs(plan: list[tuple[str, tuple[int, ...], Any]]) -> list[Any]:
     jobs = []
     for _, shape, init in plan:
         t = torch.empty(shape).fill_(0)
-        jobs.append((lambda t=t, i=init: t.normal_(0.0, i.std)) if init.random else (lambda t=t, i=init: t.fill_(i.val)))
+        jobs.append(
+            (lambda t=t, i=init: t.normal_(0.0, i.std))
+            if init.random
+            else (lambda t=t, i=init: t.fill_(i.val))
+        )
     return jobs
 
 
@@ -133,7 +142,11 @@ def work(size: str, repeats: int) -> dict[str, Any]:
             jobs = rank_jobs(plan, world, rank)
             per_rank.append(timed(jobs, repeats))
             del jobs
-        out["worlds"][world] = {"ranks_s": per_rank, "slowest_s": max(per_rank), "vs_plain": max(per_rank) / floor}
+        out["worlds"][world] = {
+            "ranks_s": per_rank,
+            "slowest_s": max(per_rank),
+            "vs_plain": max(per_rank) / floor,
+        }
     return out
 
 
@@ -150,7 +163,9 @@ def seeded(case: str, repeats: int) -> dict[str, Any]:
 
     from examples.models import RETINANET_R50_FPN, VIT_L16, build_detector, build_vit
 
-    make = (lambda: build_vit(**VIT_L16)) if case == "vit-l" else (lambda: build_detector(**RETINANET_R50_FPN))
+    make = (
+        (lambda: build_vit(**VIT_L16)) if case == "vit-l" else (lambda: build_detector(**RETINANET_R50_FPN))
+    )
     ours, theirs = make(), bench.to_mmengine(make())
     for cls in {type(m) for m in theirs.modules() if type(m).__name__.startswith("MM")}:
         wrapped = getattr(cls.__dict__.get("init_weights"), "__wrapped__", None)
@@ -198,7 +213,9 @@ def memory_rank(rank: int, world: int, folder: str, size: str, checkpoint: str |
     if checkpoint is None:
         torchinit.materialize(model, "cpu", seed=0)
     else:  # every tensor from the file: each rank copies its slice, one checkpoint tensor at a time
-        torchinit.materialize(model, "cpu", init_cfg=dict(type="Pretrained", checkpoint=checkpoint, strict=True))
+        torchinit.materialize(
+            model, "cpu", init_cfg=dict(type="Pretrained", checkpoint=checkpoint, strict=True)
+        )
     seconds = time.perf_counter() - t0
     peak = peak_since_reset() - base
     shard = sum(p.to_local().numel() * p.element_size() for p in model.parameters())
@@ -239,10 +256,16 @@ def pretrained(size: str, world: int = 2) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", choices=["1b", "small"], default="1b")
-    parser.add_argument("--part", choices=["work", "memory", "pretrained", "seeded"], action="append",
-                        help="default: work and memory; seeded needs mmengine (.venv-bench)")
+    parser.add_argument(
+        "--part",
+        choices=["work", "memory", "pretrained", "seeded"],
+        action="append",
+        help="default: work and memory; seeded needs mmengine (.venv-bench)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "distributed.json")
     args = parser.parse_args()
@@ -251,33 +274,45 @@ def main() -> None:
     print(f"gpt-{args.size}, torch {torch.__version__}, {os.cpu_count()} cores")
     if "work" in parts:
         result["work"] = w = work(args.size, args.repeats)
-        print(f"\nper-rank work, one thread, CPU s (plain normal_ of the whole model: {w['plain_normal_s']:.2f} s)")
+        print(
+            f"\nper-rank work, one thread, CPU s (plain normal_ of the whole model: {w['plain_normal_s']:.2f} s)"
+        )
         print(f"{'world':>5} {'slowest rank s':>15} {'vs plain':>9}   ranks")
         for world, row in w["worlds"].items():
             ranks = " ".join(f"{s:.2f}" for s in row["ranks_s"])
             print(f"{world:>5} {row['slowest_s']:>15.2f} {row['vs_plain']:>8.2f}x   {ranks}")
     if "seeded" in parts:
-        result["seeded"] = rows = [seeded(case, max(args.repeats, 7)) for case in ("resnet50-retina", "vit-l")]
+        result["seeded"] = rows = [
+            seeded(case, max(args.repeats, 7)) for case in ("resnet50-retina", "vit-l")
+        ]
         print("\none process, seeded init_weights: minimum of interleaved runs")
         for r in rows:
-            print(f"  {r['case']}: floor {r['floor']:.3f} s, torchinit seeded {r['seeded']:.3f} s, mmengine "
-                  f"{r['mmengine']:.3f} s: seeded/floor {r['seeded'] / r['floor']:.2f}x, seeded/mmengine "
-                  f"{r['seeded'] / r['mmengine']:.2f}x")
+            print(
+                f"  {r['case']}: floor {r['floor']:.3f} s, torchinit seeded {r['seeded']:.3f} s, mmengine "
+                f"{r['mmengine']:.3f} s: seeded/floor {r['seeded'] / r['floor']:.2f}x, seeded/mmengine "
+                f"{r['seeded'] / r['mmengine']:.2f}x"
+            )
     if "memory" in parts:
         result["memory"] = ranks = memory(args.size)
         print("\nmaterialize(seed=0) on 2 real ranks (FSDP2): peak RSS over baseline vs the rank's shard")
         for r in ranks:
-            print(f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
-                  f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x)")
+            print(
+                f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
+                f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x)"
+            )
     if "pretrained" in parts:
         result["pretrained"] = pre = pretrained(args.size)
-        print(f"\nPretrained (a {pre['checkpoint_bytes'] / 2**30:.2f} GiB .safetensors file, largest tensor "
-              f"{pre['largest_tensor_bytes'] / 2**20:.0f} MiB) on 2 real ranks (FSDP2): peak RSS over baseline")
+        print(
+            f"\nPretrained (a {pre['checkpoint_bytes'] / 2**30:.2f} GiB .safetensors file, largest tensor "
+            f"{pre['largest_tensor_bytes'] / 2**20:.0f} MiB) on 2 real ranks (FSDP2): peak RSS over baseline"
+        )
         for r in pre["ranks"]:
             bound = r["shard_bytes"] + pre["largest_tensor_bytes"]
-            print(f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
-                  f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x the shard, "
-                  f"{r['peak_extra_bytes'] / bound:.3f}x shard + largest tensor)")
+            print(
+                f"  rank {r['rank']}: {r['init_s']:.2f} s, peak +{r['peak_extra_bytes'] / 2**30:.2f} GiB for a "
+                f"{r['shard_bytes'] / 2**30:.2f} GiB shard ({r['ratio']:.3f}x the shard, "
+                f"{r['peak_extra_bytes'] / bound:.3f}x shard + largest tensor)"
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"\nJSON written to {args.json}")

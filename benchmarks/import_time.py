@@ -96,7 +96,9 @@ def byte_compile(python: str, module: str) -> Path:
         "import importlib.util, sys; spec = importlib.util.find_spec(sys.argv[1]); "
         "print(spec.submodule_search_locations[0] if spec.submodule_search_locations else spec.origin)"
     )
-    where = subprocess.run([python, "-c", code, module], check=True, capture_output=True, text=True).stdout.strip()
+    where = subprocess.run(
+        [python, "-c", code, module], check=True, capture_output=True, text=True
+    ).stdout.strip()
     subprocess.run([python, "-m", "compileall", "-q", where], check=True)
     return Path(where)
 
@@ -110,14 +112,18 @@ def slowest_modules(python: str, module: str, top: int) -> list[tuple[str, int]]
     err = subprocess.run(
         [python, "-X", "importtime", "-c", code], check=True, capture_output=True, text=True
     ).stderr
-    rows = [(m.group(4), int(m.group(2)), len(m.group(3))) for m in map(_IMPORTTIME.match, err.splitlines()) if m]
+    rows = [
+        (m.group(4), int(m.group(2)), len(m.group(3))) for m in map(_IMPORTTIME.match, err.splitlines()) if m
+    ]
     torch_end = max(i for i, (name, _, indent) in enumerate(rows) if name == "torch" and indent == 1)
     after = rows[torch_end + 1 :]
     return sorted(((name, cum) for name, cum, _ in after), key=lambda r: -r[1])[:top]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=21, help="pairs measured (after 2 warm-up pairs)")
     parser.add_argument("--python", default=sys.executable, help="interpreter to measure (default: this one)")
     parser.add_argument("--module", default="torchinit", help="module imported after torch")

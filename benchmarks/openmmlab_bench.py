@@ -99,15 +99,13 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
     import logging
     import warnings
 
-    import torch
-
     import openmmlab_shim
+    import torch
 
     torch.set_num_threads(threads)
     openmmlab_shim.install()
     warnings.simplefilter("ignore")
     from mmengine.logging import MMLogger
-
     from openmmlab_models import build_model, cases_by_id, load_model_cfg
 
     def init(model: Any) -> Any:
@@ -149,8 +147,15 @@ def worker(case_id: str, way: str, repeats: int, threads: int) -> dict[str, Any]
 
 # --------------------------------------------------------------------------- driver
 def _run_worker(case_id: str, way: str, repeats: int, threads: int, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case_id, way, str(repeats),
-           str(threads)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        case_id,
+        way,
+        str(repeats),
+        str(threads),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -174,20 +179,32 @@ def tables(results: list[dict[str, Any]]) -> str:
         cells = []
         for w in ways:
             r = by.get((case, w), {})
-            cells.append(f"{r['seconds']:.3f} ({_ratio(r['seconds'], mm.get('seconds'))})" if "seconds" in r
-                         else f"error: {r.get('error', '?')[:60]}")
+            cells.append(
+                f"{r['seconds']:.3f} ({_ratio(r['seconds'], mm.get('seconds'))})"
+                if "seconds" in r
+                else f"error: {r.get('error', '?')[:60]}"
+            )
         params = next((r["params"] for w in WAYS if "params" in (r := by.get((case, w), {}))), 0)
         mm_s = f"{mm['seconds']:.3f}" if "seconds" in mm else mm.get("error", "n/a")[:40]
         lines.append(f"| {case} | {params / 1e6:.1f}M | {mm_s} | " + " | ".join(cells) + " |")
     head = "| model | model MiB | user | mmengine | " + " | ".join(ways) + " |"
-    lines += ["", "Peak extra memory during init_weights, MiB (% of the model's tensor bytes):", "", head,
-              "|" + " --- |" * (4 + len(ways))]
+    lines += [
+        "",
+        "Peak extra memory during init_weights, MiB (% of the model's tensor bytes):",
+        "",
+        head,
+        "|" + " --- |" * (4 + len(ways)),
+    ]
     for case in cases:
         rows = [by.get((case, w), {}) for w in WAYS]
         model_bytes = next((r["tensor_bytes"] for r in rows if "tensor_bytes" in r), 0)
         user = next((r["user_tensors"] for r in rows[1:] if "user_tensors" in r), "n/a")
-        cells = [f"{r['peak_extra_bytes'] / MIB:.1f} ({100 * r['peak_extra_bytes'] / model_bytes:.1f}%)"
-                 if "peak_extra_bytes" in r and model_bytes else "n/a" for r in rows]
+        cells = [
+            f"{r['peak_extra_bytes'] / MIB:.1f} ({100 * r['peak_extra_bytes'] / model_bytes:.1f}%)"
+            if "peak_extra_bytes" in r and model_bytes
+            else "n/a"
+            for r in rows
+        ]
         lines.append(f"| {case} | {model_bytes / MIB:.0f} | {user} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -201,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "openmmlab-latest.json")
     parser.add_argument("--show", type=Path, default=None, help="print the tables of a saved JSON and exit")
-    parser.add_argument("--worker", nargs=4, metavar=("CASE", "WAY", "REPEATS", "THREADS"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("CASE", "WAY", "REPEATS", "THREADS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.show:
         saved = json.loads(args.show.read_text())
@@ -222,9 +240,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case_id} [{way}]: {shown}", file=sys.stderr, flush=True)
     import torch
 
-    meta = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
-            "repeats": args.repeats, "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
     text = tables(results)
     print(f"{meta}\n\n{text}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import upstream_tests as runner  # noqa: E402
-from upstream_suites import SUITES, Adaptation, Expected, Suite  # noqa: E402
+import upstream_tests as runner
+from upstream_suites import SUITES, Adaptation, Expected, Suite
 
 FILE = "tests/test_x.py"
 
@@ -30,12 +30,19 @@ EDIT = Adaptation(old="a", new="b", match="DID NOT RAISE", reason="r", differenc
 # --------------------------------------------------------------------------- judging
 def test_a_plain_pass_is_ok_and_a_plain_failure_is_not() -> None:
     rows = runner.judge(suite(), [record("t1", "passed"), record("t2", "failed", "boom")], [])
-    assert [(r[0].split("::")[1], r[1], r[3]) for r in rows] == [("t1", "passed", True), ("t2", "FAILED", False)]
+    assert [(r[0].split("::")[1], r[1], r[3]) for r in rows] == [
+        ("t1", "passed", True),
+        ("t2", "FAILED", False),
+    ]
 
 
 def test_an_expected_failure_counts_only_when_it_fails_with_the_documented_message() -> None:
     s = suite(expected={f"{FILE}::t": Expected(reason="why", match="logged elsewhere", difference="row")})
-    assert runner.judge(s, [record("t", "xfailed", "x: logged elsewhere")], [])[0][1:] == ("expected-fail", "why", True)
+    assert runner.judge(s, [record("t", "xfailed", "x: logged elsewhere")], [])[0][1:] == (
+        "expected-fail",
+        "why",
+        True,
+    )
     assert runner.judge(s, [record("t", "xfailed", "KeyError: other")], [])[0][3] is False
     assert runner.judge(s, [record("t", "xpassed")], [])[0][3] is False
 
@@ -110,7 +117,9 @@ def test_extract_copies_from_a_plain_checkout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("ref", "message"), [("v9", "has no ref 'v9'"), ("v1", "does not exist")])
-def test_extract_says_what_is_wrong_with_the_snapshot(snapshot: Path, tmp_path: Path, ref: str, message: str) -> None:
+def test_extract_says_what_is_wrong_with_the_snapshot(
+    snapshot: Path, tmp_path: Path, ref: str, message: str
+) -> None:
     where = snapshot if ref == "v9" else tmp_path / "missing"
     with pytest.raises(runner.UsageError, match=message):
         runner.extract(where, ref, (FILE,), tmp_path / "out")
@@ -135,7 +144,10 @@ def test_the_plugin_records_each_outcome_with_its_message(tmp_path: Path) -> Non
     assert set(outcomes) == {"test_pass", "test_fail", "test_expected", "test_xpass"}
     assert outcomes["test_pass"] == ("passed", "")
     assert outcomes["test_fail"][0] == "failed" and "plain failure" in outcomes["test_fail"][1]
-    assert outcomes["test_expected"][0] == "xfailed" and "the documented difference" in outcomes["test_expected"][1]
+    assert (
+        outcomes["test_expected"][0] == "xfailed"
+        and "the documented difference" in outcomes["test_expected"][1]
+    )
     assert outcomes["test_xpass"][0] == "xpassed"
 
 

@@ -60,7 +60,9 @@ ASSERTS = (
     "also a TypeError/ValueError (SPEC: never assert on user input)"
 )
 ORDER = "proposed: ConvModule's order may be any sequence of 'conv', 'norm', 'act' (mmcv: a tuple)"
-BIAS_WARNING = "proposed: ConvModule's bias warning is mmcv's sentence plus the fix (same start, filters match)"
+BIAS_WARNING = (
+    "proposed: ConvModule's bias warning is mmcv's sentence plus the fix (same start, filters match)"
+)
 TORCH_ACTS = "proposed: 'Swish' and 'HSwish' are torch's nn.SiLU and nn.Hardswish (mmcv: its own classes)"
 
 
@@ -108,7 +110,11 @@ _CONV_MODULE = {
 }
 _BRICKS = {
     "tests/test_cnn/test_build_layers.py::test_build_norm_layer": (
-        _raises("TypeError", "# postfix must be int or str\n        cfg = dict(type='BN')", "postfix must be an int"),
+        _raises(
+            "TypeError",
+            "# postfix must be int or str\n        cfg = dict(type='BN')",
+            "postfix must be an int",
+        ),
         _raises("TypeError", "# `num_groups` must be in cfg when using 'GN'"),
     ),
     "tests/test_cnn/test_hsigmoid.py::test_hsigmoid": (
@@ -140,7 +146,8 @@ _NO_PLUGINS = {
     ),
 }
 _BRICKS_FILES = tuple(
-    f"tests/test_cnn/test_{name}.py" for name in ("build_layers", "conv_module", "hsigmoid", "hswish", "silu", "swish")
+    f"tests/test_cnn/test_{name}.py"
+    for name in ("build_layers", "conv_module", "hsigmoid", "hswish", "silu", "swish")
 )
 _BRICKS_OUT_OF_SCOPE = {
     "test_context_block.py, test_generalized_attention.py, test_non_local.py": "plugin layers: not shipped",

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from upstream_suites import SUITES, Suite  # noqa: E402
+from upstream_suites import SUITES, Suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIM = Path(__file__).resolve().parent / "upstream_shim"
@@ -51,7 +51,9 @@ def ensure_venv(venv: Path) -> Path:
     """Create or update ``venv`` when its inputs changed; return its python."""
     python = venv / "bin" / "python"
     inputs = [ROOT / "constraints-dev.txt", ROOT / "pyproject.toml"]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs) + " ".join(PACKAGES).encode()).hexdigest()
+    digest = hashlib.sha256(
+        b"".join(p.read_bytes() for p in inputs) + " ".join(PACKAGES).encode()
+    ).hexdigest()
     stamp = venv / ".installed"
     if python.exists() and stamp.exists() and stamp.read_text() == digest:
         return python
@@ -85,7 +87,9 @@ def extract(snapshot: Path, ref: str, files: tuple[str, ...], dest: Path) -> Non
             shutil.copyfile(snapshot / name, dest / name)
         return
     git = ["git", "-C", str(snapshot)]
-    if subprocess.run([*git, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], capture_output=True).returncode:
+    if subprocess.run(
+        [*git, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], capture_output=True
+    ).returncode:
         raise UsageError(f"{snapshot} has no ref {ref!r}; fetch its tags, or pass another snapshot.")
     done = subprocess.run([*git, "archive", "--format=tar", ref, "--", *files], capture_output=True)
     if done.returncode:
@@ -116,7 +120,9 @@ def adapt(folder: Path, suite: Suite) -> list[str]:
 
 
 # --------------------------------------------------------------------------- running
-def run_pytest(python: Path, folder: Path, targets: list[str], expect: dict[str, dict[str, str]]) -> list[dict]:
+def run_pytest(
+    python: Path, folder: Path, targets: list[str], expect: dict[str, dict[str, str]]
+) -> list[dict]:
     """Run pytest on ``targets`` in ``folder`` through the shim; return one record per test."""
     (folder / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     (folder / "expect.json").write_text(json.dumps(expect))
@@ -124,7 +130,17 @@ def run_pytest(python: Path, folder: Path, targets: list[str], expect: dict[str,
     results.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(SHIM), UPSTREAM_EXPECT=str(folder / "expect.json"))
     env["UPSTREAM_RESULTS"] = str(results)
-    command = [str(python), "-m", "pytest", "-q", "-p", "upstream_pytest_plugin", "-c", "pytest.ini", *targets]
+    command = [
+        str(python),
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "upstream_pytest_plugin",
+        "-c",
+        "pytest.ini",
+        *targets,
+    ]
     try:
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
         tail = done.stdout[-400:] + done.stderr[-400:]
@@ -175,7 +191,9 @@ def run_suite(suite: Suite, snapshot: Path, python: Path, workdir: Path) -> list
     adapted_ids = adapt(adapted, suite)
     xfail = {n: e.reason for n, e in suite.expected.items()}
     xfail.update({n: "adapted: see the adapted run" for n in adapted_ids})
-    first = run_pytest(python, published, list(suite.files), {"deselect": dict(suite.deselect), "xfail": xfail})
+    first = run_pytest(
+        python, published, list(suite.files), {"deselect": dict(suite.deselect), "xfail": xfail}
+    )
     second = run_pytest(python, adapted, adapted_ids, {"deselect": {}, "xfail": {}}) if adapted_ids else []
     return judge(suite, first, second)
 
@@ -200,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mmengine", type=Path, help="snapshot of open-mmlab/mmengine (git dir or checkout)")
     parser.add_argument("--mmcv", type=Path, help="snapshot of open-mmlab/mmcv (git dir or checkout)")
     parser.add_argument("--suite", action="append", choices=sorted(SUITES), help="run only these suites")
-    parser.add_argument("--venv", type=Path, default=ROOT / ".venv-upstream", help="environment to create and use")
+    parser.add_argument(
+        "--venv", type=Path, default=ROOT / ".venv-upstream", help="environment to create and use"
+    )
     parser.add_argument("--python", type=Path, help="use this python as it is instead of the venv")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     parser.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")

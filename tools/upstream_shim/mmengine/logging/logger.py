@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 
 class MMLogger(logging.Logger):
-    _instance_dict: dict[str, MMLogger] = {}
+    _instance_dict: ClassVar[dict[str, MMLogger]] = {}
 
     def __init__(self, name: str, log_file: str | None = None, log_level: int | str = "INFO") -> None:
         super().__init__(name, log_level)

@@ -36,4 +36,29 @@ from torchinit import (
 
 sys.modules[f"{__name__}.base_module"] = base_module
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("sys", "base_module")]
+__all__ = [
+    "BaseInit",
+    "BaseModule",
+    "Caffe2XavierInit",
+    "ConstantInit",
+    "KaimingInit",
+    "ModuleDict",
+    "ModuleList",
+    "NormalInit",
+    "PretrainedInit",
+    "Sequential",
+    "TruncNormalInit",
+    "UniformInit",
+    "XavierInit",
+    "bias_init_with_prob",
+    "caffe2_xavier_init",
+    "constant_init",
+    "initialize",
+    "is_model_wrapper",
+    "kaiming_init",
+    "normal_init",
+    "trunc_normal_",
+    "trunc_normal_init",
+    "uniform_init",
+    "xavier_init",
+]

@@ -6,6 +6,7 @@ that raise when used.
 """
 
 from _not_shipped import not_shipped
+
 from torchinit.layers import (
     ACTIVATION_LAYERS,
     CONV_LAYERS,
