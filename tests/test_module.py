@@ -21,6 +21,7 @@ from torchinit import (
     UnknownTypeError,
 )
 from torchinit import module as module_mod
+from torchinit._module_attrs import bare_instance, instance_attr, stock_lookup
 
 
 class FooConv1d(BaseModule):
@@ -417,7 +418,9 @@ def test_deepcopy_of_a_module_keeps_its_config() -> None:
 
 # --------------------------------------------------------------------------- extending a default init_cfg
 class FPNLike(BaseModule):
-    def __init__(self, init_cfg: object = dict(type="Xavier", layer="Conv2d", distribution="uniform")) -> None:
+    def __init__(
+        self, init_cfg: object = dict(type="Xavier", layer="Conv2d", distribution="uniform")
+    ) -> None:
         super().__init__(init_cfg)
         self.conv = nn.Conv2d(4, 4, 3)
         self.fc = nn.Linear(4, 4)
@@ -524,13 +527,30 @@ def test_the_planners_attribute_look_up_agrees_with_getattr_on_every_path(name: 
             expected = getattr(module, name, missing)
         except Exception as exc:  # a module whose look-up itself raises: the same error
             with pytest.raises(type(exc)):
-                module_mod._instance_attr(module, name, missing)
+                instance_attr(module, name, missing)
             continue
-        assert module_mod._instance_attr(module, name, missing) is expected, type(module).__name__
+        assert instance_attr(module, name, missing) is expected, type(module).__name__
     added = nn.Linear(2, 2)
-    assert module_mod._instance_attr(added, name, missing) is missing
+    assert instance_attr(added, name, missing) is missing
     setattr(nn.Linear, name, "patched later")  # a class patched after the first look-up
     try:
-        assert module_mod._instance_attr(added, name, missing) == "patched later"
+        assert instance_attr(added, name, missing) == "patched later"
     finally:
         delattr(nn.Linear, name)
+
+
+@pytest.mark.parametrize("name", ["is_init", "init_weights"])
+def test_a_bare_instance_is_one_where_getattr_finds_neither_name(name: str) -> None:
+    """``bare_instance`` (the planner's shortcut for plain layers), on a class of stock
+    look-up: true only when ``getattr`` finds neither ``init_weights`` nor ``is_init``, and
+    true then unless the module lacks its tables (``__init__`` never ran: the full checks)."""
+    missing = object()
+    for module in _variants(name):
+        cls = type(module)
+        if not (stock_lookup(cls, "init_weights") and stock_lookup(cls, "is_init")):
+            continue  # not a plain class: the planner takes the full checks
+        finds_none = all(getattr(module, n, missing) is missing for n in ("init_weights", "is_init"))
+        if bare_instance(module):
+            assert finds_none, type(module).__name__
+        elif "_parameters" in vars(module):
+            assert not finds_none, type(module).__name__

@@ -2,7 +2,7 @@
 
 A plain layer or container (no init owner, no registered default, no ``init_weights`` or
 ``is_init`` of its class) with neither name on the instance is entered without asking
-``has_user_init_weights``/``get_is_init`` (``Planner.plain_of``, ``module.bare_instance``).
+``has_user_init_weights``/``get_is_init`` (``Planner.plain_of``, ``_module_attrs.bare_instance``).
 Each test builds the same model twice, breaks one of those conditions on a child, and
 checks that a run with the shortcut and one without it end the same: the same values, the
 same report, the same ``is_init`` flags, or the same error.

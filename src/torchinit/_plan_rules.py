@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from . import module as module_mod  # is_model_wrapper looked up when called: it may be patched
+from ._module_attrs import bare_instance
 from ._module_fills import SkipInitWeights, matches_layer
 from ._plan_items import Call, Fill, Ref, join, preorder
 from ._plan_parts import ANY_MODULE, Frame, Part
 from .config import RuleSpec
 from .errors import ConfigError
 from .initializers import Constant
-from .module import bare_instance, get_is_init, has_user_init_weights
+from .module import get_is_init, has_user_init_weights
 from .report import RuleRecord, Source
 from .selectors import resolve_override
 

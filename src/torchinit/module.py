@@ -18,6 +18,7 @@ from torch import nn
 
 from ._config_data import copy_init_cfg
 from ._default_rules import register_default_init, registered_default
+from ._module_attrs import instance_attr, stock_lookup
 from .errors import ConfigValueError
 
 if TYPE_CHECKING:
@@ -311,72 +312,22 @@ def foreign_base(cls: type) -> type | None:
     return None
 
 
-_MISSING = object()
-_MODULE_GETATTR = nn.Module.__getattr__
-_OBJECT_GETATTRIBUTE = object.__getattribute__
-
-
-def _instance_attr(module: nn.Module, name: str, default: Any) -> Any:
-    """``getattr(module, name, default)``, without the cost of ``nn.Module.__getattr__``
-    raising AttributeError when ``name`` is nowhere (a plain layer has no ``is_init`` nor
-    ``init_weights``, and the planner asks every module). Falls back to ``getattr`` for any
-    class that defines ``name`` or customizes attribute look-up."""
-    if _stock_lookup(type(module), name):
-        found = module.__dict__
-        if name in found:
-            return found[name]
-        params, buffers, modules = found.get("_parameters"), found.get("_buffers"), found.get("_modules")
-        if (
-            params is not None
-            and buffers is not None
-            and modules is not None
-            and name not in params
-            and name not in buffers
-            and name not in modules
-        ):
-            return default
-    return getattr(module, name, default)
-
-
-def _stock_lookup(cls: type, name: str) -> bool:
-    """Does ``cls`` look attributes up as ``nn.Module`` does, and define no ``name``? Then
-    an instance's ``name`` is only what the instance holds: an attribute of its own, or a
-    parameter, buffer or child so named."""
-    return (
-        cls.__getattr__ is _MODULE_GETATTR  # type: ignore[attr-defined]  # an nn.Module class
-        and cls.__getattribute__ is _OBJECT_GETATTRIBUTE
-        and getattr(cls, name, _MISSING) is _MISSING
-    )
-
-
 def plain_class(cls: type) -> bool:
     """Do instances of ``cls`` get ``init_weights`` and ``is_init`` only from themselves?
 
     True for a class that is no init owner, has no registered default, defines neither name
     and looks attributes up the stock way: a plain layer or container. For its instances
     :func:`has_user_init_weights` and :func:`get_is_init` are false unless
-    :func:`bare_instance` says otherwise. The planner asks once per class in a plan.
+    :func:`~torchinit._module_attrs.bare_instance` says otherwise. The planner asks once per
+    class in a plan.
     """
     return (
         not issubclass(cls, BaseModule)
         and foreign_base(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         and registered_default(cls) is None  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
-        and _stock_lookup(cls, "init_weights")
-        and _stock_lookup(cls, "is_init")
+        and stock_lookup(cls, "init_weights")
+        and stock_lookup(cls, "is_init")
     )
-
-
-def bare_instance(module: nn.Module) -> bool:
-    """Has ``module`` neither an ``init_weights`` nor an ``is_init`` of its own (an instance
-    attribute, or a parameter, buffer or child of that name: where :func:`_instance_attr`
-    looks)? With :func:`plain_class` of its class, it has no init code and no init flag."""
-    found = module.__dict__
-    if "init_weights" in found or "is_init" in found:
-        return False
-    for table in (found.get("_parameters"), found.get("_buffers"), found.get("_modules")):
-        if table is None or "init_weights" in table or "is_init" in table:
-            return False
-    return True
 
 
 def is_init_owner(module: nn.Module) -> bool:
@@ -390,7 +341,7 @@ def get_is_init(module: nn.Module) -> bool:
     skips a child whose ``getattr(m, 'is_init', False)`` is true, whatever its class)."""
     if is_init_owner(module):
         return bool(getattr(module, "_is_init", False))
-    return bool(_instance_attr(module, "is_init", False))
+    return bool(instance_attr(module, "is_init", False))
 
 
 def set_is_init(module: nn.Module, value: bool) -> None:
@@ -412,7 +363,7 @@ def has_user_init_weights(module: nn.Module) -> bool:
         return cls.init_weights is not base.__dict__.get("init_weights")  # type: ignore[attr-defined]  # a foreign BaseModule subclass
     if registered_default(cls) is not None:  # type: ignore[arg-type]  # mypy checks a class's own __hash__ for the type object
         return False
-    return callable(_instance_attr(module, "init_weights", None))
+    return callable(instance_attr(module, "init_weights", None))
 
 
 def default_rules_of(module: nn.Module) -> Any:
