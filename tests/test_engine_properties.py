@@ -6,6 +6,8 @@
   the result (values and provenance) equals the run without that code. So a default never
   beats a rule through user code, at any depth.
 * Seeded runs are reproducible, whatever the number of threads.
+* The planner's shortcut for plain layers plans what its full checks plan, whatever flags
+  and code are put on those layers.
 
 Random trees mix torchinit BaseModules with random ``init_cfg`` (valid or not), ConvModules
 (default rules), plain containers, common layers, and user code that writes, reads, writes
@@ -157,8 +159,7 @@ def configs(model: nn.Module) -> dict[str, Any]:
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(
         torch.equal(a[k], b[k])
-        or ((a[k].isnan() == b[k].isnan()).all()
-        and torch.equal(a[k].nan_to_num(), b[k].nan_to_num()))
+        or ((a[k].isnan() == b[k].isnan()).all() and torch.equal(a[k].nan_to_num(), b[k].nan_to_num()))
         for k in a
     )
 
@@ -282,6 +283,70 @@ def test_a_run_without_user_code_reports_what_the_full_provenance_pass_would(
     if isinstance(a, torchinit.InitReport):
         assert isinstance(b, torchinit.InitReport)
         assert a.to_dict() == b.to_dict()
+
+
+MARKS = [None, None, "is_init", "init_weights", "child"]
+
+
+def _mark(model: nn.Module, marks: list[str | None]) -> None:
+    """Give the plain layers and containers of ``model``, in order, what the planner's shortcut
+    for them must notice: an ``is_init`` flag, ``init_weights`` code on the instance, or a child
+    named ``init_weights`` (a module is callable)."""
+    from torchinit.module import plain_class
+
+    plain = [m for m in model.modules() if plain_class(type(m))]
+    plain.sort(key=lambda m: not m._modules)  # containers first: a flag on one hides what it holds
+    for module, mark in zip(plain, marks):
+        if mark == "is_init":
+            module.is_init = True
+        elif mark == "init_weights":
+
+            def code(m: nn.Module = module, **kwargs: Any) -> None:
+                with torch.no_grad():
+                    for p in m.parameters():
+                        p.fill_(3.0)
+
+            module.init_weights = code
+        elif mark == "child":
+            module.add_module("init_weights", nn.Identity())
+
+
+@SETTINGS
+@given(
+    node_strategy(),
+    st.sampled_from(MARKS),
+    st.lists(st.sampled_from(MARKS), max_size=12),
+    st.sampled_from([None, 0]),
+    st.sampled_from(["torchinit", "mmengine"]),
+)
+def test_the_plain_layer_shortcut_plans_what_the_full_checks_plan(
+    node: Node, top: str | None, marks: list[str | None], seed: int | None, compat: str
+) -> None:
+    """The planner enters plain layers without asking for their init code and flag
+    (``Planner.plain_of``); on any tree, with flags and code put on any of them, a run gives
+    what it gives with the full checks: the same values, report and flags, or the same error."""
+    from torchinit._planner import Planner
+
+    outcomes = []
+    for shortcut in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(build(node))  # a plain container above every tree, marked ``top``
+        _mark(model, [top, *marks])
+        original = Planner.plain_of
+        if not shortcut:
+            Planner.plain_of = lambda self, cls: False  # type: ignore[method-assign]
+        try:
+            torch.manual_seed(1)
+            outcome = run(model, seed=seed, compat=compat)
+        finally:
+            Planner.plain_of = original  # type: ignore[method-assign]
+        outcomes.append((outcome, state(model)))
+    (a, (values_a, flags_a)), (b, (values_b, flags_b)) = outcomes
+    if isinstance(a, BaseException) or isinstance(b, BaseException):
+        assert (type(a), str(a)) == (type(b), str(b))
+    else:
+        assert a.to_dict() == b.to_dict()
+    assert same(values_a, values_b) and flags_a == flags_b
 
 
 @pytest.mark.parametrize("depth", [12])
